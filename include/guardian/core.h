@@ -1,0 +1,179 @@
+/* Guardian core: errors, allocation, byte buffers, randomness, logging, progress.
+ *
+ * Error convention (every module): a function that can fail returns int, 0 on
+ * success or a negative GDN_E* code, and writes results through out-parameters.
+ * A failing function may leave a human-readable detail ("train.csv:17: 31
+ * columns, expected 30") in a per-thread buffer read with gdn_errmsg(). */
+#ifndef GUARDIAN_CORE_H
+#define GUARDIAN_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Errors ------------------------------------------------------------ */
+
+enum {
+    GDN_OK = 0,
+    GDN_EINVAL = -1,   /* invalid argument or option */
+    GDN_ENOMEM = -2,   /* out of memory */
+    GDN_EIO = -3,      /* file or system I/O failed */
+    GDN_EFORMAT = -4,  /* malformed input (file or message) */
+    GDN_ERANGE = -5,   /* value or size outside its allowed range */
+    GDN_ECRYPTO = -6,  /* cryptographic failure (bad tag, bad signature, ...) */
+    GDN_ESTATE = -7,   /* call not valid in the object's current state */
+    GDN_EINTR = -8,    /* interrupted by the user */
+    GDN_EINTERNAL = -9 /* a bug: an internal invariant does not hold */
+};
+
+/* Short fixed description of an error code ("malformed input"). */
+const char *gdn_strerror(int code);
+
+/* Detail of the last error set on this thread, or "" when none. */
+const char *gdn_errmsg(void);
+
+/* Records a printf-style detail for this thread and returns `code`, so that
+ * failing paths read `return gdn_error(GDN_EFORMAT, "%s:%zu: ...", ...);`. */
+int gdn_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Clears this thread's error detail. */
+void gdn_error_clear(void);
+
+/* ---- Allocation --------------------------------------------------------- */
+
+/* 64-byte aligned allocation for vectors used with SIMD and BLAS; size 0
+ * returns a valid pointer. Free with gdn_free_aligned (accepts NULL). */
+void *gdn_alloc_aligned(size_t size);
+void gdn_free_aligned(void *p);
+
+/* n * size with overflow check: 0 on success, GDN_ERANGE on overflow. */
+int gdn_mul_size(size_t *out, size_t n, size_t size);
+
+/* ---- Byte buffers ------------------------------------------------------- */
+
+typedef struct gdn_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} gdn_buf; /* zero-initialise before use; owner calls gdn_buf_free */
+
+int gdn_buf_reserve(gdn_buf *b, size_t extra);
+int gdn_buf_append(gdn_buf *b, const void *p, size_t n);
+int gdn_buf_printf(gdn_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void gdn_buf_free(gdn_buf *b);
+
+/* Explicit little-endian encoding (never casts of byte pointers). */
+static inline void gdn_store_le32(uint8_t p[4], uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static inline uint32_t gdn_load_le32(const uint8_t p[4])
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+static inline void gdn_store_le64(uint8_t p[8], uint64_t v)
+{
+    gdn_store_le32(p, (uint32_t)v);
+    gdn_store_le32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint64_t gdn_load_le64(const uint8_t p[8])
+{
+    return (uint64_t)gdn_load_le32(p) | (uint64_t)gdn_load_le32(p + 4) << 32;
+}
+static inline uint32_t gdn_load_be32(const uint8_t p[4])
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+
+/* ---- Files -------------------------------------------------------------- */
+
+/* Reads a whole file (at most max_bytes) into *out (caller frees). */
+int gdn_file_read(gdn_buf *out, const char *path, size_t max_bytes);
+
+/* Writes a file atomically: a temporary file beside it, fsync, rename. A
+ * crash leaves either the old file or the new one, never a partial one. */
+int gdn_file_write_atomic(const char *path, const void *data, size_t len);
+
+/* Creates a directory and its parents (like mkdir -p). */
+int gdn_mkdir_p(const char *path);
+
+/* ---- Randomness ---------------------------------------------------------
+ * One generator type, a ChaCha20 keystream (RFC 8439, through libsodium):
+ * keyed from the OS CSPRNG for secrets, or from a 64-bit seed for
+ * reproducible experiments. Treat the fields as private. */
+
+#define GDN_RNG_KEYBYTES 32
+#define GDN_RNG_NONCEBYTES 12
+
+typedef struct gdn_rng {
+    uint8_t key[GDN_RNG_KEYBYTES];
+    uint8_t nonce[GDN_RNG_NONCEBYTES];
+    uint32_t counter;   /* next ChaCha20 block */
+    uint32_t pos;       /* bytes of buf consumed */
+    uint8_t buf[256];   /* keystream not yet used */
+} gdn_rng;
+
+/* Key from libsodium's randombytes (the OS CSPRNG). Must not fail silently:
+ * returns GDN_ECRYPTO if libsodium cannot initialise. */
+int gdn_rng_init_system(gdn_rng *rng);
+/* Reproducible stream: key = BLAKE2b-256("guardian rng seed" || le64(seed)). */
+void gdn_rng_init_seed(gdn_rng *rng, uint64_t seed);
+/* Raw ChaCha20 keystream for an explicit key and nonce, block counter 0. */
+void gdn_rng_init_key(gdn_rng *rng, const uint8_t key[GDN_RNG_KEYBYTES],
+                      const uint8_t nonce[GDN_RNG_NONCEBYTES]);
+/* Independent child stream `stream` of a parent: the child key is
+ * BLAKE2b-256 keyed by the parent key of le64(stream). Parent unchanged. */
+void gdn_rng_derive(gdn_rng *child, const gdn_rng *parent, uint64_t stream);
+
+void gdn_rng_bytes(gdn_rng *rng, void *out, size_t n);
+uint32_t gdn_rng_u32(gdn_rng *rng);
+uint64_t gdn_rng_u64(gdn_rng *rng);
+/* Uniform integer in [0, bound), unbiased (rejection); bound > 0. */
+uint64_t gdn_rng_uniform(gdn_rng *rng, uint64_t bound);
+/* Uniform float in [0, 1) with 24 random bits. */
+float gdn_rng_float(gdn_rng *rng);
+/* Uniform double in [0, 1) with 53 random bits. */
+double gdn_rng_double(gdn_rng *rng);
+/* Standard normal (polar Box-Muller). For experiments only: not for DP. */
+double gdn_rng_normal(gdn_rng *rng);
+/* Fisher-Yates shuffle of n indices. */
+void gdn_rng_shuffle(gdn_rng *rng, uint32_t *idx, size_t n);
+/* Wipes the generator state (sodium_memzero). */
+void gdn_rng_wipe(gdn_rng *rng);
+
+/* ---- Logging ------------------------------------------------------------ */
+
+typedef enum { GDN_LOG_ERROR, GDN_LOG_WARN, GDN_LOG_INFO, GDN_LOG_DEBUG } gdn_log_level;
+
+void gdn_log_set_level(gdn_log_level level);
+gdn_log_level gdn_log_get_level(void);
+/* Writes "[LEVEL] message" to stderr when level is enabled. */
+void gdn_log(gdn_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- Progress ----------------------------------------------------------- */
+/* On a terminal, one line redrawn in place with a bar, rate and ETA; when
+ * stderr is not a TTY, a plain line at every 10% so logs stay readable. */
+
+typedef struct gdn_progress {
+    const char *label;
+    uint64_t total, done;
+    double t_start, t_last;
+    int tty, last_decile;
+    char suffix[96];
+} gdn_progress;
+
+void gdn_progress_start(gdn_progress *p, const char *label, uint64_t total);
+/* Sets progress to `done` of total; suffix (may be NULL) is shown after the bar. */
+void gdn_progress_update(gdn_progress *p, uint64_t done, const char *suffix);
+void gdn_progress_end(gdn_progress *p);
+
+/* Monotonic clock in seconds. */
+double gdn_now(void);
+
+#endif

@@ -1,0 +1,99 @@
+/* Test runner: runs every registered test (or those whose name contains an
+ * argument) and prints "N passed, N failed". */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guardian/core.h"
+#include "guardian/data.h"
+#include "harness.h"
+
+#define MAX_TESTS 1024
+
+static struct { const char *name; gdn_test_fn fn; } tests[MAX_TESTS];
+static size_t ntests;
+static int current_failed;
+static char tmpdir[256];
+
+void gdn_test_register(const char *name, gdn_test_fn fn)
+{
+    if (ntests == MAX_TESTS) {
+        fprintf(stderr, "too many tests\n");
+        exit(2);
+    }
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    ntests++;
+}
+
+void gdn_test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    current_failed = 1;
+    fprintf(stderr, "  FAIL %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+const char *gdn_test_vectors_dir(void)
+{
+    const char *d = getenv("GDN_VECTORS");
+    return d && *d ? d : "../shared/vectors";
+}
+
+const char *gdn_test_fmnist_dir(void)
+{
+    const char *d = getenv("GDN_FASHION_MNIST_DIR");
+    return d && *d ? d : GDN_FASHION_MNIST_DIR;
+}
+
+const char *gdn_test_tmpdir(void)
+{
+    return tmpdir;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    return strcmp(x, y);
+}
+
+int main(int argc, char **argv)
+{
+    size_t passed = 0, failed = 0;
+    char cmd[300];
+
+    /* Registration order depends on the linker; run in name order. */
+    qsort(tests, ntests, sizeof tests[0], by_name);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/gdn-test-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    gdn_log_set_level(GDN_LOG_WARN);
+    for (size_t i = 0; i < ntests; i++) {
+        int selected = argc < 2;
+        for (int a = 1; a < argc; a++)
+            selected |= strstr(tests[i].name, argv[a]) != NULL;
+        if (!selected)
+            continue;
+        current_failed = 0;
+        double t0 = gdn_now();
+        tests[i].fn();
+        printf("%s %-40s %.2fs\n", current_failed ? "FAIL" : "ok  ",
+               tests[i].name, gdn_now() - t0);
+        fflush(stdout);
+        current_failed ? failed++ : passed++;
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    printf("%zu passed, %zu failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
