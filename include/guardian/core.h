@@ -176,4 +176,52 @@ void gdn_progress_end(gdn_progress *p);
 /* Monotonic clock in seconds. */
 double gdn_now(void);
 
+/* ---- JSON (RFC 8259) ----------------------------------------------------
+ * A strict parser into a read-only tree held in one arena: UTF-8 only, no
+ * trailing commas or garbage, duplicate keys rejected, at most
+ * GDN_JSON_MAX_DEPTH nested containers and GDN_JSON_MAX_NODES values. */
+
+#define GDN_JSON_MAX_DEPTH 64
+#define GDN_JSON_MAX_NODES 1000000
+
+typedef struct gdn_json gdn_json; /* opaque */
+typedef enum {
+    GDN_JSON_NULL, GDN_JSON_BOOL, GDN_JSON_NUMBER, GDN_JSON_STRING,
+    GDN_JSON_ARRAY, GDN_JSON_OBJECT
+} gdn_json_kind;
+
+/* Parses text[0, len) (no NUL needed) into *out. Errors read
+ * "<name>: offset 117: expected ':', found '}'" (byte offset into text). */
+int gdn_json_parse(gdn_json **out, const char *text, size_t len,
+                   const char *name);
+/* Frees a whole tree; takes the root from gdn_json_parse, or NULL. */
+void gdn_json_free(gdn_json *root);
+
+gdn_json_kind gdn_json_type(const gdn_json *v);
+/* Byte offset of the value in the parsed text, for error messages. */
+size_t gdn_json_offset(const gdn_json *v);
+/* Number of elements of an array or members of an object; 0 otherwise. */
+size_t gdn_json_len(const gdn_json *v);
+/* Element i of an array, or the value of member i of an object (document
+ * order); NULL when out of range or v is neither. */
+const gdn_json *gdn_json_at(const gdn_json *v, size_t i);
+/* Key of member i of an object, NUL-terminated; NULL when out of range. */
+const char *gdn_json_key(const gdn_json *obj, size_t i);
+/* Value of `key` in an object; NULL when absent or obj is not an object. */
+const gdn_json *gdn_json_get(const gdn_json *obj, const char *key);
+/* Decoded UTF-8 of a string, NUL-terminated; *len (may be NULL) excludes
+ * the terminator and counts any \u0000. NULL when v is not a string. */
+const char *gdn_json_string(const gdn_json *v, size_t *len);
+/* A boolean as 0 or 1; GDN_EFORMAT when v is not a boolean. */
+int gdn_json_bool(const gdn_json *v, int *out);
+/* A number as the nearest double; GDN_EFORMAT when v is not a number. */
+int gdn_json_number(const gdn_json *v, double *out);
+/* A number written as a plain non-negative integer (no sign, fraction or
+ * exponent): GDN_EFORMAT for any other value, GDN_ERANGE above 2^53. */
+int gdn_json_uint(const gdn_json *v, uint64_t *out);
+
+/* Appends s as a quoted JSON string, escaping '"', '\\' and control
+ * characters; GDN_EINVAL (nothing appended) when s is not valid UTF-8. */
+int gdn_json_write_string(gdn_buf *out, const char *s);
+
 #endif

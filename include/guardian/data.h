@@ -67,6 +67,35 @@ int gdn_data_subset(gdn_dataset *out, const gdn_dataset *src,
 /* Frees what a dataset owns and zeroes it; accepts a zeroed dataset. */
 void gdn_dataset_free(gdn_dataset *d);
 
+/* ---- Partitions across federated clients -------------------------------- */
+
+/* Client k holds the examples idx[offset[k] .. offset[k+1]), in ascending
+ * order. Every example of the dataset belongs to at most one client. */
+typedef struct gdn_partition {
+    size_t clients;
+    size_t *offset; /* clients + 1 entries */
+    uint32_t *idx;
+} gdn_partition;
+
+/* Splits d across `clients` clients, deterministically for the rng:
+ *   iid              shuffled, then cut into near-equal parts;
+ *   shards[:S]       McMahan et al. 2017: sort by label, cut into S shards
+ *                    of equal size (default 2 per client), give each client
+ *                    S/clients random shards ("pathological non-IID");
+ *   dirichlet:ALPHA  label skew: each class is spread over the clients by
+ *                    proportions drawn from Dirichlet(ALPHA) (NIID-Bench,
+ *                    Li et al. 2022), redrawn until every client has at
+ *                    least 10 examples (or n / (2 clients) when smaller).
+ * Errors name the spec problem ("partition 'shards:7': 7 shards cannot
+ * be split evenly among 4 clients"). */
+int gdn_data_partition(gdn_partition *out, const gdn_dataset *d,
+                       const char *spec, size_t clients, gdn_rng *rng);
+static inline size_t gdn_partition_size(const gdn_partition *p, size_t k)
+{
+    return p->offset[k + 1] - p->offset[k];
+}
+void gdn_partition_free(gdn_partition *p);
+
 /* ---- Parsers on memory (what the readers and the fuzz targets call) ----- */
 
 /* `name` is used only in error details. */

@@ -32,13 +32,21 @@ typedef struct gdn_model gdn_model; /* opaque */
  *                          (square is x^2, the activation CKKS can evaluate)
  * Input shape is channels x height x width; classes >= 2; the last layer
  * must produce `classes` outputs. */
+#define GDN_MODEL_MAX_PARAMS ((size_t)1 << 30)
+
 int gdn_model_new(gdn_model **out, const char *spec, size_t channels,
                   size_t height, size_t width, int classes);
+/* The parameter count gdn_model_new would allocate, without allocating it
+ * (so a file's claims can be checked before any memory is committed). */
+int gdn_model_count(size_t *nparams, const char *spec, size_t channels,
+                    size_t height, size_t width, int classes);
 void gdn_model_free(gdn_model *m);
 
 const char *gdn_model_spec(const gdn_model *m);
 size_t gdn_model_nparams(const gdn_model *m);
 size_t gdn_model_input_size(const gdn_model *m);
+void gdn_model_input_shape(const gdn_model *m, size_t *channels, size_t *height,
+                           size_t *width);
 int gdn_model_classes(const gdn_model *m);
 float *gdn_model_params(gdn_model *m);
 float *gdn_model_grads(gdn_model *m);
@@ -82,6 +90,8 @@ typedef struct gdn_sgd {
     float *velocity; /* n floats, NULL without momentum */
     size_t n;
     int started;
+    const float *prox_center; /* FedProx: g += prox_mu (p - center) when set */
+    float prox_mu;
 } gdn_sgd;
 
 int gdn_sgd_init(gdn_sgd *opt, size_t n, float lr, float momentum,
@@ -102,6 +112,12 @@ int gdn_model_train_epoch(gdn_model *m, gdn_sgd *opt, double *loss,
                           const float *x, const int32_t *y, size_t n,
                           size_t batch, gdn_rng *rng, gdn_batch_cb cb,
                           void *cb_ctx);
+/* The same over the examples idx[0..n) of x and y; idx NULL means 0..n-1,
+ * so a subset listing 0..n-1 trains exactly like the whole set. */
+int gdn_model_train_subset(gdn_model *m, gdn_sgd *opt, double *loss,
+                           const float *x, const int32_t *y,
+                           const uint32_t *idx, size_t n, size_t batch,
+                           gdn_rng *rng, gdn_batch_cb cb, void *cb_ctx);
 
 /* Threads the BLAS may use (1 inside federated workers). */
 void gdn_ml_set_threads(int n);

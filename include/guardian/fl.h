@@ -1,0 +1,155 @@
+/* Guardian fl: federated rounds, aggregation, server strategies, simulation.
+ *
+ * One round: the server samples a cohort; each client starts from the global
+ * parameters, trains locally and contributes one flat vector (its local
+ * model) with a weight (its example count); an aggregator turns the cohort's
+ * vectors into one aggregate model; a server strategy moves the global model
+ * towards it. The engine touches client contributions only through the
+ * aggregator interface, so secure aggregation, DP and HE replace the plain
+ * sum there. Everything is deterministic for a seed: a client's randomness
+ * depends only on (seed, round, client), and the aggregator adds vectors in
+ * cohort order whatever the thread schedule. */
+#ifndef GUARDIAN_FL_H
+#define GUARDIAN_FL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guardian/core.h"
+#include "guardian/data.h"
+#include "guardian/ml.h"
+
+/* ---- Randomness of a federation ----------------------------------------- */
+
+/* Stream for the initial global model. */
+void gdn_fl_init_rng(gdn_rng *rng, uint64_t seed);
+/* Stream of client `client` in round `round` (1-based), for its shuffles. */
+void gdn_fl_client_rng(gdn_rng *rng, uint64_t seed, uint64_t round,
+                       uint64_t client);
+/* Stream of the server in round `round`, for sampling the cohort. */
+void gdn_fl_server_rng(gdn_rng *rng, uint64_t seed, uint64_t round);
+
+/* ---- Client side ---------------------------------------------------------- */
+
+typedef struct gdn_fl_local {
+    unsigned epochs;
+    size_t batch;
+    float lr, momentum, weight_decay;
+    float prox_mu; /* FedProx proximal term (Li et al., MLSys 2020); 0 = off */
+} gdn_fl_local;
+
+/* Local training: loads `global` into model, runs cfg->epochs epochs of SGD
+ * (fresh optimizer state) over the examples idx[0..n) of data, and writes
+ * the mean loss of the last epoch. The model then holds the local result. */
+int gdn_fl_client_train(gdn_model *model, double *loss, const float *global,
+                        const gdn_dataset *data, const uint32_t *idx, size_t n,
+                        const gdn_fl_local *cfg, gdn_rng *rng);
+
+/* ---- Aggregators -----------------------------------------------------------
+ * Specs:
+ *   mean             weighted mean (FedAvg, McMahan et al. 2017)
+ *   median           coordinate-wise median (Yin et al., ICML 2018)
+ *   trimmed:B        coordinate-wise mean after dropping the B fraction of
+ *                    largest and of smallest values (Yin et al. 2018)
+ *   krum:F           the vector closest to its n-F-2 neighbours (Blanchard
+ *                    et al., NeurIPS 2017)
+ *   multikrum:F:M    mean of the M best by Krum's score
+ *   normbound:M      weighted mean after scaling each update (vector minus
+ *                    global) to L2 norm at most M (Sun et al. 2019)
+ * Robust aggregators ignore weights, and keep the cohort's vectors. */
+
+typedef struct gdn_aggregator gdn_aggregator; /* opaque */
+
+int gdn_aggregator_new(gdn_aggregator **out, const char *spec, size_t dim);
+void gdn_aggregator_free(gdn_aggregator *agg);
+const char *gdn_aggregator_spec(const gdn_aggregator *agg);
+/* Starts a round for `cohort` contributions around the current global model
+ * (kept by pointer until finish). */
+int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
+                         size_t cohort);
+/* Adds one client's vector with its weight (> 0). Calls come in cohort order. */
+int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight);
+/* Writes the aggregate model (dim floats). Needs every contribution of the
+ * cohort, or at least 1 for mean/normbound/median/trimmed and 2F+3 for krum. */
+int gdn_aggregator_finish(gdn_aggregator *agg, float *out);
+
+/* ---- Server strategies -----------------------------------------------------
+ * With Δ = aggregate - global (a pseudo-gradient) and η the server lr:
+ *   fedavg       x = aggregate when η = 1, else x + η Δ
+ *   fedavgm      v = β v + Δ;  x += η v          (Hsu et al. 2019)
+ *   fedadagrad / fedadam / fedyogi: Algorithm 2 of Reddi et al., "Adaptive
+ *                Federated Optimization", ICLR 2021, with β1, β2, τ. */
+
+typedef struct gdn_fl_server_cfg {
+    const char *strategy; /* fedavg, fedavgm, fedadagrad, fedadam, fedyogi */
+    float lr;             /* η; default 1 for fedavg(m), 0.01 for adaptive */
+    float momentum;       /* β of fedavgm */
+    float beta1, beta2, tau;
+} gdn_fl_server_cfg;
+
+typedef struct gdn_fl_server gdn_fl_server; /* opaque: strategy state */
+
+int gdn_fl_server_new(gdn_fl_server **out, const gdn_fl_server_cfg *cfg,
+                      size_t dim);
+void gdn_fl_server_free(gdn_fl_server *s);
+/* Moves global towards aggregate, updating the strategy's state. */
+void gdn_fl_server_step(gdn_fl_server *s, float *global, const float *aggregate);
+/* The state vectors (momentum / moments) for checkpoints: count and access. */
+size_t gdn_fl_server_nstate(const gdn_fl_server *s);
+float *gdn_fl_server_state(gdn_fl_server *s, size_t i);
+
+/* ---- Simulation ----------------------------------------------------------- */
+
+typedef enum { GDN_ATTACK_NONE, GDN_ATTACK_SCALE, GDN_ATTACK_SIGNFLIP } gdn_attack_kind;
+
+typedef struct gdn_fl_config {
+    const char *model;       /* model spec */
+    size_t clients;          /* simulated data owners */
+    double fraction;         /* C: cohort = max(1, round(C * clients)) ... */
+    size_t per_round;        /* ... unless this fixed count is > 0 */
+    unsigned rounds;
+    unsigned eval_every;     /* evaluate on the test set every k rounds (>= 1) */
+    gdn_fl_local local;
+    gdn_fl_server_cfg server;
+    const char *aggregator;  /* aggregator spec, "mean" by default */
+    gdn_attack_kind attack;  /* malicious clients, for robustness tests */
+    double attack_scale;     /* update multiplier (scale) */
+    double attack_frac;      /* share of clients that are malicious */
+    unsigned workers;        /* training threads; 0 = number of cores */
+    uint64_t seed;
+} gdn_fl_config;
+
+/* Sets the defaults: fedavg, mean, 1 local epoch, batch 10, lr 0.05, ... */
+void gdn_fl_config_default(gdn_fl_config *cfg);
+
+typedef struct gdn_fl_round_stats {
+    unsigned round;
+    size_t cohort;
+    double train_loss;     /* mean over the cohort, weighted by examples */
+    int evaluated;
+    double test_loss, test_accuracy;
+    double seconds;
+} gdn_fl_round_stats;
+
+typedef struct gdn_fl_sim gdn_fl_sim; /* opaque */
+
+/* A simulation over train (partitioned by part) evaluated on test. Keeps
+ * pointers to train, test and part: they must outlive the simulation. */
+int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
+                   const gdn_dataset *train, const gdn_dataset *test,
+                   const gdn_partition *part);
+void gdn_fl_sim_free(gdn_fl_sim *sim);
+/* Runs the next round. */
+int gdn_fl_sim_round(gdn_fl_sim *sim, gdn_fl_round_stats *stats);
+/* Rounds finished so far. */
+unsigned gdn_fl_sim_rounds_done(const gdn_fl_sim *sim);
+gdn_model *gdn_fl_sim_model(gdn_fl_sim *sim); /* holds the global model */
+/* Whether client k is one of the simulated attackers. */
+int gdn_fl_sim_is_malicious(const gdn_fl_sim *sim, size_t k);
+
+/* Checkpoint of everything a resumed run needs (round, global model, server
+ * state), written atomically; loading checks it belongs to this config. */
+int gdn_fl_sim_save(gdn_fl_sim *sim, const char *path);
+int gdn_fl_sim_load(gdn_fl_sim *sim, const char *path);
+
+#endif

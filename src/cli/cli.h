@@ -1,0 +1,74 @@
+/* The guardian command: option tables, shared data loading, subcommands. */
+#ifndef GDN_CLI_H
+#define GDN_CLI_H
+
+#include <stddef.h>
+
+#include "guardian/core.h"
+#include "guardian/data.h"
+
+/* One option of a subcommand. `value` starts as the default (NULL: none) and
+ * is replaced by what the user gave; flags take no argument ("1" when set). */
+typedef struct cli_opt {
+    const char *name;    /* without the leading dashes */
+    const char *metavar; /* NULL for a flag */
+    const char *help;
+    const char *value;
+    int given; /* set by cli_parse when the user gave it */
+} cli_opt;
+
+typedef struct cli_cmd {
+    const char *name;
+    const char *summary;
+    const char *usage; /* text after "guardian NAME " */
+    cli_opt *opts;     /* terminated by a {NULL} entry */
+    int (*run)(cli_opt *opts);
+} cli_cmd;
+
+/* Parses argv into opts; prints help and returns 1 for --help; -1 on a bad
+ * option (after printing why); 0 on success. */
+int cli_parse(const cli_cmd *cmd, int argc, char **argv);
+void cli_help(const cli_cmd *cmd);
+
+const char *cli_str(const cli_opt *opts, const char *name);
+int cli_flag(const cli_opt *opts, const char *name);
+/* Whole-string numeric parses within [lo, hi]; print why on failure. */
+int cli_long(const cli_opt *opts, const char *name, long lo, long hi, long *out);
+int cli_double(const cli_opt *opts, const char *name, double lo, double hi,
+               double *out);
+
+/* The data options every training command shares. */
+#define CLI_DATA_OPTS                                                          \
+    {"data", "SOURCE", "fashion-mnist, or csv:PATH[:label=COLUMN]",            \
+     "fashion-mnist", 0},                                                      \
+    {"test-fraction", "F", "CSV: share held out for testing (seeded)", "0.2",  \
+     0},                                                                       \
+    {"standardize", NULL, "CSV: scale features by the training split's "       \
+     "mean and deviation", NULL, 0},                                           \
+    {"limit", "N", "use only the first N training examples", NULL, 0},        \
+    {"seed", "N", "seed of every random choice (init, shuffles, splits)", "1", \
+     0},                                                                       \
+    {"model", "SPEC", "logreg, mlp:IN-...-OUT, cnn, lenet5 or seq:... "        \
+     "(default: cnn for images, logreg for CSV)", NULL, 0}
+
+/* Loads train/test as the data options say; prints what it loaded. */
+int cli_load_data(const cli_opt *opts, gdn_dataset *train, gdn_dataset *test);
+
+/* Prints "guardian: <what>: <detail>" for a failed library call. */
+int cli_fail(const char *what, int rc);
+
+/* Set by SIGINT; long loops stop cleanly when it is set. */
+extern volatile int cli_interrupted;
+void cli_catch_sigint(void);
+
+int cli_train(cli_opt *opts);
+extern cli_opt cli_train_opts[];
+int cli_simulate(cli_opt *opts);
+extern cli_opt cli_simulate_opts[];
+
+/* The model spec to use: --model, or cnn for images and logreg for CSV. */
+const char *cli_model_spec(const cli_opt *opts, const gdn_dataset *train);
+/* Writes DIR/config.json: every option that has a value, as strings. */
+int cli_write_config(const char *dir, const char *command, const cli_opt *opts);
+
+#endif

@@ -1,0 +1,55 @@
+/* guardian: one command, one subcommand per role. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define GDN_VERSION "0.1.0"
+
+static const cli_cmd commands[] = {
+    {"train", "Train a model centrally (the baseline for federations).",
+     "[options]", cli_train_opts, cli_train},
+    {"simulate", "Simulate a federation: every data owner in this process.",
+     "[options]", cli_simulate_opts, cli_simulate},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "guardian " GDN_VERSION " - privacy-preserving federated learning\n\n"
+            "usage: guardian COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'guardian COMMAND --help' lists a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (argc >= 3 && strcmp(argv[1], "help") == 0) {
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (strcmp(argv[2], commands[i].name) == 0) {
+                    cli_help(&commands[i]);
+                    return 0;
+                }
+        }
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("guardian %s\n", GDN_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        int rc = cli_parse(&commands[i], argc - 2, argv + 2);
+        if (rc)
+            return rc > 0 ? 0 : 2;
+        return commands[i].run(commands[i].opts) ? 1 : 0;
+    }
+    fprintf(stderr, "guardian: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

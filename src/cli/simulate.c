@@ -1,0 +1,320 @@
+/* guardian simulate: a whole federation in one process. Writes metrics.csv,
+ * model.safetensors, checkpoint.bin and config.json after every round, and
+ * accuracy.png at the end; --resume DIR continues a stopped run. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "guardian/fl.h"
+
+cli_opt cli_simulate_opts[] = {
+    CLI_DATA_OPTS,
+    {"clients", "N", "simulated data owners", "100", 0},
+    {"partition", "SCHEME", "iid, shards[:S] (McMahan's non-IID) or dirichlet:ALPHA", "iid", 0},
+    {"fraction", "C", "share of clients sampled each round", "0.1", 0},
+    {"per-round", "N", "a fixed number of clients per round (overrides --fraction)", NULL, 0},
+    {"rounds", "N", "federated rounds", "10", 0},
+    {"local-epochs", "E", "local epochs per round", "1", 0},
+    {"batch", "B", "local batch size", "10", 0},
+    {"lr", "X", "local learning rate", "0.05", 0},
+    {"momentum", "X", "local SGD momentum", "0", 0},
+    {"weight-decay", "X", "local L2 weight decay", "0", 0},
+    {"prox-mu", "MU", "FedProx proximal term (0: off)", "0", 0},
+    {"strategy", "NAME", "fedavg, fedavgm, fedadagrad, fedadam or fedyogi", "fedavg", 0},
+    {"server-lr", "X", "server learning rate (0: the strategy's default)", "0", 0},
+    {"server-momentum", "X", "fedavgm's momentum (0: default 0.9)", "0", 0},
+    {"beta1", "X", "adaptive strategies' beta1 (0: default 0.9)", "0", 0},
+    {"beta2", "X", "adaptive strategies' beta2 (0: default 0.99)", "0", 0},
+    {"tau", "X", "adaptive strategies' tau (0: default 1e-3)", "0", 0},
+    {"aggregator", "SPEC", "mean, median, trimmed:B, krum:F, multikrum:F:M or normbound:M", "mean", 0},
+    {"attack", "SPEC", "simulated attackers: scale:S,frac:F or signflip[:S],frac:F", NULL, 0},
+    {"eval-every", "K", "evaluate on the test set every K rounds", "1", 0},
+    {"workers", "N", "training threads (0: one per core)", "0", 0},
+    {"out", "DIR", "output directory", "runs/simulate", 0},
+    {"resume", "DIR", "continue the run in DIR from its last finished round", NULL, 0},
+    {NULL, NULL, NULL, NULL, 0},
+};
+
+/* scale:S,frac:F  |  signflip[:S],frac:F */
+static int parse_attack(gdn_fl_config *cfg, const char *spec)
+{
+    char buf[128], *save = NULL;
+    int have_frac = 0;
+
+    if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf)
+        goto bad;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(tok, ':'), *end;
+        double v = 1.0;
+        if (colon) {
+            errno = 0;
+            v = strtod(colon + 1, &end);
+            if (errno || end == colon + 1 || *end)
+                goto bad;
+            *colon = '\0';
+        }
+        if (strcmp(tok, "scale") == 0 && colon)
+            cfg->attack = GDN_ATTACK_SCALE, cfg->attack_scale = v;
+        else if (strcmp(tok, "signflip") == 0)
+            cfg->attack = GDN_ATTACK_SIGNFLIP, cfg->attack_scale = v;
+        else if (strcmp(tok, "frac") == 0 && colon && v >= 0 && v <= 1)
+            cfg->attack_frac = v, have_frac = 1;
+        else
+            goto bad;
+    }
+    if (cfg->attack != GDN_ATTACK_NONE && have_frac)
+        return 0;
+bad:
+    fprintf(stderr, "guardian: --attack %s: expected scale:S,frac:F or "
+                    "signflip[:S],frac:F\n", spec);
+    return GDN_EINVAL;
+}
+
+static int read_config(cli_opt *opts, const char *cfg_opt_name, long lo, long hi,
+                       size_t *out)
+{
+    long v;
+
+    if (cli_long(opts, cfg_opt_name, lo, hi, &v))
+        return GDN_EINVAL;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int build_config(gdn_fl_config *cfg, cli_opt *opts)
+{
+    size_t clients, rounds, epochs, batch, eval_every, workers, per_round = 0;
+    long seed;
+    double lr, mom, wd, mu, slr, smom, b1, b2, tau;
+
+    gdn_fl_config_default(cfg);
+    if (read_config(opts, "clients", 1, 1000000, &clients) ||
+        read_config(opts, "rounds", 1, 1000000, &rounds) ||
+        read_config(opts, "local-epochs", 1, 10000, &epochs) ||
+        read_config(opts, "batch", 1, 65536, &batch) ||
+        read_config(opts, "eval-every", 1, 1000000, &eval_every) ||
+        read_config(opts, "workers", 0, 256, &workers) ||
+        (cli_str(opts, "per-round") &&
+         read_config(opts, "per-round", 1, 1000000, &per_round)) ||
+        cli_long(opts, "seed", 0, 0x7fffffffL, &seed) ||
+        cli_double(opts, "fraction", 1e-9, 1, &cfg->fraction) ||
+        cli_double(opts, "lr", 1e-9, 100, &lr) ||
+        cli_double(opts, "momentum", 0, 0.999, &mom) ||
+        cli_double(opts, "weight-decay", 0, 1, &wd) ||
+        cli_double(opts, "prox-mu", 0, 1e6, &mu) ||
+        cli_double(opts, "server-lr", 0, 1e3, &slr) ||
+        cli_double(opts, "server-momentum", 0, 0.999, &smom) ||
+        cli_double(opts, "beta1", 0, 0.999999, &b1) ||
+        cli_double(opts, "beta2", 0, 0.999999, &b2) ||
+        cli_double(opts, "tau", 0, 10, &tau))
+        return GDN_EINVAL;
+    cfg->clients = clients, cfg->rounds = (unsigned)rounds;
+    cfg->per_round = per_round;
+    cfg->eval_every = (unsigned)eval_every, cfg->workers = (unsigned)workers;
+    cfg->seed = (uint64_t)seed;
+    cfg->local.epochs = (unsigned)epochs, cfg->local.batch = batch;
+    cfg->local.lr = (float)lr, cfg->local.momentum = (float)mom;
+    cfg->local.weight_decay = (float)wd, cfg->local.prox_mu = (float)mu;
+    cfg->server.strategy = cli_str(opts, "strategy");
+    cfg->server.lr = (float)slr, cfg->server.momentum = (float)smom;
+    cfg->server.beta1 = (float)b1, cfg->server.beta2 = (float)b2;
+    cfg->server.tau = (float)tau;
+    cfg->aggregator = cli_str(opts, "aggregator");
+    if (cli_str(opts, "attack"))
+        return parse_attack(cfg, cli_str(opts, "attack"));
+    return 0;
+}
+
+/* --resume DIR: DIR/config.json's values for every option not given now. */
+static int apply_saved_config(cli_opt *opts, const char *dir, gdn_json **tree)
+{
+    char path[4200];
+    gdn_buf b = {0};
+    int rc;
+
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if ((rc = gdn_file_read(&b, path, 1 << 20)) ||
+        (rc = gdn_json_parse(tree, (const char *)b.data, b.len, path))) {
+        gdn_buf_free(&b);
+        return cli_fail("reading the run to resume", rc);
+    }
+    gdn_buf_free(&b);
+    for (cli_opt *o = opts; o->name; o++) {
+        const gdn_json *v = gdn_json_get(*tree, o->name);
+        if (o->given || strcmp(o->name, "resume") == 0)
+            continue;
+        o->value = v ? gdn_json_string(v, NULL) : (o->metavar ? o->value : NULL);
+        if (v && !o->value) {
+            fprintf(stderr, "guardian: %s: option '%s' is not a string\n", path, o->name);
+            return GDN_EFORMAT;
+        }
+    }
+    return 0;
+}
+
+/* Keeps the rows of metrics.csv up to `rounds` (a resumed run rewrites the
+ * rest); starts a new file when there is none. */
+static int load_metrics(gdn_buf *csv, const char *dir, unsigned rounds)
+{
+    char path[4200];
+    gdn_buf old = {0};
+    size_t at, row = 0;
+
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    csv->len = 0;
+    if (rounds && gdn_file_read(&old, path, 64u << 20) == 0) {
+        for (at = 0; at < old.len && row < rounds + 1; at++)
+            row += old.data[at] == '\n';
+        if (row == rounds + 1) {
+            int rc = gdn_buf_append(csv, old.data, at);
+            gdn_buf_free(&old);
+            return rc;
+        }
+        gdn_buf_free(&old);
+        fprintf(stderr, "warning: %s has fewer rows than the %u finished rounds; "
+                        "starting it anew\n", path, rounds);
+    }
+    gdn_error_clear();
+    return gdn_buf_printf(csv, "round,clients,train_loss,test_loss,test_accuracy,seconds\n");
+}
+
+/* accuracy.png with gnuplot; a missing gnuplot only warns. */
+static void plot(const char *dir)
+{
+    char script[4200], png[4200], gp[9000];
+    pid_t pid;
+    int status;
+
+    snprintf(png, sizeof png, "%s/accuracy.png", dir);
+    snprintf(script, sizeof script, "%s/accuracy.gp", dir);
+    snprintf(gp, sizeof gp,
+             "set terminal pngcairo size 800,500\nset output '%s'\n"
+             "set datafile separator ','\nset key autotitle columnhead\n"
+             "set xlabel 'round'\nset ylabel 'test accuracy'\nset grid\n"
+             "plot '%s/metrics.csv' using 1:($5 >= 0 ? $5 : NaN) with linespoints "
+             "title 'test accuracy'\n", png, dir);
+    if (gdn_file_write_atomic(script, gp, strlen(gp)))
+        return;
+    pid = fork();
+    if (pid == 0) {
+        execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+        fprintf(stderr, "warning: gnuplot could not draw %s (install gnuplot-nox)\n", png);
+}
+
+static void describe_partition(const gdn_partition *p)
+{
+    size_t lo = (size_t)-1, hi = 0, total = 0;
+
+    for (size_t k = 0; k < p->clients; k++) {
+        size_t n = gdn_partition_size(p, k);
+        lo = n < lo ? n : lo;
+        hi = n > hi ? n : hi;
+        total += n;
+    }
+    fprintf(stderr, "partition: %zu clients, %zu to %zu examples each (mean %.1f)\n",
+            p->clients, lo, hi, (double)total / (double)p->clients);
+}
+
+int cli_simulate(cli_opt *opts)
+{
+    gdn_dataset train = {0}, test = {0};
+    gdn_partition part = {0};
+    gdn_fl_sim *sim = NULL;
+    gdn_fl_config cfg;
+    gdn_json *saved = NULL;
+    gdn_buf csv = {0};
+    gdn_rng rng;
+    char path[4200];
+    const char *dir;
+    int rc;
+
+    if (cli_str(opts, "resume") &&
+        (rc = apply_saved_config(opts, cli_str(opts, "resume"), &saved)))
+        goto out;
+    dir = cli_str(opts, "resume") ? cli_str(opts, "resume") : cli_str(opts, "out");
+    if ((rc = build_config(&cfg, opts)) || (rc = cli_load_data(opts, &train, &test)))
+        goto out;
+    cfg.model = cli_model_spec(opts, &train);
+    gdn_rng_init_seed(&rng, cfg.seed);
+    if ((rc = gdn_data_partition(&part, &train, cli_str(opts, "partition"),
+                                 cfg.clients, &rng))) {
+        rc = cli_fail("partitioning", rc);
+        goto out;
+    }
+    describe_partition(&part);
+    if ((rc = gdn_fl_sim_new(&sim, &cfg, &train, &test, &part))) {
+        rc = cli_fail("setting up the federation", rc);
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+    if (cli_str(opts, "resume")) {
+        if ((rc = gdn_fl_sim_load(sim, path))) {
+            rc = cli_fail("resuming", rc);
+            goto out;
+        }
+        fprintf(stderr, "resuming %s after round %u\n", dir, gdn_fl_sim_rounds_done(sim));
+    }
+    if ((rc = gdn_mkdir_p(dir)) || (rc = cli_write_config(dir, "simulate", opts)) ||
+        (rc = load_metrics(&csv, dir, gdn_fl_sim_rounds_done(sim)))) {
+        rc = cli_fail("writing outputs", rc);
+        goto out;
+    }
+    fprintf(stderr, "federation: %s, %s, aggregator %s, %u rounds, %zu workers\n",
+            cfg.model, cfg.server.strategy, cfg.aggregator, cfg.rounds,
+            (size_t)(cfg.workers ? cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN)));
+    cli_catch_sigint();
+    while (gdn_fl_sim_rounds_done(sim) < cfg.rounds && !cli_interrupted) {
+        gdn_fl_round_stats st;
+        if ((rc = gdn_fl_sim_round(sim, &st))) {
+            rc = cli_fail("round", rc);
+            goto out;
+        }
+        if (st.evaluated)
+            printf("round %u/%u  clients %zu  train loss %.4f  test accuracy %.4f  "
+                   "test loss %.4f  %.2fs\n", st.round, cfg.rounds, st.cohort,
+                   st.train_loss, st.test_accuracy, st.test_loss, st.seconds);
+        else
+            printf("round %u/%u  clients %zu  train loss %.4f  %.2fs\n", st.round,
+                   cfg.rounds, st.cohort, st.train_loss, st.seconds);
+        fflush(stdout);
+        gdn_buf_printf(&csv, "%u,%zu,%.6f,%.6f,%.6f,%.3f\n", st.round, st.cohort,
+                       st.train_loss, st.evaluated ? st.test_loss : -1.0,
+                       st.evaluated ? st.test_accuracy : -1.0, st.seconds);
+        /* metrics first, checkpoint last: a crash in between leaves a metrics
+         * row that the resumed run rewrites. */
+        snprintf(path, sizeof path, "%s/metrics.csv", dir);
+        if ((rc = gdn_file_write_atomic(path, csv.data, csv.len)))
+            goto io_fail;
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        if ((rc = gdn_model_save(gdn_fl_sim_model(sim), path)))
+            goto io_fail;
+        snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+        if ((rc = gdn_fl_sim_save(sim, path)))
+            goto io_fail;
+    }
+    if (cli_interrupted)
+        fprintf(stderr, "interrupted after round %u: resume with guardian simulate "
+                        "--resume %s\n", gdn_fl_sim_rounds_done(sim), dir);
+    plot(dir);
+    printf("outputs: %s/{metrics.csv,model.safetensors,accuracy.png,config.json}\n", dir);
+    goto out;
+io_fail:
+    rc = cli_fail("writing outputs", rc);
+out:
+    gdn_buf_free(&csv);
+    gdn_fl_sim_free(sim);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&train);
+    gdn_dataset_free(&test);
+    gdn_json_free(saved);
+    return rc;
+}

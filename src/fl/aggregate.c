@@ -1,0 +1,558 @@
+/* Aggregators: weighted mean, coordinate-wise median and trimmed mean,
+ * Krum and Multi-Krum, norm-bounded mean. Every sum is taken in double in a
+ * fixed order, so the same contributions in the same order give the same
+ * bits whatever the thread schedule of the caller. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guardian/fl.h"
+
+typedef enum {
+    AGG_MEAN,
+    AGG_MEDIAN,
+    AGG_TRIMMED,
+    AGG_KRUM,
+    AGG_MULTIKRUM,
+    AGG_NORMBOUND
+} agg_kind;
+
+#define SPEC_MAX 128
+/* Coordinates gathered per block when sorting columns (median, trimmed) and
+ * when accumulating pairwise distances (krum): a block of every stored
+ * vector stays in cache while it is used n times. */
+#define SORT_BLOCK 128
+#define DIST_BLOCK 1024
+
+struct gdn_aggregator {
+    agg_kind kind;
+    char spec[SPEC_MAX];
+    size_t dim;
+    double trim;   /* trimmed: fraction B dropped at each end */
+    size_t f, m;   /* krum / multikrum: Byzantine clients F, vectors kept M */
+    double bound;  /* normbound: M */
+
+    int open;      /* a round has begun and not finished */
+    const float *global;
+    size_t cohort, count;
+    double wsum;
+
+    double *acc;   /* dim: mean, normbound, multikrum */
+    /* Robust aggregators: the cohort's vectors and workspaces, sized for
+     * `cap` contributions and reused while the cohort does not grow. */
+    size_t cap;
+    float *store;  /* cap x dim */
+    float *cols;   /* SORT_BLOCK x cap: median, trimmed */
+    double *dist;  /* cap x cap: krum */
+    double *score, *row; /* cap each: krum */
+    size_t *order; /* cap: multikrum */
+};
+
+/* ---- Spec parsing ------------------------------------------------------- */
+
+static const char usage[] =
+    "expected mean, median, trimmed:B, krum:F, multikrum:F:M or normbound:M";
+
+/* A plain decimal number: no sign, space, inf or nan. */
+static int parse_real(double *out, const char *s)
+{
+    char *end;
+
+    if (!((*s >= '0' && *s <= '9') || *s == '.'))
+        return -1;
+    errno = 0;
+    *out = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(*out))
+        return -1;
+    return 0;
+}
+
+static int parse_count(size_t *out, const char *s)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!(*s >= '0' && *s <= '9'))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE || v > SIZE_MAX)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+/* Splits buf at ':' into at most 4 fields; returns the number of fields. */
+static size_t split_spec(char *buf, char *field[4])
+{
+    size_t n = 0;
+    char *p = buf;
+
+    for (;;) {
+        char *colon = strchr(p, ':');
+        if (n == 4)
+            return 5;
+        field[n++] = p;
+        if (!colon)
+            return n;
+        *colon = '\0';
+        p = colon + 1;
+    }
+}
+
+static int parse_krum_f(gdn_aggregator *a, const char *s)
+{
+    if (parse_count(&a->f, s) || a->f > (SIZE_MAX - 3) / 2)
+        return gdn_error(GDN_EINVAL,
+                         "aggregator '%s': F (Byzantine clients tolerated) "
+                         "must be a non-negative integer, got '%s'",
+                         a->spec, s);
+    return 0;
+}
+
+static int parse_spec(gdn_aggregator *a, const char *spec)
+{
+    char buf[SPEC_MAX], *field[4];
+    size_t nf;
+
+    if (strlen(spec) >= SPEC_MAX)
+        return gdn_error(GDN_EINVAL, "aggregator spec is longer than %d bytes",
+                         SPEC_MAX - 1);
+    memcpy(a->spec, spec, strlen(spec) + 1);
+    memcpy(buf, spec, strlen(spec) + 1);
+    nf = split_spec(buf, field);
+
+    if (strcmp(field[0], "mean") == 0 && nf == 1) {
+        a->kind = AGG_MEAN;
+    } else if (strcmp(field[0], "median") == 0 && nf == 1) {
+        a->kind = AGG_MEDIAN;
+    } else if (strcmp(field[0], "trimmed") == 0 && nf == 2) {
+        a->kind = AGG_TRIMMED;
+        if (parse_real(&a->trim, field[1]) || !(a->trim < 0.5))
+            return gdn_error(GDN_EINVAL,
+                             "aggregator '%s': the trimmed fraction must be "
+                             "in [0, 0.5)",
+                             spec);
+    } else if (strcmp(field[0], "krum") == 0 && nf == 2) {
+        a->kind = AGG_KRUM;
+        return parse_krum_f(a, field[1]);
+    } else if (strcmp(field[0], "multikrum") == 0 && nf == 3) {
+        int rc;
+        a->kind = AGG_MULTIKRUM;
+        if ((rc = parse_krum_f(a, field[1])))
+            return rc;
+        if (parse_count(&a->m, field[2]) || a->m == 0)
+            return gdn_error(GDN_EINVAL,
+                             "aggregator '%s': M (vectors averaged) must be "
+                             "an integer >= 1, got '%s'",
+                             spec, field[2]);
+    } else if (strcmp(field[0], "normbound") == 0 && nf == 2) {
+        a->kind = AGG_NORMBOUND;
+        if (parse_real(&a->bound, field[1]) || !(a->bound > 0))
+            return gdn_error(GDN_EINVAL,
+                             "aggregator '%s': the norm bound must be a "
+                             "positive number",
+                             spec);
+    } else {
+        return gdn_error(GDN_EINVAL, "aggregator '%s': unknown; %s", spec,
+                         usage);
+    }
+    return 0;
+}
+
+static int is_robust(const gdn_aggregator *a)
+{
+    return a->kind != AGG_MEAN && a->kind != AGG_NORMBOUND;
+}
+
+/* ---- Sorting (no NaN reaches here: add() rejects them) ------------------
+ * Insertion sort up to 256 values (measured faster than qsort and Shell
+ * sort there: few moves, no callback), Shell sort with Ciura's gaps
+ * (extended by x2.25) above, whose last pass is that insertion sort. */
+
+static const size_t gaps[] = {
+    1, 4, 10, 23, 57, 132, 301, 701, 1577, 3548, 7983, 17961, 40412, 90927,
+    204585, 460316, 1035711};
+
+#define DEFINE_SHELL_SORT(name, type)                                         \
+    static void name(type *v, size_t n)                                       \
+    {                                                                         \
+        size_t g = n <= 256 ? 1 : sizeof gaps / sizeof gaps[0];               \
+        while (g > 1 && gaps[g - 1] >= n)                                     \
+            g--;                                                              \
+        while (g-- > 0) {                                                     \
+            size_t gap = gaps[g];                                             \
+            for (size_t i = gap; i < n; i++) {                                \
+                type x = v[i];                                                \
+                size_t j = i;                                                 \
+                for (; j >= gap && v[j - gap] > x; j -= gap)                  \
+                    v[j] = v[j - gap];                                        \
+                v[j] = x;                                                     \
+            }                                                                 \
+        }                                                                     \
+    }
+
+DEFINE_SHELL_SORT(sort_floats, float)
+DEFINE_SHELL_SORT(sort_doubles, double)
+
+/* ---- Round workspaces ---------------------------------------------------- */
+
+static void free_robust(gdn_aggregator *a)
+{
+    free(a->store);
+    free(a->cols);
+    free(a->dist);
+    free(a->score);
+    free(a->row);
+    free(a->order);
+    a->store = NULL;
+    a->cols = NULL;
+    a->dist = NULL;
+    a->score = a->row = NULL;
+    a->order = NULL;
+    a->cap = 0;
+}
+
+static int reserve_robust(gdn_aggregator *a, size_t cohort)
+{
+    size_t nstore, ncols, ndist;
+    int krum = a->kind == AGG_KRUM || a->kind == AGG_MULTIKRUM;
+
+    if (cohort <= a->cap)
+        return 0;
+    free_robust(a);
+    if (gdn_mul_size(&nstore, cohort, a->dim) ||
+        gdn_mul_size(&nstore, nstore, sizeof(float)) ||
+        gdn_mul_size(&ncols, cohort, SORT_BLOCK * sizeof(float)) ||
+        gdn_mul_size(&ndist, cohort, cohort) ||
+        gdn_mul_size(&ndist, ndist, sizeof(double)))
+        return gdn_error(GDN_ERANGE,
+                         "aggregator '%s': a cohort of %zu vectors of %zu "
+                         "floats does not fit in memory",
+                         a->spec, cohort, a->dim);
+    a->store = malloc(nstore);
+    if (krum) {
+        a->dist = malloc(ndist);
+        a->score = malloc(cohort * sizeof(double));
+        a->row = malloc(cohort * sizeof(double));
+        a->order = malloc(cohort * sizeof(size_t));
+        if (!a->dist || !a->score || !a->row || !a->order)
+            goto oom;
+    } else {
+        a->cols = malloc(ncols);
+        if (!a->cols)
+            goto oom;
+    }
+    if (!a->store)
+        goto oom;
+    a->cap = cohort;
+    return 0;
+oom:
+    free_robust(a);
+    return gdn_error(GDN_ENOMEM,
+                     "aggregator '%s': cannot store %zu vectors of %zu floats",
+                     a->spec, cohort, a->dim);
+}
+
+/* ---- Finishing ------------------------------------------------------------ */
+
+/* Coordinate-wise mean of the values left after dropping the k smallest and
+ * k largest of each coordinate (Yin et al. 2018); the median is the case
+ * k = (n - 1) / 2, which keeps the middle value or the two middle ones. */
+static void finish_trimmed(gdn_aggregator *a, float *out, size_t k)
+{
+    size_t n = a->count, dim = a->dim;
+
+    for (size_t c0 = 0; c0 < dim; c0 += SORT_BLOCK) {
+        size_t nb = dim - c0 < SORT_BLOCK ? dim - c0 : SORT_BLOCK;
+        for (size_t i = 0; i < n; i++) {
+            const float *src = a->store + i * dim + c0;
+            for (size_t j = 0; j < nb; j++)
+                a->cols[j * n + i] = src[j];
+        }
+        for (size_t j = 0; j < nb; j++) {
+            float *col = a->cols + j * n;
+            double sum = 0;
+            sort_floats(col, n);
+            for (size_t i = k; i < n - k; i++)
+                sum += col[i];
+            out[c0 + j] = (float)(sum / (double)(n - 2 * k));
+        }
+    }
+}
+
+/* dist[i * n + j] = ||x_i - x_j||^2, accumulated block by block. */
+static void pairwise_distances(gdn_aggregator *a)
+{
+    size_t n = a->count, dim = a->dim;
+
+    memset(a->dist, 0, n * n * sizeof(double));
+    for (size_t c0 = 0; c0 < dim; c0 += DIST_BLOCK) {
+        size_t nb = dim - c0 < DIST_BLOCK ? dim - c0 : DIST_BLOCK;
+        for (size_t i = 0; i < n; i++) {
+            const float *x = a->store + i * dim + c0;
+            for (size_t j = i + 1; j < n; j++) {
+                const float *y = a->store + j * dim + c0;
+                double s = 0;
+                for (size_t c = 0; c < nb; c++) {
+                    double d = (double)x[c] - (double)y[c];
+                    s += d * d;
+                }
+                a->dist[i * n + j] += s;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            a->dist[i * n + j] = a->dist[j * n + i];
+}
+
+/* Blanchard et al. 2017, the Krum function: score(i) is the sum of the
+ * squared distances from x_i to its n - F - 2 closest neighbours. */
+static void krum_scores(gdn_aggregator *a)
+{
+    size_t n = a->count, keep = n - a->f - 2;
+
+    pairwise_distances(a);
+    for (size_t i = 0; i < n; i++) {
+        size_t r = 0;
+        double s = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j != i)
+                a->row[r++] = a->dist[i * n + j];
+        sort_doubles(a->row, r);
+        for (size_t j = 0; j < keep; j++)
+            s += a->row[j];
+        a->score[i] = s;
+    }
+}
+
+static int finish_krum(gdn_aggregator *a, float *out)
+{
+    size_t n = a->count, dim = a->dim, best = 0;
+
+    if (n < 2 * a->f + 3)
+        return gdn_error(GDN_ESTATE,
+                         "aggregator '%s': Krum with F = %zu needs at least "
+                         "2F+3 = %zu contributions, got %zu",
+                         a->spec, a->f, 2 * a->f + 3, n);
+    if (a->kind == AGG_MULTIKRUM && a->m > n)
+        return gdn_error(GDN_ESTATE,
+                         "aggregator '%s': cannot average the best %zu of "
+                         "%zu contributions",
+                         a->spec, a->m, n);
+    krum_scores(a);
+    if (a->kind == AGG_KRUM) {
+        for (size_t i = 1; i < n; i++)
+            if (a->score[i] < a->score[best])
+                best = i;
+        memcpy(out, a->store + best * dim, dim * sizeof(float));
+        return 0;
+    }
+    /* Multi-Krum: the M lowest scores, ties to the lower index (insertion
+     * sort by (score, index); n is a cohort, small). */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        for (; j > 0 && a->score[a->order[j - 1]] > a->score[i]; j--)
+            a->order[j] = a->order[j - 1];
+        a->order[j] = i;
+    }
+    /* Sum the chosen vectors in cohort order. */
+    for (size_t i = 1; i < a->m; i++) {
+        size_t x = a->order[i], j = i;
+        for (; j > 0 && a->order[j - 1] > x; j--)
+            a->order[j] = a->order[j - 1];
+        a->order[j] = x;
+    }
+    memset(a->acc, 0, dim * sizeof(double));
+    for (size_t k = 0; k < a->m; k++) {
+        const float *x = a->store + a->order[k] * dim;
+        for (size_t c = 0; c < dim; c++)
+            a->acc[c] += x[c];
+    }
+    for (size_t c = 0; c < dim; c++)
+        out[c] = (float)(a->acc[c] / (double)a->m);
+    return 0;
+}
+
+/* ---- Public interface ------------------------------------------------------ */
+
+int gdn_aggregator_new(gdn_aggregator **out, const char *spec, size_t dim)
+{
+    gdn_aggregator *a;
+    int rc;
+
+    *out = NULL;
+    if (!spec)
+        spec = "mean";
+    if (dim == 0)
+        return gdn_error(GDN_EINVAL, "aggregator '%s': dimension is 0", spec);
+    a = calloc(1, sizeof *a);
+    if (!a)
+        return gdn_error(GDN_ENOMEM, "aggregator: out of memory");
+    a->dim = dim;
+    if ((rc = parse_spec(a, spec)))
+        goto fail;
+    if (a->kind == AGG_MEAN || a->kind == AGG_NORMBOUND ||
+        a->kind == AGG_MULTIKRUM) {
+        size_t bytes;
+        if (gdn_mul_size(&bytes, dim, sizeof(double)) ||
+            !(a->acc = malloc(bytes))) {
+            rc = gdn_error(GDN_ENOMEM, "aggregator '%s': cannot allocate %zu "
+                           "doubles", spec, dim);
+            goto fail;
+        }
+    }
+    *out = a;
+    return 0;
+fail:
+    gdn_aggregator_free(a);
+    return rc;
+}
+
+void gdn_aggregator_free(gdn_aggregator *agg)
+{
+    if (!agg)
+        return;
+    free_robust(agg);
+    free(agg->acc);
+    free(agg);
+}
+
+const char *gdn_aggregator_spec(const gdn_aggregator *agg)
+{
+    return agg->spec;
+}
+
+int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
+                         size_t cohort)
+{
+    int rc;
+
+    agg->open = 0;
+    if (cohort == 0)
+        return gdn_error(GDN_EINVAL, "aggregator '%s': empty cohort",
+                         agg->spec);
+    if (agg->kind == AGG_NORMBOUND && !global)
+        return gdn_error(GDN_EINVAL,
+                         "aggregator '%s': needs the global model", agg->spec);
+    if (is_robust(agg) && (rc = reserve_robust(agg, cohort)))
+        return rc;
+    agg->global = global;
+    agg->cohort = cohort;
+    agg->count = 0;
+    agg->wsum = 0;
+    agg->open = 1;
+    return 0;
+}
+
+static int check_finite(const gdn_aggregator *agg, const float *vec)
+{
+    for (size_t c = 0; c < agg->dim; c++)
+        if (!isfinite(vec[c]))
+            return gdn_error(GDN_ERANGE,
+                             "aggregator '%s': client vector has a NaN or "
+                             "infinity at index %zu",
+                             agg->spec, c);
+    return 0;
+}
+
+/* A rejected contribution leaves the round as it was. */
+int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
+{
+    size_t dim = agg->dim;
+    int rc;
+
+    if (!agg->open)
+        return gdn_error(GDN_ESTATE, "aggregator '%s': add before begin",
+                         agg->spec);
+    if (agg->count == agg->cohort)
+        return gdn_error(GDN_ESTATE,
+                         "aggregator '%s': more contributions than the "
+                         "cohort of %zu",
+                         agg->spec, agg->cohort);
+    if (!(weight > 0) || !isfinite(weight))
+        return gdn_error(GDN_EINVAL,
+                         "aggregator '%s': weight %g must be positive and "
+                         "finite",
+                         agg->spec, weight);
+    if ((rc = check_finite(agg, vec)))
+        return rc;
+
+    if (agg->kind == AGG_MEAN) {
+        /* The first term is stored, not added to +0, so that a lone
+         * contribution comes back bit for bit, -0.0 included: w x is exact
+         * in double for integer w < 2^29, and so is (w x) / w. */
+        if (agg->count == 0)
+            for (size_t c = 0; c < dim; c++)
+                agg->acc[c] = weight * (double)vec[c];
+        else
+            for (size_t c = 0; c < dim; c++)
+                agg->acc[c] += weight * (double)vec[c];
+    } else if (agg->kind == AGG_NORMBOUND) {
+        /* Sun et al. 2019, "Can you really backdoor federated learning?":
+         * u = x - global is clipped to norm M before the weighted mean. */
+        const float *g = agg->global;
+        double ss = 0, norm, w = weight;
+        for (size_t c = 0; c < dim; c++) {
+            double d = (double)vec[c] - (double)g[c];
+            ss += d * d;
+        }
+        norm = sqrt(ss);
+        if (norm > agg->bound)
+            w *= agg->bound / norm;
+        for (size_t c = 0; c < dim; c++) {
+            double u = w * ((double)vec[c] - (double)g[c]);
+            agg->acc[c] = agg->count ? agg->acc[c] + u : u;
+        }
+    } else {
+        memcpy(agg->store + agg->count * dim, vec, dim * sizeof(float));
+    }
+    agg->wsum += weight;
+    agg->count++;
+    return 0;
+}
+
+int gdn_aggregator_finish(gdn_aggregator *agg, float *out)
+{
+    size_t n = agg->count, dim = agg->dim;
+    int rc = 0;
+
+    if (!agg->open)
+        return gdn_error(GDN_ESTATE, "aggregator '%s': finish before begin",
+                         agg->spec);
+    if (n == 0)
+        return gdn_error(GDN_ESTATE,
+                         "aggregator '%s': no contributions this round",
+                         agg->spec);
+    switch (agg->kind) {
+    case AGG_MEAN:
+        for (size_t c = 0; c < dim; c++)
+            out[c] = (float)(agg->acc[c] / agg->wsum);
+        break;
+    case AGG_NORMBOUND:
+        for (size_t c = 0; c < dim; c++)
+            out[c] = (float)((double)agg->global[c] + agg->acc[c] / agg->wsum);
+        break;
+    case AGG_MEDIAN:
+        finish_trimmed(agg, out, (n - 1) / 2);
+        break;
+    case AGG_TRIMMED: {
+        /* k = floor(B n) < n / 2 since B < 0.5; the clamp only guards the
+         * rounding of B n for B within an ulp of 0.5. */
+        size_t k = (size_t)floor(agg->trim * (double)n);
+        finish_trimmed(agg, out, 2 * k < n ? k : (n - 1) / 2);
+        break;
+    }
+    case AGG_KRUM:
+    case AGG_MULTIKRUM:
+        rc = finish_krum(agg, out);
+        break;
+    }
+    if (rc == 0) {
+        agg->open = 0;
+        agg->global = NULL;
+    }
+    return rc;
+}

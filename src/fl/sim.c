@@ -1,0 +1,518 @@
+/* In-process simulation: every client of the federation trained on a pool of
+ * worker threads, one model per worker (memory is O(workers x model + data),
+ * not O(clients x model)), contributions handed to the aggregator in cohort
+ * order so results do not depend on the thread schedule. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "guardian/fl.h"
+
+#define MAX_WORKERS 256
+
+struct gdn_fl_sim {
+    gdn_fl_config cfg;
+    char model_spec[512], agg_spec[128], strategy[32];
+    const gdn_dataset *train, *test;
+    const gdn_partition *part;
+    gdn_model *global;               /* its parameters are the global model */
+    gdn_model *workers[MAX_WORKERS]; /* scratch models, one per thread */
+    unsigned nworkers;
+    gdn_aggregator *agg;
+    gdn_fl_server *server;
+    float *aggregate;
+    uint32_t *cohort, *pool;
+    uint8_t *malicious;
+    unsigned done;
+
+    /* Shared by the workers during a round. */
+    pthread_mutex_t lock;
+    pthread_cond_t turn;
+    size_t ncohort, next_take, next_add;
+    double loss_sum, weight_sum;
+    int rc;
+    char err[512];
+};
+
+void gdn_fl_config_default(gdn_fl_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->model = "mlp:784-200-200-10";
+    cfg->clients = 100;
+    cfg->fraction = 0.1;
+    cfg->rounds = 10;
+    cfg->eval_every = 1;
+    cfg->local.epochs = 1;
+    cfg->local.batch = 10;
+    cfg->local.lr = 0.05f;
+    cfg->server.strategy = "fedavg";
+    cfg->aggregator = "mean";
+    cfg->attack_scale = 1.0;
+    cfg->seed = 1;
+}
+
+static unsigned cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* ---- Construction ---------------------------------------------------------- */
+
+static int check_config(const gdn_fl_config *c, const gdn_dataset *train,
+                        const gdn_partition *part)
+{
+    if (!c->model || !c->aggregator || !c->server.strategy)
+        return gdn_error(GDN_EINVAL, "federation: model, aggregator and strategy are required");
+    if (c->clients == 0 || part->clients != c->clients)
+        return gdn_error(GDN_EINVAL, "federation: %zu clients but the partition has %zu",
+                         c->clients, part->clients);
+    if (c->per_round > c->clients)
+        return gdn_error(GDN_EINVAL, "federation: %zu clients per round of %zu",
+                         c->per_round, c->clients);
+    if (!c->per_round && !(c->fraction > 0 && c->fraction <= 1))
+        return gdn_error(GDN_EINVAL, "federation: the fraction C must be in (0, 1]");
+    if (c->eval_every == 0 || c->local.epochs == 0 || c->local.batch == 0)
+        return gdn_error(GDN_EINVAL, "federation: eval-every, local epochs and batch must be >= 1");
+    if (c->attack != GDN_ATTACK_NONE &&
+        !(c->attack_frac >= 0 && c->attack_frac <= 1 && isfinite(c->attack_scale)))
+        return gdn_error(GDN_EINVAL, "federation: attack fraction must be in [0, 1]");
+    for (size_t k = 0; k < part->clients; k++)
+        if (gdn_partition_size(part, k) == 0)
+            return gdn_error(GDN_EINVAL, "federation: client %zu has no examples", k);
+    (void)train;
+    return 0;
+}
+
+static int copy_str(char *dst, size_t cap, const char *src, const char *what)
+{
+    size_t n = strlen(src);
+
+    if (n >= cap)
+        return gdn_error(GDN_EINVAL, "%s too long", what);
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+/* Attackers: the first round(frac * clients) of a seeded permutation. */
+static int choose_attackers(gdn_fl_sim *s)
+{
+    size_t k = s->cfg.clients, bad;
+    gdn_rng rng;
+
+    s->malicious = calloc(k, 1);
+    if (!s->malicious)
+        return gdn_error(GDN_ENOMEM, "out of memory");
+    if (s->cfg.attack == GDN_ATTACK_NONE)
+        return 0;
+    for (size_t i = 0; i < k; i++)
+        s->pool[i] = (uint32_t)i;
+    gdn_fl_server_rng(&rng, s->cfg.seed, 0);
+    gdn_rng_shuffle(&rng, s->pool, k);
+    bad = (size_t)llround(s->cfg.attack_frac * (double)k);
+    for (size_t i = 0; i < bad; i++)
+        s->malicious[s->pool[i]] = 1;
+    return 0;
+}
+
+int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
+                   const gdn_dataset *train, const gdn_dataset *test,
+                   const gdn_partition *part)
+{
+    gdn_fl_sim *s;
+    gdn_rng rng;
+    size_t dim;
+    int rc;
+
+    *out = NULL;
+    if ((rc = check_config(cfg, train, part)))
+        return rc;
+    if (!(s = calloc(1, sizeof *s)))
+        return gdn_error(GDN_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    s->train = train, s->test = test, s->part = part;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->turn, NULL);
+    if ((rc = copy_str(s->model_spec, sizeof s->model_spec, cfg->model, "model spec")) ||
+        (rc = copy_str(s->agg_spec, sizeof s->agg_spec, cfg->aggregator, "aggregator spec")) ||
+        (rc = copy_str(s->strategy, sizeof s->strategy, cfg->server.strategy, "strategy")))
+        goto fail;
+    s->cfg.model = s->model_spec;
+    s->cfg.aggregator = s->agg_spec;
+    s->cfg.server.strategy = s->strategy;
+    s->nworkers = cfg->workers ? cfg->workers : cores();
+    if (s->nworkers > MAX_WORKERS)
+        s->nworkers = MAX_WORKERS;
+    if ((rc = gdn_model_new(&s->global, cfg->model, train->channels,
+                            train->height, train->width, train->classes)))
+        goto fail;
+    for (unsigned w = 0; w < s->nworkers; w++)
+        if ((rc = gdn_model_new(&s->workers[w], cfg->model, train->channels,
+                                train->height, train->width, train->classes)))
+            goto fail;
+    dim = gdn_model_nparams(s->global);
+    gdn_fl_init_rng(&rng, cfg->seed);
+    gdn_model_init(s->global, &rng);
+    if ((rc = gdn_aggregator_new(&s->agg, cfg->aggregator, dim)) ||
+        (rc = gdn_fl_server_new(&s->server, &cfg->server, dim)))
+        goto fail;
+    s->aggregate = gdn_alloc_aligned(dim * sizeof(float));
+    s->cohort = malloc(cfg->clients * sizeof *s->cohort);
+    s->pool = malloc(cfg->clients * sizeof *s->pool);
+    if (!s->aggregate || !s->cohort || !s->pool) {
+        rc = gdn_error(GDN_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = choose_attackers(s)))
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    gdn_fl_sim_free(s);
+    return rc;
+}
+
+void gdn_fl_sim_free(gdn_fl_sim *s)
+{
+    if (!s)
+        return;
+    gdn_model_free(s->global);
+    for (unsigned w = 0; w < s->nworkers; w++)
+        gdn_model_free(s->workers[w]);
+    gdn_aggregator_free(s->agg);
+    gdn_fl_server_free(s->server);
+    gdn_free_aligned(s->aggregate);
+    free(s->cohort);
+    free(s->pool);
+    free(s->malicious);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->turn);
+    free(s);
+}
+
+unsigned gdn_fl_sim_rounds_done(const gdn_fl_sim *s) { return s->done; }
+gdn_model *gdn_fl_sim_model(gdn_fl_sim *s) { return s->global; }
+
+int gdn_fl_sim_is_malicious(const gdn_fl_sim *s, size_t k)
+{
+    return k < s->cfg.clients && s->malicious[k];
+}
+
+/* ---- One round --------------------------------------------------------------- */
+
+/* Cohort of round r: a seeded partial shuffle, then ascending client order. */
+static size_t sample_cohort(gdn_fl_sim *s, unsigned round)
+{
+    size_t k = s->cfg.clients, m = s->cfg.per_round;
+    gdn_rng rng;
+
+    if (!m) {
+        m = (size_t)llround(s->cfg.fraction * (double)k);
+        m = m ? m : 1;
+    }
+    for (size_t i = 0; i < k; i++)
+        s->pool[i] = (uint32_t)i;
+    gdn_fl_server_rng(&rng, s->cfg.seed, round);
+    for (size_t i = 0; i < m; i++) {
+        size_t j = i + (size_t)gdn_rng_uniform(&rng, k - i);
+        uint32_t t = s->pool[i];
+        s->pool[i] = s->pool[j];
+        s->pool[j] = t;
+    }
+    memcpy(s->cohort, s->pool, m * sizeof *s->cohort);
+    for (size_t i = 1; i < m; i++) /* insertion sort: m is small */
+        for (size_t j = i; j > 0 && s->cohort[j - 1] > s->cohort[j]; j--) {
+            uint32_t t = s->cohort[j];
+            s->cohort[j] = s->cohort[j - 1];
+            s->cohort[j - 1] = t;
+        }
+    return m;
+}
+
+/* A simulated attacker replaces its update u = x - g by scale * u, or by
+ * -scale * u for sign flipping. */
+static void attack(const gdn_fl_sim *s, float *x, const float *g, size_t dim)
+{
+    float a = (float)(s->cfg.attack == GDN_ATTACK_SIGNFLIP ? -s->cfg.attack_scale
+                                                            : s->cfg.attack_scale);
+    for (size_t i = 0; i < dim; i++)
+        x[i] = g[i] + a * (x[i] - g[i]);
+}
+
+typedef struct worker_arg {
+    gdn_fl_sim *sim;
+    unsigned index;
+} worker_arg;
+
+static void fail_round(gdn_fl_sim *s, int rc)
+{
+    if (!s->rc) {
+        s->rc = rc;
+        snprintf(s->err, sizeof s->err, "%s", gdn_errmsg());
+    }
+    pthread_cond_broadcast(&s->turn);
+}
+
+static void *train_worker(void *p)
+{
+    worker_arg *a = p;
+    gdn_fl_sim *s = a->sim;
+    gdn_model *model = s->workers[a->index];
+    const float *global = gdn_model_params(s->global);
+    size_t dim = gdn_model_nparams(model);
+
+    for (;;) {
+        size_t slot, client, n;
+        double loss = 0;
+        gdn_rng rng;
+        int rc;
+
+        pthread_mutex_lock(&s->lock);
+        if (s->rc || s->next_take == s->ncohort) {
+            pthread_mutex_unlock(&s->lock);
+            return NULL;
+        }
+        slot = s->next_take++;
+        pthread_mutex_unlock(&s->lock);
+
+        client = s->cohort[slot];
+        n = gdn_partition_size(s->part, client);
+        gdn_fl_client_rng(&rng, s->cfg.seed, s->done + 1, client);
+        rc = gdn_fl_client_train(model, &loss, global, s->train,
+                                 s->part->idx + s->part->offset[client], n,
+                                 &s->cfg.local, &rng);
+        if (!rc && s->malicious[client])
+            attack(s, gdn_model_params(model), global, dim);
+
+        /* Contributions enter the aggregator in cohort order. */
+        pthread_mutex_lock(&s->lock);
+        while (!s->rc && s->next_add != slot)
+            pthread_cond_wait(&s->turn, &s->lock);
+        if (!s->rc && !rc)
+            rc = gdn_aggregator_add(s->agg, gdn_model_params(model), (double)n);
+        if (rc) {
+            fail_round(s, rc);
+        } else if (!s->rc) {
+            s->loss_sum += loss * (double)n;
+            s->weight_sum += (double)n;
+            s->next_add++;
+            pthread_cond_broadcast(&s->turn);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+typedef struct eval_arg {
+    gdn_fl_sim *sim;
+    unsigned index;
+    size_t begin, end;
+    double loss, accuracy;
+    int rc;
+    char err[256];
+} eval_arg;
+
+static void *eval_worker(void *p)
+{
+    eval_arg *a = p;
+    gdn_model *m = a->sim->workers[a->index];
+    const gdn_dataset *t = a->sim->test;
+
+    memcpy(gdn_model_params(m), gdn_model_params(a->sim->global),
+           gdn_model_nparams(m) * sizeof(float));
+    a->rc = gdn_model_evaluate(m, &a->loss, &a->accuracy, t->x + a->begin * t->dim,
+                               t->y + a->begin, a->end - a->begin);
+    if (a->rc)
+        snprintf(a->err, sizeof a->err, "%s", gdn_errmsg());
+    return NULL;
+}
+
+/* Runs fn on `n` threads (the caller's thread being the first). */
+static int run_threads(void *(*fn)(void *), void *args, size_t arg_size, unsigned n)
+{
+    pthread_t th[MAX_WORKERS];
+    unsigned started = 0;
+
+    for (unsigned i = 1; i < n; i++, started++)
+        if (pthread_create(&th[i], NULL, fn, (char *)args + i * arg_size) != 0)
+            break;
+    fn(args);
+    for (unsigned i = 1; i <= started; i++)
+        pthread_join(th[i], NULL);
+    return started + 1 == n ? 0 : gdn_error(GDN_ENOMEM, "cannot start worker threads");
+}
+
+static int evaluate(gdn_fl_sim *s, double *loss, double *accuracy)
+{
+    eval_arg args[MAX_WORKERS];
+    size_t n = s->test->n;
+    unsigned w = s->nworkers < n ? s->nworkers : (unsigned)(n ? n : 1);
+    double l = 0, a = 0;
+    int rc;
+
+    memset(args, 0, sizeof args);
+    for (unsigned i = 0; i < w; i++) {
+        args[i].sim = s;
+        args[i].index = i;
+        args[i].begin = n * i / w;
+        args[i].end = n * (i + 1) / w;
+    }
+    if ((rc = run_threads(eval_worker, args, sizeof args[0], w)))
+        return rc;
+    for (unsigned i = 0; i < w; i++) { /* fixed order: same bits every run */
+        if (args[i].rc)
+            return gdn_error(args[i].rc, "%s", args[i].err);
+        l += args[i].loss * (double)(args[i].end - args[i].begin);
+        a += args[i].accuracy * (double)(args[i].end - args[i].begin);
+    }
+    *loss = n ? l / (double)n : 0;
+    *accuracy = n ? a / (double)n : 0;
+    return 0;
+}
+
+int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
+{
+    worker_arg args[MAX_WORKERS];
+    double t0 = gdn_now();
+    unsigned round = s->done + 1, w;
+    int rc;
+
+    memset(st, 0, sizeof *st);
+    s->ncohort = sample_cohort(s, round);
+    s->next_take = s->next_add = 0;
+    s->loss_sum = s->weight_sum = 0;
+    s->rc = 0;
+    if ((rc = gdn_aggregator_begin(s->agg, gdn_model_params(s->global), s->ncohort)))
+        return rc;
+    /* Parallelism is across clients: each worker's BLAS runs on one thread. */
+    w = s->nworkers < s->ncohort ? s->nworkers : (unsigned)s->ncohort;
+    gdn_ml_set_threads(1);
+    for (unsigned i = 0; i < w; i++)
+        args[i].sim = s, args[i].index = i;
+    if ((rc = run_threads(train_worker, args, sizeof args[0], w)))
+        return rc;
+    if (s->rc)
+        return gdn_error(s->rc, "round %u: %s", round, s->err);
+    if ((rc = gdn_aggregator_finish(s->agg, s->aggregate)))
+        return rc;
+    gdn_fl_server_step(s->server, gdn_model_params(s->global), s->aggregate);
+    s->done = round;
+
+    st->round = round;
+    st->cohort = s->ncohort;
+    st->train_loss = s->loss_sum / s->weight_sum;
+    if (round % s->cfg.eval_every == 0 || round == s->cfg.rounds) {
+        if (s->test && s->test->n &&
+            (rc = evaluate(s, &st->test_loss, &st->test_accuracy)))
+            return rc;
+        st->evaluated = s->test && s->test->n;
+    }
+    st->seconds = gdn_now() - t0;
+    return 0;
+}
+
+/* ---- Checkpoints ---------------------------------------------------------------
+ * "GDNFLCK1", le32 round, le64 dim, le32 nstate, le64 seed, le64 clients,
+ * le32 spec length, spec, (1 + nstate) x dim LE floats, BLAKE2b-256 of all
+ * that precedes. */
+
+#define CK_MAGIC "GDNFLCK1"
+
+static int put_floats(gdn_buf *b, const float *v, size_t n)
+{
+    int rc = gdn_buf_reserve(b, n * 4);
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        gdn_store_le32(b->data + b->len, u);
+        b->len += 4;
+    }
+    return rc;
+}
+
+int gdn_fl_sim_save(gdn_fl_sim *s, const char *path)
+{
+    size_t dim = gdn_model_nparams(s->global), ns = gdn_fl_server_nstate(s->server);
+    size_t speclen = strlen(s->model_spec);
+    uint8_t hdr[8 + 4 + 8 + 4 + 8 + 8 + 4];
+    gdn_buf b = {0};
+    int rc;
+
+    memcpy(hdr, CK_MAGIC, 8);
+    gdn_store_le32(hdr + 8, s->done);
+    gdn_store_le64(hdr + 12, dim);
+    gdn_store_le32(hdr + 20, (uint32_t)ns);
+    gdn_store_le64(hdr + 24, s->cfg.seed);
+    gdn_store_le64(hdr + 32, s->cfg.clients);
+    gdn_store_le32(hdr + 40, (uint32_t)speclen);
+    rc = gdn_buf_append(&b, hdr, sizeof hdr);
+    if (!rc)
+        rc = gdn_buf_append(&b, s->model_spec, speclen);
+    if (!rc)
+        rc = put_floats(&b, gdn_model_params(s->global), dim);
+    for (size_t i = 0; i < ns && !rc; i++)
+        rc = put_floats(&b, gdn_fl_server_state(s->server, i), dim);
+    if (!rc)
+        rc = gdn_buf_reserve(&b, 32);
+    if (!rc) {
+        crypto_generichash(b.data + b.len, 32, b.data, b.len, NULL, 0);
+        b.len += 32;
+        rc = gdn_file_write_atomic(path, b.data, b.len);
+    }
+    gdn_buf_free(&b);
+    return rc;
+}
+
+int gdn_fl_sim_load(gdn_fl_sim *s, const char *path)
+{
+    size_t dim = gdn_model_nparams(s->global), ns = gdn_fl_server_nstate(s->server);
+    size_t speclen = strlen(s->model_spec), want;
+    gdn_buf b = {0};
+    uint8_t sum[32];
+    const uint8_t *p;
+    int rc;
+
+    want = 44 + speclen + (1 + ns) * dim * 4 + 32;
+    if ((rc = gdn_file_read(&b, path, want)))
+        goto out;
+    rc = GDN_EFORMAT;
+    if (b.len != want || memcmp(b.data, CK_MAGIC, 8) != 0) {
+        gdn_error(rc, "%s: not a checkpoint of this run (%zu bytes, expected %zu)",
+                  path, b.len, want);
+        goto out;
+    }
+    crypto_generichash(sum, 32, b.data, b.len - 32, NULL, 0);
+    if (sodium_memcmp(sum, b.data + b.len - 32, 32) != 0) {
+        gdn_error(rc, "%s: checksum mismatch (damaged file)", path);
+        goto out;
+    }
+    if (gdn_load_le64(b.data + 12) != dim || gdn_load_le32(b.data + 20) != ns ||
+        gdn_load_le64(b.data + 24) != s->cfg.seed ||
+        gdn_load_le64(b.data + 32) != s->cfg.clients ||
+        gdn_load_le32(b.data + 40) != speclen ||
+        memcmp(b.data + 44, s->model_spec, speclen) != 0) {
+        gdn_error(rc, "%s: checkpoint of another configuration (model, seed, "
+                      "clients or strategy differ)", path);
+        goto out;
+    }
+    s->done = gdn_load_le32(b.data + 8);
+    p = b.data + 44 + speclen;
+    for (size_t v = 0; v <= ns; v++) {
+        float *dst = v == 0 ? gdn_model_params(s->global)
+                            : gdn_fl_server_state(s->server, v - 1);
+        for (size_t i = 0; i < dim; i++, p += 4) {
+            uint32_t u = gdn_load_le32(p);
+            memcpy(&dst[i], &u, 4);
+        }
+    }
+    rc = 0;
+out:
+    gdn_buf_free(&b);
+    return rc;
+}

@@ -1,0 +1,206 @@
+/* Kernel selection: AVX-512 or AVX2 register-tiled kernels
+ * (kernels_simd.inc) when the CPU has them, OpenBLAS otherwise or when
+ * GDN_NO_SIMD=1. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "ml/kernels.h"
+
+/* -1 until first use; detection is idempotent, so a race only repeats it. */
+static atomic_int simd_level = -1;
+
+static gdn_simd_level cpu_level(void)
+{
+#if GDN_ML_X86
+    /* libgcc's and compiler-rt's checks include the OS saving the registers
+     * (XGETBV), not only CPUID. */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return GDN_SIMD_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return GDN_SIMD_AVX2;
+#endif
+    return GDN_SIMD_NONE;
+}
+
+gdn_simd_level gdn_ml_simd(void)
+{
+    int level = atomic_load_explicit(&simd_level, memory_order_relaxed);
+
+    if (level < 0) {
+        const char *no = getenv("GDN_NO_SIMD");
+        level = no && strcmp(no, "1") == 0 ? GDN_SIMD_NONE : cpu_level();
+        atomic_store_explicit(&simd_level, level, memory_order_relaxed);
+    }
+    return (gdn_simd_level)level;
+}
+
+gdn_simd_level gdn_ml_set_simd(gdn_simd_level level)
+{
+    gdn_simd_level max = cpu_level();
+
+    atomic_store_explicit(&simd_level, level < max ? level : max,
+                          memory_order_relaxed);
+    return gdn_ml_simd();
+}
+
+const char *gdn_ml_kernels_name(void)
+{
+    static const char *const names[] = {"openblas", "avx2", "avx512"};
+    return names[gdn_ml_simd()];
+}
+
+void gdn_ml_gemm_nt(float *c, const float *a, const float *b,
+                    const float *bias, size_t M, size_t N, size_t K)
+{
+    switch (gdn_ml_simd()) {
+#if GDN_ML_X86
+    case GDN_SIMD_AVX512:
+        gdn_gemm_nt_avx512(c, a, b, bias, M, N, K);
+        return;
+    case GDN_SIMD_AVX2:
+        gdn_gemm_nt_avx2(c, a, b, bias, M, N, K);
+        return;
+#endif
+    default:
+        break;
+    }
+    for (size_t m = 0; bias && m < M; m++)
+        memcpy(c + m * N, bias, N * sizeof *c);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K,
+                1.0f, a, (int)K, b, (int)K, bias ? 1.0f : 0.0f, c, (int)N);
+}
+
+/* op(A) b with op(A) = a[M][K] (trans_a = 0) or a[K][M]^T. */
+static void gemm_xn(float *c, const float *a, int trans_a, const float *b,
+                    size_t M, size_t N, size_t K)
+{
+    gdn_ml_amat A = {a, trans_a ? 1 : K, {1, 1, K}, {0, 0, trans_a ? M : 1}};
+
+    if (gdn_ml_simd() != GDN_SIMD_NONE) {
+        gdn_ml_gemm_amat(c, &A, b, NULL, M, N, 0);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a,
+                trans_a ? (int)M : (int)K, b, (int)N, 0.0f, c, (int)N);
+}
+
+void gdn_ml_gemm_nn(float *c, const float *a, const float *b, size_t M,
+                    size_t N, size_t K)
+{
+    gemm_xn(c, a, 0, b, M, N, K);
+}
+
+void gdn_ml_gemm_tn(float *c, const float *a, const float *b, size_t M,
+                    size_t N, size_t K)
+{
+    gemm_xn(c, a, 1, b, M, N, K);
+}
+
+void gdn_ml_gemm_amat(float *c, const gdn_ml_amat *A, const float *b,
+                      const float *bias, size_t M, size_t N, int accumulate)
+{
+    switch (gdn_ml_simd()) {
+#if GDN_ML_X86
+    case GDN_SIMD_AVX512:
+        gdn_gemm_amat_avx512(c, A, b, bias, M, N, accumulate);
+        return;
+    case GDN_SIMD_AVX2:
+        gdn_gemm_amat_avx2(c, A, b, bias, M, N, accumulate);
+        return;
+#endif
+    default:
+        break;
+    }
+    for (size_t m = 0; m < M; m++) {
+        const float *bk = b;
+        for (size_t n = 0; n < N; n++)
+            c[m * N + n] = (accumulate ? c[m * N + n] : 0.0f) + (bias ? bias[n] : 0.0f);
+        for (size_t k1 = 0; k1 < A->n[0]; k1++)
+            for (size_t k2 = 0; k2 < A->n[1]; k2++)
+                for (size_t k3 = 0; k3 < A->n[2]; k3++, bk += N) {
+                    float x = A->a[m * A->sm + k1 * A->s[0] + k2 * A->s[1] +
+                                   k3 * A->s[2]];
+                    for (size_t n = 0; n < N; n++)
+                        c[m * N + n] += x * bk[n];
+                }
+    }
+}
+
+void gdn_ml_sgd_update(float *p, const float *g, size_t n, float lr, float wd)
+{
+    switch (gdn_ml_simd()) {
+#if GDN_ML_X86
+    case GDN_SIMD_AVX512:
+        gdn_sgd_update_avx512(p, g, n, lr, wd);
+        return;
+    case GDN_SIMD_AVX2:
+        gdn_sgd_update_avx2(p, g, n, lr, wd);
+        return;
+#endif
+    default:
+        break;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] -= lr * (g[i] + wd * p[i]);
+}
+
+void gdn_ml_relu(float *out, const float *in, size_t n)
+{
+    switch (gdn_ml_simd()) {
+#if GDN_ML_X86
+    case GDN_SIMD_AVX512:
+        gdn_relu_avx512(out, in, n);
+        return;
+    case GDN_SIMD_AVX2:
+        gdn_relu_avx2(out, in, n);
+        return;
+#endif
+    default:
+        break;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+void gdn_ml_relu_backward(float *din, const float *dout, const float *out,
+                          size_t n)
+{
+    switch (gdn_ml_simd()) {
+#if GDN_ML_X86
+    case GDN_SIMD_AVX512:
+        gdn_relu_backward_avx512(din, dout, out, n);
+        return;
+    case GDN_SIMD_AVX2:
+        gdn_relu_backward_avx2(din, dout, out, n);
+        return;
+#endif
+    default:
+        break;
+    }
+    for (size_t i = 0; i < n; i++)
+        din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void gdn_ml_transpose(float *dst, const float *src, size_t rows, size_t cols)
+{
+    switch (gdn_ml_simd()) {
+#if GDN_ML_X86
+    case GDN_SIMD_AVX512:
+        gdn_transpose_avx512(dst, src, rows, cols);
+        return;
+    case GDN_SIMD_AVX2:
+        gdn_transpose_avx2(dst, src, rows, cols);
+        return;
+#endif
+    default:
+        break;
+    }
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++)
+            dst[j * rows + i] = src[i * cols + j];
+}

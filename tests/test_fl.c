@@ -1,0 +1,291 @@
+/* fl: the simulation engine end to end: FedAvg with one client is central
+ * SGD bit for bit, results do not depend on threads, resume equals an
+ * uninterrupted run, robust aggregation survives attackers. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guardian/fl.h"
+#include "harness.h"
+
+/* Four Gaussian blobs in 8 dimensions (class k centred on 2 e_k). */
+static void blobs(gdn_dataset *d, size_t n, uint64_t seed)
+{
+    gdn_rng rng;
+
+    memset(d, 0, sizeof *d);
+    d->x = gdn_alloc_aligned(n * 8 * sizeof(float));
+    d->y = malloc(n * sizeof(int32_t));
+    d->n = n, d->dim = 8, d->channels = 1, d->height = 1, d->width = 8;
+    d->classes = 4;
+    gdn_rng_init_seed(&rng, seed);
+    for (size_t i = 0; i < n; i++) {
+        d->y[i] = (int32_t)gdn_rng_uniform(&rng, 4);
+        for (size_t j = 0; j < 8; j++)
+            d->x[i * 8 + j] = (float)gdn_rng_normal(&rng) +
+                              (j == (size_t)d->y[i] ? 2.0f : 0.0f);
+    }
+}
+
+static void small_config(gdn_fl_config *c, size_t clients, size_t per_round)
+{
+    gdn_fl_config_default(c);
+    c->model = "mlp:8-16-4";
+    c->clients = clients;
+    c->per_round = per_round;
+    c->rounds = 3;
+    c->local.epochs = 1;
+    c->local.batch = 10;
+    c->local.lr = 0.1f;
+    c->local.momentum = 0.5f;
+    c->seed = 42;
+}
+
+GDN_TEST(fl_fedavg_one_client_equals_central_sgd)
+{
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_fl_config cfg;
+    gdn_fl_sim *sim;
+    gdn_fl_round_stats st;
+    gdn_model *central;
+    gdn_sgd opt;
+    gdn_rng rng;
+    double loss;
+
+    blobs(&d, 503, 1);
+    small_config(&cfg, 1, 1);
+    gdn_rng_init_seed(&rng, 3);
+    CHECK_OK(gdn_data_partition(&part, &d, "iid", 1, &rng));
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+
+    /* The same initial model and the same shuffles, trained centrally. */
+    CHECK_OK(gdn_model_new(&central, cfg.model, 1, 1, 8, 4));
+    gdn_fl_init_rng(&rng, cfg.seed);
+    gdn_model_init(central, &rng);
+    CHECK_OK(gdn_sgd_init(&opt, gdn_model_nparams(central), cfg.local.lr,
+                          cfg.local.momentum, 0));
+    gdn_fl_client_rng(&rng, cfg.seed, 1, 0);
+    CHECK_OK(gdn_model_train_epoch(central, &opt, &loss, d.x, d.y, d.n,
+                                   cfg.local.batch, &rng, NULL, NULL));
+    CHECK(memcmp(gdn_model_params(central), gdn_model_params(gdn_fl_sim_model(sim)),
+                 gdn_model_nparams(central) * sizeof(float)) == 0);
+    CHECK_NEAR(st.train_loss, loss, 0);
+    gdn_sgd_free(&opt);
+    gdn_model_free(central);
+    gdn_fl_sim_free(sim);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}
+
+/* Runs `rounds` rounds and returns a copy of the global model. */
+static float *run(const gdn_fl_config *cfg, const gdn_dataset *d,
+                  const gdn_partition *part, unsigned rounds)
+{
+    gdn_fl_sim *sim;
+    gdn_fl_round_stats st;
+    float *out = NULL;
+
+    if (gdn_fl_sim_new(&sim, cfg, d, NULL, part))
+        return NULL;
+    for (unsigned r = 0; r < rounds; r++)
+        if (gdn_fl_sim_round(sim, &st))
+            goto done;
+    size_t n = gdn_model_nparams(gdn_fl_sim_model(sim));
+    out = malloc(n * sizeof *out);
+    memcpy(out, gdn_model_params(gdn_fl_sim_model(sim)), n * sizeof *out);
+done:
+    gdn_fl_sim_free(sim);
+    return out;
+}
+
+GDN_TEST(fl_same_bits_whatever_the_threads)
+{
+    static const char *const aggs[] = {"mean", "median", "trimmed:0.25"};
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_fl_config cfg;
+    gdn_rng rng;
+
+    blobs(&d, 800, 2);
+    gdn_rng_init_seed(&rng, 4);
+    CHECK_OK(gdn_data_partition(&part, &d, "dirichlet:0.5", 8, &rng));
+    for (size_t a = 0; a < 3; a++) {
+        small_config(&cfg, 8, 5);
+        cfg.aggregator = aggs[a];
+        cfg.server.strategy = "fedavgm";
+        cfg.workers = 1;
+        float *one = run(&cfg, &d, &part, 3);
+        cfg.workers = 3;
+        float *three = run(&cfg, &d, &part, 3);
+        CHECK_MSG(one && three, "run failed: %s", gdn_errmsg());
+        CHECK_MSG(memcmp(one, three, (8 * 16 + 16 + 16 * 4 + 4) * sizeof(float)) == 0,
+                  "%s: 1 and 3 workers differ", aggs[a]);
+        free(one);
+        free(three);
+    }
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}
+
+GDN_TEST(fl_resume_equals_uninterrupted)
+{
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_fl_config cfg;
+    gdn_fl_sim *sim;
+    gdn_fl_round_stats st;
+    gdn_rng rng;
+    char path[600];
+    size_t n = 8 * 16 + 16 + 16 * 4 + 4;
+
+    blobs(&d, 600, 3);
+    gdn_rng_init_seed(&rng, 5);
+    CHECK_OK(gdn_data_partition(&part, &d, "shards", 6, &rng));
+    small_config(&cfg, 6, 3);
+    cfg.server.strategy = "fedadam";
+    cfg.server.lr = 0.05f;
+    float *straight = run(&cfg, &d, &part, 4);
+    CHECK(straight != NULL);
+
+    snprintf(path, sizeof path, "%s/ck.bin", gdn_test_tmpdir());
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK_OK(gdn_fl_sim_save(sim, path));
+    gdn_fl_sim_free(sim);
+
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    CHECK_OK(gdn_fl_sim_load(sim, path));
+    CHECK_EQ(gdn_fl_sim_rounds_done(sim), 2);
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK_EQ(st.round, 4);
+    CHECK(memcmp(straight, gdn_model_params(gdn_fl_sim_model(sim)), n * sizeof(float)) == 0);
+    gdn_fl_sim_free(sim);
+
+    /* A checkpoint of another configuration is refused. */
+    cfg.seed = 43;
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    CHECK_EQ(gdn_fl_sim_load(sim, path), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "another configuration"));
+    gdn_fl_sim_free(sim);
+    free(straight);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}
+
+GDN_TEST(fl_fedprox_keeps_clients_near_the_global_model)
+{
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_model *m;
+    gdn_fl_local local = {5, 10, 0.1f, 0, 0, 0};
+    gdn_rng rng;
+    double loss, dist[2];
+
+    blobs(&d, 400, 6);
+    gdn_rng_init_seed(&rng, 1);
+    CHECK_OK(gdn_data_partition(&part, &d, "iid", 2, &rng));
+    CHECK_OK(gdn_model_new(&m, "mlp:8-16-4", 1, 1, 8, 4));
+    size_t n = gdn_model_nparams(m);
+    float *global = malloc(n * sizeof *global);
+    gdn_model_init(m, &rng);
+    memcpy(global, gdn_model_params(m), n * sizeof *global);
+    for (int k = 0; k < 2; k++) {
+        local.prox_mu = k ? 1.0f : 0.0f;
+        gdn_fl_client_rng(&rng, 1, 1, 0);
+        CHECK_OK(gdn_fl_client_train(m, &loss, global, &d, part.idx,
+                                     gdn_partition_size(&part, 0), &local, &rng));
+        dist[k] = 0;
+        for (size_t i = 0; i < n; i++)
+            dist[k] += pow(gdn_model_params(m)[i] - global[i], 2);
+    }
+    CHECK_MSG(dist[1] < 0.8 * dist[0], "distance with mu=1: %g, without: %g",
+              dist[1], dist[0]);
+    free(global);
+    gdn_model_free(m);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}
+
+/* Fashion-MNIST, logistic regression, 10 clients all in every round, two
+ * of them sending 10x scaled updates: plain FedAvg is thrown off, the
+ * trimmed mean is not. */
+GDN_TEST(fl_trimmed_mean_survives_scaled_updates)
+{
+    gdn_dataset train, test, sub_train = {0}, sub_test = {0};
+    gdn_partition part;
+    gdn_fl_config cfg;
+    gdn_rng rng;
+    double acc[3];
+    static const char *const aggs[] = {"mean", "mean", "trimmed:0.2"};
+    uint32_t *idx = malloc(4000 * sizeof *idx);
+
+    CHECK_OK(gdn_data_load_fashion_mnist(&train, &test, gdn_test_fmnist_dir()));
+    for (uint32_t i = 0; i < 4000; i++)
+        idx[i] = i;
+    CHECK_OK(gdn_data_subset(&sub_train, &train, idx, 3000));
+    CHECK_OK(gdn_data_subset(&sub_test, &test, idx, 1000));
+    gdn_dataset_free(&train);
+    gdn_dataset_free(&test);
+    gdn_rng_init_seed(&rng, 7);
+    CHECK_OK(gdn_data_partition(&part, &sub_train, "iid", 10, &rng));
+    for (int run_i = 0; run_i < 3; run_i++) {
+        gdn_fl_sim *sim;
+        gdn_fl_round_stats st;
+        gdn_fl_config_default(&cfg);
+        cfg.model = "logreg";
+        cfg.clients = 10, cfg.per_round = 10, cfg.rounds = 5;
+        cfg.local.batch = 20, cfg.local.lr = 0.05f;
+        cfg.aggregator = aggs[run_i];
+        if (run_i > 0) { /* runs 1 and 2 have attackers */
+            cfg.attack = GDN_ATTACK_SCALE;
+            cfg.attack_scale = 10;
+            cfg.attack_frac = 0.2;
+        }
+        CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &sub_train, &sub_test, &part));
+        for (unsigned r = 0; r < cfg.rounds; r++)
+            CHECK_OK(gdn_fl_sim_round(sim, &st));
+        acc[run_i] = st.test_accuracy;
+        size_t bad = 0;
+        for (size_t k = 0; k < 10; k++)
+            bad += (size_t)gdn_fl_sim_is_malicious(sim, k);
+        CHECK_EQ(bad, run_i ? 2 : 0);
+        gdn_fl_sim_free(sim);
+    }
+    CHECK_MSG(acc[0] > 0.7, "clean FedAvg accuracy %.3f", acc[0]);
+    CHECK_MSG(acc[1] < acc[0] - 0.15, "FedAvg under attack %.3f vs clean %.3f", acc[1], acc[0]);
+    CHECK_MSG(acc[2] > acc[0] - 0.05, "trimmed mean under attack %.3f vs clean %.3f",
+              acc[2], acc[0]);
+    free(idx);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&sub_train);
+    gdn_dataset_free(&sub_test);
+}
+
+GDN_TEST(fl_config_errors_are_explained)
+{
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_fl_config cfg;
+    gdn_fl_sim *sim;
+    gdn_rng rng;
+
+    blobs(&d, 100, 1);
+    gdn_rng_init_seed(&rng, 1);
+    CHECK_OK(gdn_data_partition(&part, &d, "iid", 4, &rng));
+    small_config(&cfg, 5, 2);
+    CHECK_EQ(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part), GDN_EINVAL);
+    CHECK(strstr(gdn_errmsg(), "partition has 4"));
+    small_config(&cfg, 4, 2);
+    cfg.server.strategy = "fedsgd-nope";
+    CHECK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part) == GDN_EINVAL);
+    small_config(&cfg, 4, 2);
+    cfg.aggregator = "trimmed:0.7";
+    CHECK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part) == GDN_EINVAL);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}
