@@ -4,7 +4,10 @@
  * One JSON line per config (bench/README.md); bench/torch_train.py is the
  * PyTorch side of the same comparison and bench/run.sh runs both.
  *
- *   build/bench/train [--runs N] [--config SPEC/BATCH]...
+ *   build/bench/train [--runs N] [--config SPEC/BATCH]... [--kernels NAME]
+ *
+ * --kernels avx512|avx2|openblas picks the kernels (default: the best the
+ * CPU has; GDN_NO_SIMD=1 also selects openblas).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -97,8 +100,8 @@ done:
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: train [--runs N (1..%d)] [--config SPEC/BATCH]...\n"
-                    "configs:", MAX_RUNS);
+    fprintf(stderr, "usage: train [--runs N (1..%d)] [--config SPEC/BATCH]... "
+                    "[--kernels avx512|avx2|openblas]\nconfigs:", MAX_RUNS);
     for (size_t i = 0; i < NCONFIGS; i++)
         fprintf(stderr, " %s/%zu", configs[i].spec, configs[i].batch);
     fputc('\n', stderr);
@@ -117,6 +120,16 @@ int main(int argc, char **argv)
             if (*end || v < 1 || v > MAX_RUNS)
                 return usage();
             runs = (int)v;
+        } else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc) {
+            static const char *const names[] = {"openblas", "avx2", "avx512"};
+            int k = 0;
+            i++;
+            while (k < 3 && strcmp(argv[i], names[k]) != 0)
+                k++;
+            if (k == 3 || (int)gdn_ml_set_simd((gdn_simd_level)k) != k) {
+                fprintf(stderr, "train: kernels '%s' not available here\n", argv[i]);
+                return 2;
+            }
         } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             char name[128];
             size_t k = 0;

@@ -105,8 +105,9 @@ int gdn_data_parse_idx(gdn_dataset *out, const uint8_t *images,
 int gdn_data_parse_csv(gdn_dataset *out, const char *text, size_t len,
                        const char *label, const char *name);
 
-/* Decompresses gzip data (or copies it when it has no gzip magic) into out,
- * refusing to produce more than max_bytes. */
+/* Decompresses gzip data (or copies it when it has no gzip magic), appending
+ * to out; refuses to produce more than max_bytes. On error out->len is
+ * restored. */
 int gdn_data_gunzip(gdn_buf *out, const uint8_t *in, size_t len,
                     size_t max_bytes, const char *name);
 

@@ -56,7 +56,8 @@ int gdn_fl_client_train(gdn_model *model, double *loss, const float *global,
  *   multikrum:F:M    mean of the M best by Krum's score
  *   normbound:M      weighted mean after scaling each update (vector minus
  *                    global) to L2 norm at most M (Sun et al. 2019)
- * Robust aggregators ignore weights, and keep the cohort's vectors. */
+ * Robust aggregators ignore weights, and keep the cohort's vectors;
+ * normbound needs the global model passed to begin. */
 
 typedef struct gdn_aggregator gdn_aggregator; /* opaque */
 
@@ -67,7 +68,9 @@ const char *gdn_aggregator_spec(const gdn_aggregator *agg);
  * (kept by pointer until finish). */
 int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
                          size_t cohort);
-/* Adds one client's vector with its weight (> 0). Calls come in cohort order. */
+/* Adds one client's vector with its weight (> 0, finite). Calls come in
+ * cohort order. A vector holding a NaN or infinity is refused (GDN_ERANGE)
+ * and the round is left as it was. */
 int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight);
 /* Writes the aggregate model (dim floats). Needs every contribution of the
  * cohort, or at least 1 for mean/normbound/median/trimmed and 2F+3 for krum. */
@@ -78,7 +81,10 @@ int gdn_aggregator_finish(gdn_aggregator *agg, float *out);
  *   fedavg       x = aggregate when η = 1, else x + η Δ
  *   fedavgm      v = β v + Δ;  x += η v          (Hsu et al. 2019)
  *   fedadagrad / fedadam / fedyogi: Algorithm 2 of Reddi et al., "Adaptive
- *                Federated Optimization", ICLR 2021, with β1, β2, τ. */
+ *                Federated Optimization", ICLR 2021, with β1, β2, τ; m starts
+ *                at 0 and v at τ² (the paper asks v ≥ τ²).
+ * A field left 0 takes its default (lr 1 for fedavg(m), 0.01 adaptive;
+ * momentum 0.9; β1 0.9; β2 0.99; τ 1e-3). */
 
 typedef struct gdn_fl_server_cfg {
     const char *strategy; /* fedavg, fedavgm, fedadagrad, fedadam, fedyogi */

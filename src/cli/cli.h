@@ -39,7 +39,7 @@ int cli_double(const cli_opt *opts, const char *name, double lo, double hi,
 
 /* The data options every training command shares. */
 #define CLI_DATA_OPTS                                                          \
-    {"data", "SOURCE", "fashion-mnist, or csv:PATH[:label=COLUMN]",            \
+    {"data", "SOURCE", "fashion-mnist, or csv:PATH[:label=NAME-OR-INDEX]",      \
      "fashion-mnist", 0},                                                      \
     {"test-fraction", "F", "CSV: share held out for testing (seeded)", "0.2",  \
      0},                                                                       \

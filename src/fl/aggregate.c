@@ -255,7 +255,7 @@ oom:
                      a->spec, cohort, a->dim);
 }
 
-/* ---- Finishing ------------------------------------------------------------ */
+/* ---- Finishing ---------------------------------------------------------- */
 
 /* Coordinate-wise mean of the values left after dropping the k smallest and
  * k largest of each coordinate (Yin et al. 2018); the median is the case
@@ -376,7 +376,7 @@ static int finish_krum(gdn_aggregator *a, float *out)
     return 0;
 }
 
-/* ---- Public interface ------------------------------------------------------ */
+/* ---- Public interface --------------------------------------------------- */
 
 int gdn_aggregator_new(gdn_aggregator **out, const char *spec, size_t dim)
 {

@@ -47,6 +47,25 @@ gdn_simd_level gdn_ml_set_simd(gdn_simd_level level)
     return gdn_ml_simd();
 }
 
+/* Calls name_avx512(...) or name_avx2(...) and returns when that level is
+ * in use; falls through to the portable code otherwise. */
+#if GDN_ML_X86
+#define SIMD_DISPATCH(name, ...)                                              \
+    do {                                                                      \
+        gdn_simd_level level_ = gdn_ml_simd();                                \
+        if (level_ == GDN_SIMD_AVX512) {                                      \
+            name##_avx512(__VA_ARGS__);                                       \
+            return;                                                           \
+        }                                                                     \
+        if (level_ == GDN_SIMD_AVX2) {                                        \
+            name##_avx2(__VA_ARGS__);                                         \
+            return;                                                           \
+        }                                                                     \
+    } while (0)
+#else
+#define SIMD_DISPATCH(name, ...) ((void)0)
+#endif
+
 const char *gdn_ml_kernels_name(void)
 {
     static const char *const names[] = {"openblas", "avx2", "avx512"};
@@ -56,18 +75,7 @@ const char *gdn_ml_kernels_name(void)
 void gdn_ml_gemm_nt(float *c, const float *a, const float *b,
                     const float *bias, size_t M, size_t N, size_t K)
 {
-    switch (gdn_ml_simd()) {
-#if GDN_ML_X86
-    case GDN_SIMD_AVX512:
-        gdn_gemm_nt_avx512(c, a, b, bias, M, N, K);
-        return;
-    case GDN_SIMD_AVX2:
-        gdn_gemm_nt_avx2(c, a, b, bias, M, N, K);
-        return;
-#endif
-    default:
-        break;
-    }
+    SIMD_DISPATCH(gdn_gemm_nt, c, a, b, bias, M, N, K);
     for (size_t m = 0; bias && m < M; m++)
         memcpy(c + m * N, bias, N * sizeof *c);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K,
@@ -104,18 +112,7 @@ void gdn_ml_gemm_tn(float *c, const float *a, const float *b, size_t M,
 void gdn_ml_gemm_amat(float *c, const gdn_ml_amat *A, const float *b,
                       const float *bias, size_t M, size_t N, int accumulate)
 {
-    switch (gdn_ml_simd()) {
-#if GDN_ML_X86
-    case GDN_SIMD_AVX512:
-        gdn_gemm_amat_avx512(c, A, b, bias, M, N, accumulate);
-        return;
-    case GDN_SIMD_AVX2:
-        gdn_gemm_amat_avx2(c, A, b, bias, M, N, accumulate);
-        return;
-#endif
-    default:
-        break;
-    }
+    SIMD_DISPATCH(gdn_gemm_amat, c, A, b, bias, M, N, accumulate);
     for (size_t m = 0; m < M; m++) {
         const float *bk = b;
         for (size_t n = 0; n < N; n++)
@@ -133,36 +130,14 @@ void gdn_ml_gemm_amat(float *c, const gdn_ml_amat *A, const float *b,
 
 void gdn_ml_sgd_update(float *p, const float *g, size_t n, float lr, float wd)
 {
-    switch (gdn_ml_simd()) {
-#if GDN_ML_X86
-    case GDN_SIMD_AVX512:
-        gdn_sgd_update_avx512(p, g, n, lr, wd);
-        return;
-    case GDN_SIMD_AVX2:
-        gdn_sgd_update_avx2(p, g, n, lr, wd);
-        return;
-#endif
-    default:
-        break;
-    }
+    SIMD_DISPATCH(gdn_sgd_update, p, g, n, lr, wd);
     for (size_t i = 0; i < n; i++)
         p[i] -= lr * (g[i] + wd * p[i]);
 }
 
 void gdn_ml_relu(float *out, const float *in, size_t n)
 {
-    switch (gdn_ml_simd()) {
-#if GDN_ML_X86
-    case GDN_SIMD_AVX512:
-        gdn_relu_avx512(out, in, n);
-        return;
-    case GDN_SIMD_AVX2:
-        gdn_relu_avx2(out, in, n);
-        return;
-#endif
-    default:
-        break;
-    }
+    SIMD_DISPATCH(gdn_relu, out, in, n);
     for (size_t i = 0; i < n; i++)
         out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
@@ -170,36 +145,14 @@ void gdn_ml_relu(float *out, const float *in, size_t n)
 void gdn_ml_relu_backward(float *din, const float *dout, const float *out,
                           size_t n)
 {
-    switch (gdn_ml_simd()) {
-#if GDN_ML_X86
-    case GDN_SIMD_AVX512:
-        gdn_relu_backward_avx512(din, dout, out, n);
-        return;
-    case GDN_SIMD_AVX2:
-        gdn_relu_backward_avx2(din, dout, out, n);
-        return;
-#endif
-    default:
-        break;
-    }
+    SIMD_DISPATCH(gdn_relu_backward, din, dout, out, n);
     for (size_t i = 0; i < n; i++)
         din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void gdn_ml_transpose(float *dst, const float *src, size_t rows, size_t cols)
 {
-    switch (gdn_ml_simd()) {
-#if GDN_ML_X86
-    case GDN_SIMD_AVX512:
-        gdn_transpose_avx512(dst, src, rows, cols);
-        return;
-    case GDN_SIMD_AVX2:
-        gdn_transpose_avx2(dst, src, rows, cols);
-        return;
-#endif
-    default:
-        break;
-    }
+    SIMD_DISPATCH(gdn_transpose, dst, src, rows, cols);
     for (size_t i = 0; i < rows; i++)
         for (size_t j = 0; j < cols; j++)
             dst[j * rows + i] = src[i * cols + j];

@@ -16,9 +16,9 @@ typedef __m256i vm;
 #define VL 8
 #define MR_NT 2 /* 8 accumulators + 2 + 4 operands of 16 registers */
 #define NT_CASES X(1) X(2)
-#define MR_SN 6 /* 12 accumulators + 2 + 1 operands */
-#define NV_SN 2
-#define SN_CASES X(1) X(2) X(3) X(4) X(5) X(6)
+#define MR_AMAT 6 /* 12 accumulators + 2 + 1 operands */
+#define NV_AMAT 2
+#define AMAT_CASES X(1) X(2) X(3) X(4) X(5) X(6)
 #define ISA(name) name##_avx2
 
 static inline vf vzero(void) { return _mm256_setzero_ps(); }

@@ -16,9 +16,9 @@ typedef __mmask16 vm;
 #define VL 16
 #define MR_NT 5 /* 20 accumulators + 5 + 4 operands of 32 registers */
 #define NT_CASES X(1) X(2) X(3) X(4) X(5)
-#define MR_SN 6 /* 24 accumulators + 4 + 1 operands */
-#define NV_SN 4
-#define SN_CASES X(1) X(2) X(3) X(4) X(5) X(6)
+#define MR_AMAT 6 /* 24 accumulators + 4 + 1 operands */
+#define NV_AMAT 4
+#define AMAT_CASES X(1) X(2) X(3) X(4) X(5) X(6)
 #define ISA(name) name##_avx512
 
 static inline vf vzero(void) { return _mm512_setzero_ps(); }

@@ -1,5 +1,6 @@
-/* Layer kernels: dense and convolution through OpenBLAS sgemm (convolution
- * as im2col + GEMM, Chellapilla et al. 2006), max pooling, ReLU, x^2. */
+/* Layer kernels: dense layers and convolutions as matrix products
+ * (kernels.h: register-tiled SIMD kernels, or OpenBLAS with convolution as
+ * im2col + GEMM, Chellapilla et al. 2006), max pooling, ReLU, x^2. */
 #include <float.h>
 #include <string.h>
 
