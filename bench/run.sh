@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (make bench builds them first) and their baselines, and
-# prints JSON lines (bench/README.md): every line the benchmarks print, then
-# one summary line per training config with the guardian/pytorch ratio.
+# The training benchmark (make bench builds it first) against PyTorch: prints
+# JSON lines (bench/README.md), every line both sides print, then one summary
+# line per training config with the guardian/pytorch ratio.
 #
 #   bash bench/run.sh [--runs N] [--rounds K] [--keep-env]
 #
@@ -26,25 +26,23 @@ while (($#)); do
 done
 
 # What the environment had, reported before anything is unset.
-printf '{"bench":"env","OPENBLAS_CORETYPE":"%s","OPENBLAS_L2_SIZE":"%s","kept":%s}\n' \
+printf '{"bench":"env","OPENBLAS_CORETYPE":"%s","OPENBLAS_L2_SIZE":"%s","kept":%s,"set":"OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1"}\n' \
   "${OPENBLAS_CORETYPE-unset}" "${OPENBLAS_L2_SIZE-unset}" \
   "$([[ $keep_env == 1 ]] && echo true || echo false)"
+# One BLAS thread on both sides: gdn_ml_set_threads(1) alone leaves
+# OpenBLAS's worker thread (started when the library loads) polling with
+# sched_yield, about 7% of the other core.
 run_env=(env)
 if [[ $keep_env == 0 ]]; then
-  run_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+  run_env+=(-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 fi
-
-for b in "$BUILD"/bench/*; do
-  [[ -x $b && $(basename "$b") != train ]] || continue
-  "${run_env[@]}" "$b"
-done
+run_env+=(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1)
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for ((r = 0; r < rounds; r++)); do
   "${run_env[@]}" "$BUILD/bench/train" --runs "$runs" | tee -a "$log"
-  "${run_env[@]}" OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-    "$PYTHON" bench/torch_train.py --runs "$runs" | tee -a "$log"
+  "${run_env[@]}" "$PYTHON" bench/torch_train.py --runs "$runs" | tee -a "$log"
 done
 
 # Summary: medians over every timed epoch of every round, per side.

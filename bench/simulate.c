@@ -167,9 +167,10 @@ int main(int argc, char **argv)
         gdn_buf_printf(&out, "%s%.5f", r ? "," : "", secs[r]);
     gdn_buf_printf(&out, "],\"peak_rss_mib\":%.1f,\"data_rss_mib\":%.1f,"
                    "\"base_rss_mib\":%.1f,\"load_peak_rss_mib\":%.1f,"
-                   "\"train_loss\":%.4f,\"kernels\":\"%s\",\"blas\":",
-                   peak_rss_mib(), data_rss, base_rss, load_peak, st.train_loss,
-                   gdn_ml_kernels_name());
+                   "\"end_rss_mib\":%.1f,\"train_loss\":%.4f,\"kernels\":\"%s\","
+                   "\"blas\":",
+                   peak_rss_mib(), data_rss, base_rss, load_peak, rss_mib(),
+                   st.train_loss, gdn_ml_kernels_name());
     put_json_string(&out, gdn_ml_blas_config());
     gdn_buf_printf(&out, ",\"openblas_coretype\":");
     put_json_string(&out, coretype ? coretype : "unset");

@@ -9,7 +9,7 @@
 #   bash bench/simulate.sh [--rounds R] [--alternations K] [--workers W] [--keep-env]
 #
 # Every run is its own process, so each peak memory belongs to one
-# configuration. The sides alternate K times (default 2), R timed rounds
+# configuration. The sides alternate K times (default 3), R timed rounds
 # each (default 10) after one warm-up round, so that load from elsewhere on
 # the machine hits both. PyTorch runs twice per alternation: with its
 # defaults (here ATen on 1 thread, OpenBLAS on one per core) and with 1
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 PYTHON=/usr/bin/python3 # Debian's, with python3-torch
-rounds=10 alternations=2 workers=0 keep_env=0
+rounds=10 alternations=3 workers=0 keep_env=0
 while (($#)); do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;

@@ -198,6 +198,7 @@ def main():
         "rounds": ARGS.rounds, "all": [round(s, 5) for s in secs],
         "peak_rss_mib": round(peak_rss_mib(), 1), "data_rss_mib": round(data_rss, 1),
         "base_rss_mib": round(base_rss, 1), "load_peak_rss_mib": round(load_peak, 1),
+        "end_rss_mib": round(rss_mib(), 1),
         "train_loss": round(loss, 4), "blas": blas_in_use(),
         "torch": torch.__version__,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset"),

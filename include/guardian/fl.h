@@ -157,5 +157,8 @@ int gdn_fl_sim_is_malicious(const gdn_fl_sim *sim, size_t k);
  * state), written atomically; loading checks it belongs to this config. */
 int gdn_fl_sim_save(gdn_fl_sim *sim, const char *path);
 int gdn_fl_sim_load(gdn_fl_sim *sim, const char *path);
+/* The same on memory (what the fuzz target calls); name is for errors. */
+int gdn_fl_sim_load_bytes(gdn_fl_sim *sim, const uint8_t *data, size_t len,
+                          const char *name);
 
 #endif

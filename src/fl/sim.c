@@ -469,40 +469,30 @@ int gdn_fl_sim_save(gdn_fl_sim *s, const char *path)
     return rc;
 }
 
-int gdn_fl_sim_load(gdn_fl_sim *s, const char *path)
+int gdn_fl_sim_load_bytes(gdn_fl_sim *s, const uint8_t *data, size_t len,
+                          const char *name)
 {
     size_t dim = gdn_model_nparams(s->global), ns = gdn_fl_server_nstate(s->server);
-    size_t speclen = strlen(s->model_spec), want;
-    gdn_buf b = {0};
+    size_t speclen = strlen(s->model_spec);
+    size_t want = 44 + speclen + (1 + ns) * dim * 4 + 32;
     uint8_t sum[32];
     const uint8_t *p;
-    int rc;
 
-    want = 44 + speclen + (1 + ns) * dim * 4 + 32;
-    if ((rc = gdn_file_read(&b, path, want)))
-        goto out;
-    rc = GDN_EFORMAT;
-    if (b.len != want || memcmp(b.data, CK_MAGIC, 8) != 0) {
-        gdn_error(rc, "%s: not a checkpoint of this run (%zu bytes, expected %zu)",
-                  path, b.len, want);
-        goto out;
-    }
-    crypto_generichash(sum, 32, b.data, b.len - 32, NULL, 0);
-    if (sodium_memcmp(sum, b.data + b.len - 32, 32) != 0) {
-        gdn_error(rc, "%s: checksum mismatch (damaged file)", path);
-        goto out;
-    }
-    if (gdn_load_le64(b.data + 12) != dim || gdn_load_le32(b.data + 20) != ns ||
-        gdn_load_le64(b.data + 24) != s->cfg.seed ||
-        gdn_load_le64(b.data + 32) != s->cfg.clients ||
-        gdn_load_le32(b.data + 40) != speclen ||
-        memcmp(b.data + 44, s->model_spec, speclen) != 0) {
-        gdn_error(rc, "%s: checkpoint of another configuration (model, seed, "
-                      "clients or strategy differ)", path);
-        goto out;
-    }
-    s->done = gdn_load_le32(b.data + 8);
-    p = b.data + 44 + speclen;
+    if (len != want || memcmp(data, CK_MAGIC, 8) != 0)
+        return gdn_error(GDN_EFORMAT, "%s: not a checkpoint of this run (%zu bytes, "
+                         "expected %zu)", name, len, want);
+    crypto_generichash(sum, 32, data, len - 32, NULL, 0);
+    if (sodium_memcmp(sum, data + len - 32, 32) != 0)
+        return gdn_error(GDN_EFORMAT, "%s: checksum mismatch (damaged file)", name);
+    if (gdn_load_le64(data + 12) != dim || gdn_load_le32(data + 20) != ns ||
+        gdn_load_le64(data + 24) != s->cfg.seed ||
+        gdn_load_le64(data + 32) != s->cfg.clients ||
+        gdn_load_le32(data + 40) != speclen ||
+        memcmp(data + 44, s->model_spec, speclen) != 0)
+        return gdn_error(GDN_EFORMAT, "%s: checkpoint of another configuration "
+                         "(model, seed, clients or strategy differ)", name);
+    s->done = gdn_load_le32(data + 8);
+    p = data + 44 + speclen;
     for (size_t v = 0; v <= ns; v++) {
         float *dst = v == 0 ? gdn_model_params(s->global)
                             : gdn_fl_server_state(s->server, v - 1);
@@ -511,8 +501,21 @@ int gdn_fl_sim_load(gdn_fl_sim *s, const char *path)
             memcpy(&dst[i], &u, 4);
         }
     }
-    rc = 0;
-out:
+    return 0;
+}
+
+int gdn_fl_sim_load(gdn_fl_sim *s, const char *path)
+{
+    size_t dim = gdn_model_nparams(s->global), ns = gdn_fl_server_nstate(s->server);
+    gdn_buf b = {0};
+    int rc;
+
+    /* A little more than a valid file may hold, so "too long" is reported. */
+    rc = gdn_file_read(&b, path, 64 + strlen(s->model_spec) + (1 + ns) * dim * 4 + 32);
+    if (rc == GDN_ERANGE)
+        rc = gdn_error(GDN_EFORMAT, "%s: not a checkpoint of this run (too large)", path);
+    if (!rc)
+        rc = gdn_fl_sim_load_bytes(s, b.data, b.len, path);
     gdn_buf_free(&b);
     return rc;
 }

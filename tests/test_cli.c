@@ -1,0 +1,174 @@
+/* The guardian command end to end, on a small CSV made here: training,
+ * outputs, reproducibility, errors a user meets, simulate and --resume. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "guardian/ml.h"
+#include "harness.h"
+
+static const char *guardian(void)
+{
+    const char *g = getenv("GDN_GUARDIAN");
+    return g && *g ? g : "build/guardian";
+}
+
+/* Runs the command with args, stdout+stderr to DIR/log; returns exit code. */
+static int run(const char *args, const char *log)
+{
+    char cmd[4096];
+    int st;
+
+    snprintf(cmd, sizeof cmd, "%s %s > '%s' 2>&1", guardian(), args, log);
+    st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int file_contains(const char *path, const char *needle)
+{
+    gdn_buf b = {0};
+    int found;
+
+    if (gdn_file_read(&b, path, 1 << 24) || gdn_buf_append(&b, "", 1)) {
+        gdn_buf_free(&b);
+        return 0;
+    }
+    found = strstr((const char *)b.data, needle) != NULL;
+    gdn_buf_free(&b);
+    return found;
+}
+
+static int files_equal(const char *a, const char *b)
+{
+    gdn_buf x = {0}, y = {0};
+    int eq = gdn_file_read(&x, a, 1 << 26) == 0 && gdn_file_read(&y, b, 1 << 26) == 0 &&
+             x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+    gdn_buf_free(&x);
+    gdn_buf_free(&y);
+    return eq;
+}
+
+/* Three classes named by strings; feature k shifted for class k. */
+static void write_csv(const char *path)
+{
+    gdn_buf b = {0};
+    gdn_rng rng;
+    static const char *const names[] = {"low", "mid", "high"};
+
+    gdn_rng_init_seed(&rng, 3);
+    gdn_buf_printf(&b, "f0,f1,class,f2,f3\n");
+    for (int i = 0; i < 600; i++) {
+        int c = i % 3;
+        double f[4];
+        for (int k = 0; k < 4; k++)
+            f[k] = 10 + gdn_rng_normal(&rng) + (k == c ? 4 : 0);
+        gdn_buf_printf(&b, "%.4f,%.4f,%s,%.4f,%.4f\n", f[0], f[1], names[c], f[2], f[3]);
+    }
+    gdn_file_write_atomic(path, b.data, b.len);
+    gdn_buf_free(&b);
+}
+
+GDN_TEST(cli_train_csv_outputs_and_reproducibility)
+{
+    char csv[600], args[2048], out1[600], out2[600], log[600], a[700], b[700];
+    const char *t = gdn_test_tmpdir();
+    gdn_model *m;
+    size_t rows = 0;
+
+    snprintf(csv, sizeof csv, "%s/blobs.csv", t);
+    snprintf(out1, sizeof out1, "%s/train1", t);
+    snprintf(out2, sizeof out2, "%s/train2", t);
+    snprintf(log, sizeof log, "%s/train.log", t);
+    write_csv(csv);
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args,
+                 "train --data csv:%s:label=class --standardize --model mlp:4-8-3 "
+                 "--epochs 8 --batch 16 --lr 0.1 --threads 1 --seed 5 --out %s",
+                 csv, i ? out2 : out1);
+        CHECK_EQ(run(args, log), 0);
+    }
+    CHECK(file_contains(log, "480 training and 120 test examples"));
+    snprintf(a, sizeof a, "%s/metrics.csv", out1);
+    CHECK(file_contains(a, "epoch,train_loss,test_loss,test_accuracy,seconds\n"));
+    CHECK(file_contains(a, "\n8,"));
+    FILE *f = fopen(a, "r");
+    char line[256];
+    double acc = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (rows++ > 0)
+            sscanf(line, "%*d,%*f,%*f,%lf", &acc);
+    if (f)
+        fclose(f);
+    CHECK_EQ(rows, 9);
+    CHECK_MSG(acc > 0.9, "test accuracy %.3f", acc);
+    /* Same seed, same bits; the model file loads back as the same spec. */
+    snprintf(a, sizeof a, "%s/model.safetensors", out1);
+    snprintf(b, sizeof b, "%s/model.safetensors", out2);
+    CHECK(files_equal(a, b));
+    CHECK_OK(gdn_model_load(&m, a));
+    CHECK(strcmp(gdn_model_spec(m), "mlp:4-8-3") == 0);
+    gdn_model_free(m);
+    snprintf(a, sizeof a, "%s/config.json", out1);
+    CHECK(file_contains(a, "\"model\": \"mlp:4-8-3\""));
+}
+
+GDN_TEST(cli_errors_are_clear)
+{
+    char csv[600], args[1024], log[600];
+    const char *t = gdn_test_tmpdir();
+
+    snprintf(log, sizeof log, "%s/err.log", t);
+    CHECK_EQ(run("train --epochs", log), 2);
+    CHECK(file_contains(log, "--epochs needs a value"));
+    CHECK_EQ(run("train --epochz 3", log), 2);
+    CHECK(file_contains(log, "unknown option '--epochz'"));
+    CHECK_EQ(run("frobnicate", log), 2);
+    CHECK(file_contains(log, "unknown command 'frobnicate'"));
+    CHECK_EQ(run("train --data csv:/nonexistent.csv", log), 1);
+    CHECK(file_contains(log, "/nonexistent.csv"));
+
+    snprintf(csv, sizeof csv, "%s/bad.csv", t);
+    gdn_file_write_atomic(csv, "a,b,y\n1,2,x\n3,4\n", 16);
+    snprintf(args, sizeof args, "train --data csv:%s --out %s/bad", csv, t);
+    CHECK_EQ(run(args, log), 1);
+    CHECK_MSG(file_contains(log, "bad.csv:3:"), "no file:line in the error");
+    CHECK_EQ(run("train --model resnet --limit 10 --epochs 1", log), 1);
+    CHECK(file_contains(log, "unknown model spec 'resnet'"));
+    CHECK_EQ(run("simulate --help", log), 0);
+    CHECK(file_contains(log, "--partition SCHEME"));
+    CHECK_EQ(run("simulate --attack scale:10", log), 1);
+    CHECK(file_contains(log, "expected scale:S,frac:F"));
+}
+
+GDN_TEST(cli_simulate_resume_matches_straight_run)
+{
+    char csv[600], args[2048], log[600], a[700], b[700];
+    const char *t = gdn_test_tmpdir();
+    const char *common = "--model mlp:4-8-3 --clients 6 --per-round 3 --batch 8 "
+                         "--lr 0.1 --partition dirichlet:1 --strategy fedavgm "
+                         "--workers 2 --seed 9";
+
+    snprintf(csv, sizeof csv, "%s/sim.csv", t);
+    snprintf(log, sizeof log, "%s/sim.log", t);
+    write_csv(csv);
+    snprintf(args, sizeof args, "simulate --data csv:%s:label=2 %s --rounds 4 --out %s/straight",
+             csv, common, t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "round 4/4"));
+    snprintf(args, sizeof args, "simulate --data csv:%s:label=2 %s --rounds 2 --out %s/parts",
+             csv, common, t);
+    CHECK_EQ(run(args, log), 0);
+    snprintf(args, sizeof args, "simulate --resume %s/parts --rounds 4", t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "after round 2"));
+    snprintf(a, sizeof a, "%s/straight/model.safetensors", t);
+    snprintf(b, sizeof b, "%s/parts/model.safetensors", t);
+    CHECK(files_equal(a, b));
+    snprintf(a, sizeof a, "%s/straight/metrics.csv", t);
+    CHECK(file_contains(a, "\n4,3,"));
+    snprintf(b, sizeof b, "%s/parts/metrics.csv", t);
+    CHECK(file_contains(b, "\n4,3,"));
+    CHECK(file_contains(b, "\n1,3,"));
+}
