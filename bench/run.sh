@@ -69,3 +69,6 @@ for (model, batch), by in rates.items():
         "openblas_coretype": extra[(model, batch)]["guardian"]["openblas_coretype"],
     }))
 EOF
+
+# Federated simulation: seconds per round and memory, Guardian vs a PyTorch FedAvg loop.
+bash bench/simulate.sh --keep-env="$keep_env"

@@ -213,6 +213,51 @@ GDN_TEST(ml_kernels_transpose_is_exact_on_every_path)
     free(src), free(dst);
 }
 
+/* 2 x 2 max pooling picks the same value and index on every path as the
+ * naive loop, with ties (the first candidate wins), NaNs and odd sizes. */
+GDN_TEST(ml_kernels_maxpool2_is_exact_on_every_path)
+{
+    static const size_t sizes[][2] = {{2, 2}, {3, 5}, {4, 30}, {28, 28}, {14, 14}, {9, 33}, {6, 66}};
+    gdn_simd_level saved = gdn_ml_simd(), top = gdn_ml_set_simd(GDN_SIMD_AVX512);
+    enum { planes = 3, NMAX = 3 * 28 * 66 };
+    float *in = malloc(NMAX * sizeof *in), *out = malloc((NMAX + GUARD) * sizeof *out);
+    uint32_t *idx = malloc((NMAX + GUARD) * sizeof *idx);
+    gdn_rng rng;
+
+    CHECK(in && out && idx);
+    gdn_rng_init_seed(&rng, 17);
+    for (size_t i = 0; i < NMAX; i++) /* few distinct values: many ties */
+        in[i] = (float)gdn_rng_uniform(&rng, 4) - 1.5f;
+    in[5] = NAN, in[40] = NAN, in[41] = -0.0f;
+    for (int level = GDN_SIMD_NONE; level <= (int)top; level++) {
+        gdn_ml_set_simd((gdn_simd_level)level);
+        for (size_t si = 0; si < LEN(sizes); si++) {
+            size_t H = sizes[si][0], W = sizes[si][1], OH = H / 2, OW = W / 2;
+            size_t n = planes * OH * OW;
+            for (size_t i = 0; i < n + GUARD; i++)
+                out[i] = GUARD_VALUE, idx[i] = 777;
+            gdn_ml_maxpool2(out, idx, in, planes, H, W, OH, OW);
+            for (size_t p = 0; p < planes; p++)
+                for (size_t y = 0; y < OH; y++)
+                    for (size_t x = 0; x < OW; x++) {
+                        const float *src = in + p * H * W;
+                        size_t o = (p * OH + y) * OW + x, best = 2 * y * W + 2 * x;
+                        size_t cand[3] = {best + 1, best + W, best + W + 1};
+                        for (int j = 0; j < 3; j++)
+                            if (src[cand[j]] > src[best])
+                                best = cand[j];
+                        CHECK_MSG(idx[o] == best &&
+                                      memcmp(&out[o], &src[best], sizeof *out) == 0,
+                                  "%s %zux%zu plane %zu at %zu,%zu: %u vs %zu",
+                                  gdn_ml_kernels_name(), H, W, p, y, x, idx[o], best);
+                    }
+            CHECK(out[n] == GUARD_VALUE && idx[n] == 777);
+        }
+    }
+    gdn_ml_set_simd(saved);
+    free(in), free(out), free(idx);
+}
+
 /* ReLU forward and backward have the same bits on every path, including
  * for -0, NaN and infinities. */
 GDN_TEST(ml_kernels_relu_is_exact_on_every_path)

@@ -262,6 +262,9 @@ int cli_simulate(cli_opt *opts)
             goto out;
         }
         fprintf(stderr, "resuming %s after round %u\n", dir, gdn_fl_sim_rounds_done(sim));
+        if (gdn_fl_sim_rounds_done(sim) >= cfg.rounds)
+            fprintf(stderr, "nothing to do: %u rounds are finished (ask for more "
+                            "with --rounds)\n", gdn_fl_sim_rounds_done(sim));
     }
     if ((rc = gdn_mkdir_p(dir)) || (rc = cli_write_config(dir, "simulate", opts)) ||
         (rc = load_metrics(&csv, dir, gdn_fl_sim_rounds_done(sim)))) {

@@ -20,18 +20,13 @@ cli_opt cli_train_opts[] = {
     {NULL, NULL, NULL, NULL, 0},
 };
 
-typedef struct progress_ctx {
-    gdn_progress bar;
-} progress_ctx;
-
-static int on_batch(void *ctx, size_t done, size_t total, double loss)
+static int on_batch(void *bar, size_t done, size_t total, double loss)
 {
-    progress_ctx *p = ctx;
     char s[48];
 
     (void)total;
     snprintf(s, sizeof s, "loss %.4f", loss);
-    gdn_progress_update(&p->bar, done, s);
+    gdn_progress_update(bar, done, s);
     return cli_interrupted;
 }
 
@@ -79,13 +74,13 @@ int cli_train(cli_opt *opts)
     gdn_buf_printf(&csv, "epoch,train_loss,test_loss,test_accuracy,seconds\n");
     cli_catch_sigint();
     for (long e = 1; e <= epochs && !cli_interrupted; e++) {
-        progress_ctx p;
+        gdn_progress bar;
         char label[64];
         double loss, test_loss = 0, acc = 0;
         snprintf(label, sizeof label, "epoch %ld/%ld", e, epochs);
-        gdn_progress_start(&p.bar, label, train.n);
+        gdn_progress_start(&bar, label, train.n);
         rc = gdn_model_train_epoch(model, &opt, &loss, train.x, train.y,
-                                   train.n, (size_t)batch, &rng, on_batch, &p);
+                                   train.n, (size_t)batch, &rng, on_batch, &bar);
         if (rc == GDN_EINTR) {
             fprintf(stderr, "\ninterrupted: keeping the model of epoch %ld\n", e - 1);
             rc = 0;
@@ -95,7 +90,7 @@ int cli_train(cli_opt *opts)
             rc = cli_fail("training", rc);
             goto out;
         }
-        gdn_progress_end(&p.bar);
+        gdn_progress_end(&bar);
         if (test.n && (rc = gdn_model_evaluate(model, &test_loss, &acc, test.x,
                                                test.y, test.n))) {
             rc = cli_fail("evaluating", rc);

@@ -55,11 +55,9 @@ static void draw(gdn_progress *p, int final)
         for (int i = 0; i < 30; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[30] = '\0';
-        fprintf(stderr, "\r%s [%s] %3.0f%% %.0f/s %s %s%s", p->label, bar,
-                frac * 100, rate, final ? "in" : "eta",
-                final ? "" : "", p->suffix);
-        fprintf(stderr, " %.1fs\033[K%s", final ? elapsed : eta,
-                final ? "\n" : "");
+        fprintf(stderr, "\r%s [%s] %3.0f%% %.0f/s %s %s %.1fs\033[K%s", p->label,
+                bar, frac * 100, rate, p->suffix, final ? "in" : "eta",
+                final ? elapsed : eta, final ? "\n" : "");
     } else {
         fprintf(stderr, "%s %3.0f%% (%llu/%llu) %.0f/s %.1fs %s\n", p->label,
                 frac * 100, (unsigned long long)p->done,

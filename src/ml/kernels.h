@@ -3,7 +3,8 @@
  * Federated clients train with small batches (B = 10 in McMahan et al.
  * 2017), where OpenBLAS's per-call packing costs more than the arithmetic.
  * These entry points use register-tiled AVX-512 or AVX2 kernels when the
- * CPU has them (detected at run time) and OpenBLAS or plain C otherwise.
+ * CPU has them (detected at run time) and the product is small enough for
+ * them to win, and OpenBLAS or plain C otherwise.
  * Every path is deterministic: the result depends only on the inputs, the
  * shapes and the path, never on timing; paths may differ from one another in
  * the last bits. Matrices are row-major and densely packed. */
@@ -11,6 +12,7 @@
 #define GDN_ML_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum {
     GDN_SIMD_NONE,  /* OpenBLAS and plain C */
@@ -57,6 +59,12 @@ void gdn_ml_gemm_amat(float *c, const gdn_ml_amat *A, const float *b,
 /* p[i] -= lr * (g[i] + wd * p[i]), the step of SGD without momentum. */
 void gdn_ml_sgd_update(float *p, const float *g, size_t n, float lr, float wd);
 
+/* 2 x 2 max pooling, stride 2, of planes H x W into OH x OW (OH = H/2,
+ * OW = W/2): out = the window's maximum, argmax = its index in the plane;
+ * ties and NaNs go to the first candidate in row-major order. */
+void gdn_ml_maxpool2(float *out, uint32_t *argmax, const float *in,
+                     size_t planes, size_t H, size_t W, size_t OH, size_t OW);
+
 /* dst[j][i] = src[i][j] for src of rows x cols (no overlap). */
 void gdn_ml_transpose(float *dst, const float *src, size_t rows, size_t cols);
 
@@ -83,6 +91,9 @@ void gdn_ml_relu_backward(float *din, const float *dout, const float *out,
                              int accumulate);                                 \
     void gdn_sgd_update_##isa(float *p, const float *g, size_t n, float lr,   \
                               float wd);                                      \
+    void gdn_maxpool2_##isa(float *out, uint32_t *argmax, const float *in,    \
+                            size_t planes, size_t H, size_t W, size_t OH,     \
+                            size_t OW);                                       \
     void gdn_transpose_##isa(float *dst, const float *src, size_t rows,       \
                              size_t cols);                                    \
     void gdn_relu_##isa(float *out, const float *in, size_t n);               \

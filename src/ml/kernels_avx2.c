@@ -37,11 +37,40 @@ static inline vf vpositive(vf x, vf d)
 {
     return _mm256_and_ps(_mm256_cmp_ps(x, vzero(), _CMP_GT_OQ), d);
 }
-/* Lanes [0, r) for 1 <= r <= 8. */
+/* Lanes [0, r) for 0 <= r <= 8. */
 static inline vm vmask(size_t r)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r),
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline vm vgt(vf a, vf b)
+{
+    return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_GT_OQ));
+}
+/* b where m, else a. */
+static inline vf vblend(vm m, vf a, vf b)
+{
+    return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(m));
+}
+/* even = lo[0], lo[2], ..., hi[6];  odd = lo[1], lo[3], ..., hi[7]. */
+static inline void vdeinterleave(vf *even, vf *odd, vf lo, vf hi)
+{
+    /* shuffle_ps gives lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6; then 64-bit
+     * blocks 0 2 1 3. */
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
+}
+
+typedef __m256i vi;
+static inline vi vseti(int32_t x) { return _mm256_set1_epi32(x); }
+static inline vi vaddi(vi a, vi b) { return _mm256_add_epi32(a, b); }
+static inline vi viota2(void) { return _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14); }
+static inline vi vblendi(vm m, vi a, vi b) { return _mm256_blendv_epi8(a, b, m); }
+static inline void vstorei(uint32_t *p, vi v, vm m)
+{
+    _mm256_maskstore_epi32((int *)p, m, v);
 }
 
 /* The four horizontal sums of a, b, c, d, in that order. */

@@ -37,8 +37,28 @@ static inline vf vpositive(vf x, vf d)
 {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, vzero(), _CMP_GT_OQ), d);
 }
-/* Lanes [0, r) for 1 <= r <= 16. */
+/* Lanes [0, r) for 0 <= r <= 16. */
 static inline vm vmask(size_t r) { return (vm)((1u << r) - 1); }
+static inline vm vgt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+/* b where m, else a. */
+static inline vf vblend(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, a, b); }
+/* even = lo[0], lo[2], ..., hi[14];  odd = lo[1], lo[3], ..., hi[15]. */
+static inline void vdeinterleave(vf *even, vf *odd, vf lo, vf hi)
+{
+    __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    *even = _mm512_permutex2var_ps(lo, e, hi);
+    *odd = _mm512_permutex2var_ps(lo, _mm512_add_epi32(e, _mm512_set1_epi32(1)), hi);
+}
+
+typedef __m512i vi;
+static inline vi vseti(int32_t x) { return _mm512_set1_epi32(x); }
+static inline vi vaddi(vi a, vi b) { return _mm512_add_epi32(a, b); }
+static inline vi viota2(void)
+{
+    return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+static inline vi vblendi(vm m, vi a, vi b) { return _mm512_mask_blend_epi32(m, a, b); }
+static inline void vstorei(uint32_t *p, vi v, vm m) { _mm512_mask_storeu_epi32(p, m, v); }
 
 static inline __m256 fold(vf v)
 {

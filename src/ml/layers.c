@@ -269,6 +269,10 @@ static void pool_forward(const gdn_layer *l, float *out, const float *in,
     size_t K = l->k, H = l->in_h, W = l->in_w;
     size_t planes = batch * l->in_c;
 
+    if (K == 2) {
+        gdn_ml_maxpool2(out, argmax, in, planes, H, W, l->out_h, l->out_w);
+        return;
+    }
     for (size_t pl = 0; pl < planes; pl++) {
         const float *src = in + pl * H * W;
         for (size_t oh = 0; oh < l->out_h; oh++)

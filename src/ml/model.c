@@ -404,12 +404,12 @@ nomem:
 static const float *forward(gdn_model *m, const float *x, size_t batch, int train)
 {
     const float *in = x;
-    float *col = m->col;
+    size_t col = 0; /* offset: m->col is NULL for models without conv */
 
     for (size_t i = 0; i < m->nlayers; i++) {
         const gdn_layer *l = &m->layers[i];
-        gdn_layer_forward(l, m->params, m->act[i], in, batch, col, train,
-                          m->argmax[i]);
+        gdn_layer_forward(l, m->params, m->act[i], in, batch,
+                          m->col ? m->col + col : NULL, train, m->argmax[i]);
         col += train ? batch * gdn_layer_col_size(l) : 0;
         in = m->act[i];
     }
@@ -452,7 +452,8 @@ static double softmax_xent(float *dlogits, const float *logits,
 int gdn_model_loss_grad(gdn_model *m, float *loss, const float *x,
                         const int32_t *y, size_t batch)
 {
-    const float *logits, *col_end;
+    const float *logits;
+    size_t col_end;
     float *dout, *din;
     size_t first = 0;
     double l;
@@ -469,7 +470,7 @@ int gdn_model_loss_grad(gdn_model *m, float *loss, const float *x,
     logits = forward(m, x, batch, 1);
     dout = m->delta[0];
     l = softmax_xent(dout, logits, y, batch, m->classes);
-    col_end = m->col;
+    col_end = 0;
     for (size_t i = 0; i < m->nlayers; i++)
         col_end += batch * gdn_layer_col_size(&m->layers[i]);
     /* Input gradients are needed only above the first layer with parameters
@@ -483,7 +484,8 @@ int gdn_model_loss_grad(gdn_model *m, float *loss, const float *x,
         col_end -= batch * gdn_layer_col_size(li);
         din = i > first ? m->delta[(m->nlayers - i) & 1] : NULL;
         gdn_layer_backward(li, m->params, m->grads, din, dout, in, m->act[i],
-                           batch, col_end, m->dcol, m->argmax[i]);
+                           batch, m->col ? m->col + col_end : NULL, m->dcol,
+                           m->argmax[i]);
         dout = din;
     }
     if (loss)
