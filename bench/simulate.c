@@ -20,22 +20,12 @@
 #include "guardian/ml.h"
 #include "ml/kernels.h"
 
+#include "bench.h"
+
 #define MODEL "mlp:784-200-200-10"
 #define MAX_ROUNDS 1000
 #define MAX_CLIENTS 60000
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Appends s as a JSON string, or "?" if it is not valid UTF-8. */
-static void put_json_string(gdn_buf *out, const char *s)
-{
-    if (gdn_json_write_string(out, s))
-        gdn_buf_printf(out, "\"?\"");
-}
 
 /* Peak resident set size of this process so far, in MiB (Linux reports
  * ru_maxrss in KiB). */
@@ -93,9 +83,7 @@ int main(int argc, char **argv)
     gdn_fl_round_stats st;
     gdn_buf out = {0};
     gdn_rng rng;
-    double *secs = NULL, *sorted = NULL, base_rss, data_rss, load_peak, median;
-    const char *coretype = getenv("OPENBLAS_CORETYPE");
-    const char *l2 = getenv("OPENBLAS_L2_SIZE");
+    double *secs = NULL, base_rss, data_rss, load_peak, median;
     long nworkers;
     int rc;
 
@@ -140,8 +128,7 @@ int main(int argc, char **argv)
         goto fail;
 
     secs = calloc((size_t)rounds, sizeof *secs);
-    sorted = calloc((size_t)rounds, sizeof *sorted);
-    if (!secs || !sorted) {
+    if (!secs) {
         rc = gdn_error(GDN_ENOMEM, "out of memory");
         goto fail;
     }
@@ -151,11 +138,9 @@ int main(int argc, char **argv)
             goto fail;
         t = gdn_now() - t;
         if (r >= 0)
-            secs[r] = sorted[r] = t;
+            secs[r] = t;
     }
-    qsort(sorted, (size_t)rounds, sizeof *sorted, cmp_double);
-    median = rounds % 2 ? sorted[rounds / 2]
-                        : (sorted[rounds / 2 - 1] + sorted[rounds / 2]) / 2;
+    median = bench_median(secs, (size_t)rounds);
 
     gdn_buf_printf(&out, "{\"bench\":\"simulate\",\"impl\":\"guardian\",\"model\":\"%s\","
                    "\"clients\":%ld,\"per_round\":%zu,\"examples_per_client\":%zu,"
@@ -167,15 +152,10 @@ int main(int argc, char **argv)
         gdn_buf_printf(&out, "%s%.5f", r ? "," : "", secs[r]);
     gdn_buf_printf(&out, "],\"peak_rss_mib\":%.1f,\"data_rss_mib\":%.1f,"
                    "\"base_rss_mib\":%.1f,\"load_peak_rss_mib\":%.1f,"
-                   "\"end_rss_mib\":%.1f,\"train_loss\":%.4f,\"kernels\":\"%s\","
-                   "\"blas\":",
+                   "\"end_rss_mib\":%.1f,\"train_loss\":%.4f",
                    peak_rss_mib(), data_rss, base_rss, load_peak, rss_mib(),
-                   st.train_loss, gdn_ml_kernels_name());
-    put_json_string(&out, gdn_ml_blas_config());
-    gdn_buf_printf(&out, ",\"openblas_coretype\":");
-    put_json_string(&out, coretype ? coretype : "unset");
-    gdn_buf_printf(&out, ",\"openblas_l2_size\":");
-    put_json_string(&out, l2 ? l2 : "unset");
+                   st.train_loss);
+    bench_json_env(&out);
     gdn_buf_printf(&out, "}\n");
     if (out.data)
         fwrite(out.data, 1, out.len, stdout);
@@ -185,7 +165,6 @@ fail:
         fprintf(stderr, "simulate: %s: %s\n", gdn_strerror(rc), gdn_errmsg());
     gdn_buf_free(&out);
     free(secs);
-    free(sorted);
     gdn_fl_sim_free(sim);
     gdn_partition_free(&part);
     gdn_dataset_free(&train);

@@ -19,6 +19,8 @@
 #include "guardian/ml.h"
 #include "ml/kernels.h"
 
+#include "bench.h"
+
 #define MAX_RUNS 100
 
 static const struct config {
@@ -31,28 +33,15 @@ static const struct config {
 };
 #define NCONFIGS (sizeof configs / sizeof configs[0])
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Appends s as a JSON string, or "?" if it is not valid UTF-8. */
-static void put_json_string(gdn_buf *out, const char *s)
-{
-    if (gdn_json_write_string(out, s))
-        gdn_buf_printf(out, "\"?\"");
-}
 
 static int run_config(const struct config *c, const gdn_dataset *train,
                       int runs)
 {
-    double rate[MAX_RUNS], sorted[MAX_RUNS], loss;
+    double rate[MAX_RUNS], loss;
     gdn_model *m = NULL;
     gdn_sgd opt = {0};
     gdn_rng rng;
     gdn_buf out = {0};
-    const char *coretype = getenv("OPENBLAS_CORETYPE");
     size_t n = c->examples < train->n ? c->examples : train->n;
     int rc;
 
@@ -69,24 +58,19 @@ static int run_config(const struct config *c, const gdn_dataset *train,
             goto done;
         t = gdn_now() - t;
         if (r >= 0)
-            rate[r] = sorted[r] = (double)n / t;
+            rate[r] = (double)n / t;
     }
-    qsort(sorted, (size_t)runs, sizeof *sorted, cmp_double);
-    double median = runs % 2 ? sorted[runs / 2]
-                             : (sorted[runs / 2 - 1] + sorted[runs / 2]) / 2;
+    double median = bench_median(rate, (size_t)runs);
     gdn_buf_printf(&out,
                    "{\"bench\":\"train\",\"impl\":\"guardian\",\"model\":");
-    put_json_string(&out, c->spec);
+    bench_json_string(&out, c->spec);
     gdn_buf_printf(&out,
                    ",\"batch\":%zu,\"threads\":1,\"samples_per_s_median\":%.1f,"
                    "\"runs\":%d,\"all\":[", c->batch, median, runs);
     for (int r = 0; r < runs; r++)
         gdn_buf_printf(&out, "%s%.1f", r ? "," : "", rate[r]);
-    gdn_buf_printf(&out, "],\"examples\":%zu,\"final_loss\":%.4f,\"kernels\":\"%s\","
-                   "\"blas\":", n, loss, gdn_ml_kernels_name());
-    put_json_string(&out, gdn_ml_blas_config());
-    gdn_buf_printf(&out, ",\"openblas_coretype\":");
-    put_json_string(&out, coretype ? coretype : "unset");
+    gdn_buf_printf(&out, "],\"examples\":%zu,\"final_loss\":%.4f", n, loss);
+    bench_json_env(&out);
     gdn_buf_printf(&out, "}\n");
     if (out.data)
         fwrite(out.data, 1, out.len, stdout);
