@@ -12,7 +12,7 @@ BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/i
 DEP_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(BLAS_CFLAGS)
 DEP_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lz -lsqlite3 -lssl -lcrypto) -lopenblas -lpthread -lm
 
-OPT      ?= -O2
+OPT      ?= -O3
 CFLAGS   ?= $(OPT) -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(SAN_FLAGS) -fPIC -Iinclude -Isrc $(DEP_CFLAGS) -MMD -MP

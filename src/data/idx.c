@@ -84,7 +84,7 @@ static int parse_idx_files(gdn_dataset *out, const uint8_t *images,
                            const uint8_t *labels, size_t labels_len,
                            const char *labels_name)
 {
-    uint32_t idims[3], ldims[3];
+    uint32_t idims[3] = {0}, ldims[3] = {0};
     size_t ipay, lpay, dim;
     const uint8_t *pix, *lab;
     float scale[256];

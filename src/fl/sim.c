@@ -290,12 +290,17 @@ static void *train_worker(void *p)
         if (!rc && s->malicious[client])
             attack(s, gdn_model_params(model), global, dim);
 
-        /* Contributions enter the aggregator in cohort order. */
+        /* Contributions enter the aggregator in cohort order. The worker
+         * whose turn it is adds outside the lock (no one else touches the
+         * aggregator until next_add moves), so others keep taking slots. */
         pthread_mutex_lock(&s->lock);
         while (!s->rc && s->next_add != slot)
             pthread_cond_wait(&s->turn, &s->lock);
-        if (!s->rc && !rc)
+        int failed = s->rc;
+        pthread_mutex_unlock(&s->lock);
+        if (!failed && !rc)
             rc = gdn_aggregator_add(s->agg, gdn_model_params(model), (double)n);
+        pthread_mutex_lock(&s->lock);
         if (rc) {
             fail_round(s, rc);
         } else if (!s->rc) {

@@ -147,7 +147,7 @@ static int model_from_metadata(gdn_model **out, const gdn_json *root,
                                uint64_t data_len, const char *name)
 {
     const gdn_json *meta = gdn_json_get(root, METADATA);
-    const char *spec, *input, *classes, *s;
+    const char *spec = NULL, *input = NULL, *classes = NULL, *s;
     uint64_t c, h, w, k;
     size_t nparams;
     char detail[512];
