@@ -70,5 +70,8 @@ for (model, batch), by in rates.items():
     }))
 EOF
 
+# Differential privacy: accountant time and exact samplers' throughput.
+"${run_env[@]}" "$BUILD/bench/dp"
+
 # Federated simulation: seconds per round and memory, Guardian vs a PyTorch FedAvg loop.
 bash bench/simulate.sh --keep-env="$keep_env"

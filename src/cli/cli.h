@@ -65,6 +65,8 @@ int cli_train(cli_opt *opts);
 extern cli_opt cli_train_opts[];
 int cli_simulate(cli_opt *opts);
 extern cli_opt cli_simulate_opts[];
+int cli_privacy(cli_opt *opts);
+extern cli_opt cli_privacy_opts[];
 
 /* The model spec to use: --model, or cnn for images and logreg for CSV. */
 const char *cli_model_spec(const cli_opt *opts, const gdn_dataset *train);

@@ -11,6 +11,9 @@ static const cli_cmd commands[] = {
      "[options]", cli_train_opts, cli_train},
     {"simulate", "Simulate a federation: every data owner in this process.",
      "[options]", cli_simulate_opts, cli_simulate},
+    {"privacy", "Privacy spent (epsilon) by DP-SGD / DP-FedAvg, or the noise for a target.",
+     "--q Q (--sigma S | --epsilon E) [--steps N] [--delta D] [options]",
+     cli_privacy_opts, cli_privacy},
 };
 
 static void usage(FILE *f)
