@@ -73,5 +73,8 @@ EOF
 # Differential privacy: accountant time and exact samplers' throughput.
 "${run_env[@]}" "$BUILD/bench/dp"
 
+# Ledger: durable appends, proofs, audit of 10^6 entries.
+"${run_env[@]}" "$BUILD/bench/ledger"
+
 # Federated simulation: seconds per round and memory, Guardian vs a PyTorch FedAvg loop.
 bash bench/simulate.sh --keep-env="$keep_env"

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
     }
     if (gdn_ledger_auditor_new(&a, log_id, pk) == 0) {
-        if ((gdn_ledger_auditor_add_entry(a, data, size, NULL) == 0) != (rc == 0))
+        int arc = gdn_ledger_auditor_add_entry(a, data, size, NULL);
+        if ((arc == 0) != (rc == 0))
             __builtin_trap();
         gdn_ledger_auditor_free(a);
     }

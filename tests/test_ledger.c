@@ -1516,7 +1516,8 @@ GDN_TEST(ledger_store_survives_kill9)
     int fds[2];
     pid_t pid;
     char c;
-    int status;
+    int status, killed;
+    ssize_t ready;
     keys co;
     gdn_ledger_store *s = NULL;
     gdn_ledger_audit_report r;
@@ -1535,11 +1536,15 @@ GDN_TEST(ledger_store_survives_kill9)
         crash_child(path, fds[1]);
     }
     close(fds[1]);
-    CHECK_MSG(read(fds[0], &c, 1) == 1, "child died before appending");
+    ready = read(fds[0], &c, 1);
     close(fds[0]);
-    nanosleep(&pause, NULL);
-    CHECK(kill(pid, SIGKILL) == 0);
+    if (ready == 1)
+        nanosleep(&pause, NULL);
+    /* Killed whatever happened, so that no child outlives the test. */
+    killed = kill(pid, SIGKILL);
     CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(ready == 1, "child died before appending (status %d)", status);
+    CHECK(killed == 0);
     CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
               "child exited with status %d", status);
 

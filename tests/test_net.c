@@ -619,6 +619,40 @@ GDN_TEST(net_tls_refuses_tls12_and_missing_cert)
     CHECK_MSG(ok.got_through && s3.job.rc == 0, "server said: %s", s3.job.msg);
 }
 
+/* Steps both handshakes in turn until both are done: 0, or the first error. */
+static int handshake_both(gdn_tls_conn *sc, gdn_tls_conn *cc, int *wants)
+{
+    int rs = 1, rcl = 1;
+
+    for (int i = 0; i < 2000 && (rs || rcl); i++) {
+        if (rcl)
+            rcl = gdn_tls_handshake(cc);
+        if (rs)
+            rs = gdn_tls_handshake(sc);
+        if (rs < 0 || rcl < 0)
+            return rs < 0 ? rs : rcl;
+        *wants += (rs > 0) + (rcl > 0);
+        if (rs || rcl) {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return rs || rcl ? gdn_error(GDN_EIO, "handshake did not finish") : 0;
+}
+
+static int connect_pair(gdn_tls_conn **sc, gdn_tls_conn **cc, gdn_tls_ctx *sctx,
+                        gdn_tls_ctx *cctx, int lfd, uint16_t port)
+{
+    int cfd = -1, sfd = -1, rc;
+
+    if ((rc = gdn_net_connect(&cfd, "127.0.0.1", port, TIMEOUT_MS)) ||
+        (rc = gdn_net_accept(&sfd, lfd, TIMEOUT_MS)) ||
+        (rc = gdn_tls_conn_new(sc, sctx, sfd, NULL, 1)) ||
+        (rc = gdn_tls_conn_new(cc, cctx, cfd, "127.0.0.1", 1)))
+        return rc;
+    return 0;
+}
+
 /* Both ends non-blocking in one thread, driven by the WANT codes. */
 GDN_TEST(net_tls_nonblocking_steps)
 {
@@ -627,7 +661,7 @@ GDN_TEST(net_tls_nonblocking_steps)
     gdn_frame_decoder *d = NULL;
     gdn_frame f = {0};
     gdn_buf out = {0};
-    int lfd = -1, cfd = -1, sfd = -1, rs = 1, rcl = 1, wants = 0, frames = 0, saw_pending = 0;
+    int lfd = -1, sfd = -1, wants = 0, frames = 0, saw_pending = 0;
     uint16_t port;
     uint8_t fp[32], buf[4096];
     size_t off = 0, n, used;
@@ -637,24 +671,11 @@ GDN_TEST(net_tls_nonblocking_steps)
     CHECK_OK(ctx_for(&cctx, "alice", 0, NULL));
     CHECK_OK(gdn_net_listen(&lfd, NULL, 0, 4, &port));
     CHECK_EQ(gdn_net_accept(&sfd, lfd, 0), GDN_NET_WANT_READ);
-    CHECK_OK(gdn_net_connect(&cfd, "127.0.0.1", port, TIMEOUT_MS));
-    CHECK_OK(gdn_net_accept(&sfd, lfd, TIMEOUT_MS));
-    CHECK_OK(gdn_tls_conn_new(&sc, sctx, sfd, NULL, 1));
-    CHECK_OK(gdn_tls_conn_new(&cc, cctx, cfd, "127.0.0.1", 1));
+    CHECK_OK(connect_pair(&sc, &cc, sctx, cctx, lfd, port));
     CHECK_EQ(gdn_tls_handshake(sc), GDN_NET_WANT_READ); /* nothing sent yet */
-    for (int i = 0; i < 200 && (rs || rcl); i++) {
-        if (rcl)
-            rcl = gdn_tls_handshake(cc);
-        if (rs)
-            rs = gdn_tls_handshake(sc);
-        wants += (rs > 0) + (rcl > 0);
-        CHECK_MSG(rs >= 0 && rcl >= 0, "%s", gdn_errmsg());
-        if (rs || rcl) {
-            struct timespec ts = {0, 100000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    CHECK(rs == 0 && rcl == 0 && wants > 0);
+    CHECK_EQ(gdn_tls_read(sc, buf, sizeof buf, &n), GDN_ESTATE);
+    CHECK_OK(handshake_both(sc, cc, &wants));
+    CHECK(wants > 0);
     CHECK_OK(gdn_tls_peer_fingerprint(fp, sc));
     CHECK(memcmp(fp, fp_alice, 32) == 0);
     CHECK_OK(gdn_tls_peer_fingerprint(fp, cc));
@@ -697,10 +718,31 @@ GDN_TEST(net_tls_nonblocking_steps)
     for (int i = 0; i < 1000 && rc == GDN_NET_WANT_READ; i++)
         rc = gdn_tls_read(sc, buf, sizeof buf, &n);
     CHECK_EQ(rc, GDN_NET_CLOSED);
+    gdn_tls_conn_free(sc);
+    gdn_tls_conn_free(cc);
+    sc = cc = NULL;
+    /* A peer that vanishes mid-frame (killed): the reader gets an error, not
+     * an end of stream, and the decoder names what was cut off. */
+    CHECK_OK(connect_pair(&sc, &cc, sctx, cctx, lfd, port));
+    CHECK_OK(handshake_both(sc, cc, &wants));
+    CHECK_OK(gdn_tls_write_all(cc, out.data, 1500, TIMEOUT_MS)); /* frame 3 cut short */
+    gdn_tls_conn_free(cc); /* no close_notify */
+    cc = NULL;
+    CHECK_OK(gdn_tls_recv_frame(sc, d, &f, TIMEOUT_MS));
+    CHECK_EQ(f.len, 1);
+    CHECK_OK(gdn_tls_recv_frame(sc, d, &f, TIMEOUT_MS));
+    CHECK_EQ(f.len, 1001);
+    rc = gdn_tls_recv_frame(sc, d, &f, TIMEOUT_MS);
+    CHECK_EQ(rc, GDN_EIO);
+    CHECK_MSG(strstr(gdn_errmsg(), ": connection cut without TLS close_notify"), "%s",
+              gdn_errmsg());
+    CHECK_EQ(gdn_frame_decoder_finish(d), GDN_EFORMAT);
+    CHECK_MSG(strcmp(gdn_errmsg(), "stream ended inside a frame of type 1 (483 of 2001 "
+                                   "payload bytes)") == 0,
+              "%s", gdn_errmsg());
     gdn_buf_free(&out);
     gdn_frame_decoder_free(d);
     gdn_tls_conn_free(sc);
-    gdn_tls_conn_free(cc);
     gdn_tls_ctx_free(sctx);
     gdn_tls_ctx_free(cctx);
     close(lfd);

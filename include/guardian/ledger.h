@@ -23,7 +23,7 @@
 #define GDN_LEDGER_SECRET_KEY_BYTES 64 /* libsodium's Ed25519 seed || pk */
 #define GDN_LEDGER_SIGNATURE_BYTES 64
 
-/* ---- Merkle tree hashing (RFC 9162 §2.1.1) -------------------------------- */
+/* ---- Merkle tree hashing (RFC 9162 §2.1.1) ------------------------------ */
 
 /* MTH({}) = SHA-256() of nothing: the root of the empty tree. */
 void gdn_ledger_hash_empty(uint8_t out[GDN_LEDGER_HASH_BYTES]);
@@ -91,7 +91,7 @@ int gdn_ledger_verify_consistency_bytes(uint64_t size1, uint64_t size2,
                                         const gdn_ledger_bytes *proof,
                                         size_t proof_len);
 
-/* ---- In-memory tree ----------------------------------------------------------
+/* ---- In-memory tree --------------------------------------------------------
  * Keeps every leaf hash and the root of every complete subtree of 2^k leaves
  * (about 64 bytes per leaf), so root(n) for any n <= size costs O(log n)
  * hashes and proofs need no recomputation. Readers (root, proofs, leaf) may
@@ -125,7 +125,7 @@ int gdn_ledger_tree_prove_consistency(gdn_ledger_proof *proof,
                                       const gdn_ledger_tree *tree,
                                       uint64_t size1, uint64_t size2);
 
-/* ---- Entries -----------------------------------------------------------------
+/* ---- Entries ---------------------------------------------------------------
  * One round event as a canonical, versioned binary record (docs/ledger.md has
  * the layout): integers little-endian, doubles as IEEE-754 binary64 bits,
  * lists sorted by client and bounded. Exactly one encoding per entry: the
@@ -195,7 +195,7 @@ void gdn_ledger_entry_free(gdn_ledger_entry *e);
 void gdn_ledger_sort_cohort(uint8_t *cohort, size_t n);
 void gdn_ledger_sort_eps(gdn_ledger_eps *eps, size_t n);
 
-/* ---- Signed tree heads and co-signatures -------------------------------------
+/* ---- Signed tree heads and co-signatures -----------------------------------
  * The coordinator signs (log id, size, root, timestamp) with Ed25519 over
  * "guardian/ledger/head/v1" || 0x00 || log_id || le64 size || root ||
  * le64 timestamp; a client co-signs the same fields under the prefix
@@ -239,7 +239,8 @@ void gdn_ledger_head_encode(uint8_t out[GDN_LEDGER_HEAD_BYTES],
 int gdn_ledger_head_decode(gdn_ledger_head *out, const uint8_t *in,
                            size_t len);
 
-/* Co-signs head with the client's key (no checks: see gdn_ledger_head_check). */
+/* Co-signs head with the client's key (no checks: gdn_ledger_head_check
+ * decides whether to). */
 int gdn_ledger_cosign(gdn_ledger_cosig *out, const gdn_ledger_head *head,
                       const uint8_t client_sk[GDN_LEDGER_SECRET_KEY_BYTES]);
 /* 0 when cosig->client co-signed head; GDN_ECRYPTO otherwise. */
@@ -280,15 +281,13 @@ int gdn_ledger_head_check(gdn_ledger_verdict *verdict,
 /* The client's whole step: gdn_ledger_head_check against the head it holds
  * (NULL for its first), then co-sign new_head and copy it to *keep (which
  * may be the held head itself). On refusal *cosig and *keep are unchanged. */
-int gdn_ledger_client_update(gdn_ledger_cosig *cosig, gdn_ledger_head *keep,
-                             gdn_ledger_verdict *verdict,
-                             const gdn_ledger_head *held,
-                             const gdn_ledger_head *new_head,
-                             const gdn_ledger_proof *proof,
-                             const uint8_t pk[GDN_LEDGER_PUBLIC_KEY_BYTES],
-                             const uint8_t client_sk[GDN_LEDGER_SECRET_KEY_BYTES]);
+int gdn_ledger_client_update(
+    gdn_ledger_cosig *cosig, gdn_ledger_head *keep, gdn_ledger_verdict *verdict,
+    const gdn_ledger_head *held, const gdn_ledger_head *new_head,
+    const gdn_ledger_proof *proof, const uint8_t pk[GDN_LEDGER_PUBLIC_KEY_BYTES],
+    const uint8_t client_sk[GDN_LEDGER_SECRET_KEY_BYTES]);
 
-/* ---- Audit -------------------------------------------------------------------
+/* ---- Audit -----------------------------------------------------------------
  * Recomputes a ledger from its entries and checks it against every head:
  * each entry decodes and matches its stored leaf hash, each head's root is
  * the root of the entries up to its size and carries the coordinator's
@@ -334,7 +333,7 @@ uint64_t gdn_ledger_auditor_size(const gdn_ledger_auditor *a);
 int gdn_ledger_auditor_finish(gdn_ledger_auditor *a,
                               gdn_ledger_audit_report *report);
 
-/* ---- SQLite store (the one part that does I/O) ---------------------------------
+/* ---- SQLite store (the one part that does I/O) -----------------------------
  * One file per ledger, WAL mode, synchronous=FULL: a commit is durable when it
  * returns, and a crash (kill -9, power loss) leaves exactly the committed
  * prefix. Appends and heads join one open transaction until commit. */

@@ -88,8 +88,8 @@ int gdn_net_fingerprint_file(uint8_t fp[GDN_NET_FINGERPRINT_BYTES],
                              const char *pem_file);
 
 /* ---- Sockets ------------------------------------------------------------- */
-/* Every socket made here is non-blocking, close-on-exec, TCP_NODELAY. Writes
- * never raise SIGPIPE (MSG_NOSIGNAL). */
+/* Every socket made here is non-blocking, close-on-exec, TCP_NODELAY. The
+ * TLS layer writes with MSG_NOSIGNAL: a vanished peer never raises SIGPIPE. */
 
 /* Listens on host:port (host NULL: 127.0.0.1; port 0: an ephemeral one);
  * *bound (may be NULL) gets the port actually bound. */

@@ -93,12 +93,13 @@ static int read_count(uint32_t *count, const uint8_t *in, size_t len,
     *count = gdn_load_le32(in + *pos);
     *pos += 4;
     if (*count > max)
-        return gdn_error(GDN_EFORMAT, "ledger entry: %s has %lu items, at most %lu",
-                         what, (unsigned long)*count, (unsigned long)max);
+        return gdn_error(GDN_EFORMAT,
+                         "ledger entry: %s has %lu items, at most %lu", what,
+                         (unsigned long)*count, (unsigned long)max);
     if ((len - *pos) / item < *count)
         return gdn_error(GDN_EFORMAT,
-                         "ledger entry: truncated in %s (%lu items of %zu bytes "
-                         "from offset %zu, %zu bytes left)",
+                         "ledger entry: truncated in %s (%lu items of %zu "
+                         "bytes from offset %zu, %zu bytes left)",
                          what, (unsigned long)*count, item, *pos, len - *pos);
     return 0;
 }
@@ -187,7 +188,8 @@ int ledger_entry_parse(ledger_entry_view *v, const uint8_t *in, size_t len)
                          "ledger entry: %zu trailing bytes after offset %zu",
                          len - pos, pos);
     if (v->kind == GDN_LEDGER_KIND_REFUSAL && v->reason_len == 0)
-        return gdn_error(GDN_EFORMAT, "ledger entry: a refusal without a reason");
+        return gdn_error(GDN_EFORMAT,
+                         "ledger entry: a refusal without a reason");
     if (v->kind != GDN_LEDGER_KIND_REFUSAL && v->reason_len > 0)
         return gdn_error(GDN_EFORMAT,
                          "ledger entry: a reason on an entry that is not a "
@@ -220,7 +222,8 @@ int gdn_ledger_entry_encode(gdn_buf *out, const gdn_ledger_entry *e)
         return gdn_error(GDN_EINVAL,
                          "ledger entry encode: unknown kind %d or mode %d",
                          (int)e->kind, (int)e->aggregation);
-    if (e->cohort_len > GDN_LEDGER_MAX_COHORT || e->eps_len > GDN_LEDGER_MAX_COHORT)
+    if (e->cohort_len > GDN_LEDGER_MAX_COHORT ||
+        e->eps_len > GDN_LEDGER_MAX_COHORT)
         return gdn_error(GDN_EINVAL,
                          "ledger entry encode: %zu clients in the cohort and "
                          "%zu in the epsilon list, at most %d each",
@@ -319,8 +322,9 @@ int gdn_ledger_entry_decode(gdn_ledger_entry *out, const uint8_t *in,
     out->cohort_len = v.cohort_len;
     out->eps = eps;
     out->eps_len = v.eps_len;
-    out->reason = v.reason_len ? (const char *)(block + eps_bytes + cohort_bytes)
-                               : NULL;
+    out->reason = v.reason_len
+                      ? (const char *)(block + eps_bytes + cohort_bytes)
+                      : NULL;
     out->owned = block;
     return 0;
 }

@@ -164,8 +164,8 @@ int gdn_ledger_cosig_verify(const gdn_ledger_cosig *c, const gdn_ledger_head *h)
     n = signed_message(msg, cosign_domain, h);
     if (crypto_sign_verify_detached(c->signature, msg, n, c->client) != 0)
         return gdn_error(GDN_ECRYPTO,
-                         "co-signature of client %02x%02x%02x%02x... on the head "
-                         "of size %llu does not verify", c->client[0],
+                         "co-signature of client %02x%02x%02x%02x... on the "
+                         "head of size %llu does not verify", c->client[0],
                          c->client[1], c->client[2], c->client[3],
                          (ull)h->size);
     return 0;
@@ -292,13 +292,11 @@ int gdn_ledger_head_check(gdn_ledger_verdict *verdict,
     return 0;
 }
 
-int gdn_ledger_client_update(gdn_ledger_cosig *cosig, gdn_ledger_head *keep,
-                             gdn_ledger_verdict *verdict,
-                             const gdn_ledger_head *held,
-                             const gdn_ledger_head *nh,
-                             const gdn_ledger_proof *proof,
-                             const uint8_t pk[GDN_LEDGER_PUBLIC_KEY_BYTES],
-                             const uint8_t client_sk[GDN_LEDGER_SECRET_KEY_BYTES])
+int gdn_ledger_client_update(
+    gdn_ledger_cosig *cosig, gdn_ledger_head *keep, gdn_ledger_verdict *verdict,
+    const gdn_ledger_head *held, const gdn_ledger_head *nh,
+    const gdn_ledger_proof *proof, const uint8_t pk[GDN_LEDGER_PUBLIC_KEY_BYTES],
+    const uint8_t client_sk[GDN_LEDGER_SECRET_KEY_BYTES])
 {
     gdn_ledger_cosig c;
     gdn_ledger_head h;

@@ -35,7 +35,8 @@ int gdn_ledger_inclusion_proof_len(size_t *len, uint64_t index, uint64_t size)
      * it the proof has one node per level; above, one per left sibling on
      * the right border, i.e. per set bit of index >> inner. */
     inner = ledger_bit_len(index ^ (size - 1));
-    *len = inner + (size_t)__builtin_popcountll(inner < 64 ? index >> inner : 0);
+    *len = inner +
+           (size_t)__builtin_popcountll(inner < 64 ? index >> inner : 0);
     return 0;
 }
 
@@ -62,7 +63,8 @@ int gdn_ledger_consistency_proof_len(size_t *len, uint64_t size1,
      * size1 tree, plus that subtree's root unless it is the whole size1
      * tree (size1 a power of two: the verifier already has root1). */
     inner = ledger_bit_len((size1 - 1) ^ (size2 - 1));
-    border = (size_t)__builtin_popcountll(inner < 64 ? (size1 - 1) >> inner : 0);
+    border = (size_t)__builtin_popcountll(inner < 64 ? (size1 - 1) >> inner
+                                                     : 0);
     shift = (unsigned)__builtin_ctzll(size1);
     *len = (size1 == (uint64_t)1 << shift ? 0 : 1) + (inner - shift) + border;
     return 0;
@@ -237,8 +239,9 @@ int gdn_ledger_verify_consistency(uint64_t size1, uint64_t size2,
 }
 
 /* Copies untyped nodes into a proof, checking each is one hash. */
-static int proof_from_bytes(gdn_ledger_proof *out, const gdn_ledger_bytes *nodes,
-                            size_t n, const char *what)
+static int proof_from_bytes(gdn_ledger_proof *out,
+                            const gdn_ledger_bytes *nodes, size_t n,
+                            const char *what)
 {
     if (n > GDN_LEDGER_MAX_PROOF)
         return gdn_error(GDN_EFORMAT, "%s proof: %zu nodes, at most %d", what,

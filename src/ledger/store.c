@@ -42,9 +42,10 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS heads(id INTEGER PRIMARY KEY,"
     " size INTEGER NOT NULL, head BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cosigs(head_id INTEGER NOT NULL,"
-    " client BLOB NOT NULL, cosig BLOB NOT NULL, PRIMARY KEY(head_id, client));";
+    " client BLOB NOT NULL, cosig BLOB NOT NULL,"
+    " PRIMARY KEY(head_id, client));";
 
-/* ---- small SQLite helpers ------------------------------------------------- */
+/* ---- small SQLite helpers ----------------------------------------------- */
 
 static int db_error(sqlite3 *db, const char *path, const char *what)
 {
@@ -151,7 +152,7 @@ static int read_meta(sqlite3 *db, const char *path, uint8_t log_id[32],
     return rc;
 }
 
-/* ---- opening: rebuild and check ------------------------------------------- */
+/* ---- opening: rebuild and check ----------------------------------------- */
 
 static int load_entries(gdn_ledger_store *s)
 {
@@ -323,7 +324,8 @@ int gdn_ledger_store_open(gdn_ledger_store **out, const char *path,
         (rc = load_heads(s)))
         goto fail;
     if ((rc = prepare(s->db, path, &s->ins_entry,
-                      "INSERT INTO entries(idx, leaf_hash, data) VALUES(?,?,?)")) ||
+                      "INSERT INTO entries(idx, leaf_hash, data)"
+                      " VALUES(?,?,?)")) ||
         (rc = prepare(s->db, path, &s->ins_head,
                       "INSERT INTO heads(id, size, head) VALUES(?,?,?)")) ||
         (rc = prepare(s->db, path, &s->ins_cosig,
@@ -363,7 +365,7 @@ void gdn_ledger_store_close(gdn_ledger_store *s)
     free(s);
 }
 
-/* ---- writing ---------------------------------------------------------------- */
+/* ---- writing ------------------------------------------------------------ */
 
 /* Forgets everything staged: the database rolls back, the tree and the head
  * sequence return to the last commit. */
@@ -472,8 +474,8 @@ int gdn_ledger_store_put_head(gdn_ledger_store *s, uint64_t *head_id,
     if (s->have_last &&
         (h->size < s->last.size || h->timestamp < s->last.timestamp))
         return gdn_error(GDN_EINVAL,
-                         "%s: a head (size %llu, time %llu) older than the last "
-                         "one (size %llu, time %llu)", s->path, (ull)h->size,
+                         "%s: a head (size %llu, time %llu) older than the "
+                         "last one (size %llu, time %llu)", s->path, (ull)h->size,
                          (ull)h->timestamp, (ull)s->last.size,
                          (ull)s->last.timestamp);
     if ((rc = gdn_ledger_tree_root(root, s->tree, h->size)))
@@ -523,7 +525,7 @@ int gdn_ledger_store_put_cosig(gdn_ledger_store *s, uint64_t head_id,
     return 0;
 }
 
-/* ---- reading ---------------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------------ */
 
 uint64_t gdn_ledger_store_size(const gdn_ledger_store *s)
 {
@@ -601,7 +603,7 @@ int gdn_ledger_store_head(const gdn_ledger_store *s, gdn_ledger_head *out,
     return rc;
 }
 
-/* ---- audit of a file -------------------------------------------------------- */
+/* ---- audit of a file ---------------------------------------------------- */
 
 typedef struct head_cursor {
     sqlite3_stmt *st;
@@ -749,7 +751,8 @@ int gdn_ledger_audit_file(gdn_ledger_audit_report *report, const char *path,
      * belong to one committed state even if a writer is active. */
     if ((rc = exec(db, path, "BEGIN")) ||
         (rc = prepare(db, path, &entries,
-                      "SELECT idx, leaf_hash, data FROM entries ORDER BY idx")) ||
+                      "SELECT idx, leaf_hash, data FROM entries"
+                      " ORDER BY idx")) ||
         (rc = prepare(db, path, &hc.st,
                       "SELECT id, head FROM heads ORDER BY id")) ||
         (rc = prepare(db, path, &cosigs,
@@ -792,7 +795,15 @@ int gdn_ledger_audit_file(gdn_ledger_audit_report *report, const char *path,
     /* Heads beyond the last entry mean the ledger lost entries. */
     rc = heads_up_to(&hc, cosigs, sorted, n_held, &next_held, a, path, 1);
 finish:
-    rc = gdn_ledger_auditor_finish(a, report);
+    {
+        /* The auditor holds the first problem; an error it did not see
+         * (a misuse) still fails the audit. */
+        int frc = gdn_ledger_auditor_finish(a, report);
+        if (frc || !rc)
+            rc = frc;
+        if (rc)
+            report->ok = 0;
+    }
 out:
     if (rc && !report->problem[0])
         snprintf(report->problem, sizeof report->problem, "%s", gdn_errmsg());

@@ -60,7 +60,8 @@ static int level_reserve(level *l)
     if (l->len < l->cap)
         return 0;
     cap = l->cap ? l->cap * 2 : 64;
-    if (cap > SIZE_MAX / GDN_LEDGER_HASH_BYTES || !(p = realloc(l->h, cap * GDN_LEDGER_HASH_BYTES)))
+    if (cap > SIZE_MAX / GDN_LEDGER_HASH_BYTES ||
+        !(p = realloc(l->h, cap * GDN_LEDGER_HASH_BYTES)))
         return gdn_error(GDN_ENOMEM, "ledger tree: out of memory at %zu nodes",
                          l->len);
     l->h = p;
@@ -116,7 +117,8 @@ int gdn_ledger_tree_truncate(gdn_ledger_tree *t, uint64_t size)
         return gdn_error(GDN_EINVAL, "ledger tree truncate: tree is NULL");
     if (size > t->size)
         return gdn_error(GDN_ERANGE,
-                         "ledger tree truncate: size %llu above the tree's %llu",
+                         "ledger tree truncate: size %llu above the tree's "
+                         "%llu",
                          (ull)size, (ull)t->size);
     for (int k = 0; k < LEVELS; k++)
         t->lvl[k].len = (size_t)(size >> k);
@@ -152,17 +154,17 @@ static void subtree_root(const gdn_ledger_tree *t, uint8_t out[32],
     const ledger_sha ro = {t->sha.md, NULL};
     uint8_t right[GDN_LEDGER_HASH_BYTES];
     uint64_t k;
+    unsigned lv;
 
     if ((n & (n - 1)) == 0) {
-        unsigned lv = (unsigned)__builtin_ctzll(n);
+        lv = (unsigned)__builtin_ctzll(n);
         memcpy(out, t->lvl[lv].h[start >> lv], GDN_LEDGER_HASH_BYTES);
         return;
     }
     k = split_point(n);
+    lv = (unsigned)__builtin_ctzll(k);
     subtree_root(t, right, start + k, n - k);
-    ledger_sha_children(&ro, out,
-                        t->lvl[__builtin_ctzll(k)].h[start >> __builtin_ctzll(k)],
-                        right);
+    ledger_sha_children(&ro, out, t->lvl[lv].h[start >> lv], right);
 }
 
 int gdn_ledger_tree_root(uint8_t out[GDN_LEDGER_HASH_BYTES],

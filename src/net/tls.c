@@ -265,7 +265,8 @@ static int is_certificate_alert(int desc)
 static int describe_failure(gdn_tls_conn *c, int e)
 {
     unsigned long err = ERR_peek_error();
-    int reason = err ? ERR_GET_REASON(err) : 0;
+    /* SSL_R_* codes only mean something for errors of the SSL library. */
+    int reason = err && ERR_GET_LIB(err) == ERR_LIB_SSL ? ERR_GET_REASON(err) : 0;
     const char *l = c->label;
     int rc;
 
