@@ -67,6 +67,13 @@ int cli_simulate(cli_opt *opts);
 extern cli_opt cli_simulate_opts[];
 int cli_privacy(cli_opt *opts);
 extern cli_opt cli_privacy_opts[];
+int cli_keygen(cli_opt *opts);
+extern cli_opt cli_keygen_opts[];
+int cli_ca(cli_opt *opts);
+extern cli_opt cli_ca_opts[];
+/* guardian ca SUBCOMMAND ...: argv holds what follows "ca"; returns the
+ * process's exit code (0, 1 failed, 2 usage). */
+int cli_ca_main(int argc, char **argv);
 
 /* The model spec to use: --model, or cnn for images and logreg for CSV. */
 const char *cli_model_spec(const cli_opt *opts, const gdn_dataset *train);

@@ -8,10 +8,6 @@
 #include "cli/cli.h"
 #include "guardian/net.h"
 
-int cli_keygen(cli_opt *opts);
-int cli_ca(cli_opt *opts);
-int cli_ca_main(int argc, char **argv);
-
 cli_opt cli_keygen_opts[] = {
     {"out", "DIR", "the party's directory: key.pem (secret), csr.pem", NULL, 0},
     {"name", "NAME", "a name for people, the certificate's CN (default: DIR's last "

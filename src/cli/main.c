@@ -14,6 +14,10 @@ static const cli_cmd commands[] = {
     {"privacy", "Privacy spent (epsilon) by DP-SGD / DP-FedAvg, or the noise for a target.",
      "--q Q (--sigma S | --epsilon E) [--steps N] [--delta D] [options]",
      cli_privacy_opts, cli_privacy},
+    {"keygen", "Make a party's long-term key pair and certificate request.",
+     "--out DIR [options]", cli_keygen_opts, cli_keygen},
+    {"ca", "The federation's certificate authority: ca init | sign | revoke | crl.",
+     "init|sign|revoke|crl [options]", cli_ca_opts, cli_ca},
 };
 
 static void usage(FILE *f)
@@ -44,6 +48,8 @@ int main(int argc, char **argv)
         printf("guardian %s\n", GDN_VERSION);
         return 0;
     }
+    if (strcmp(argv[1], "ca") == 0) /* subcommands: init, sign, revoke, crl */
+        return cli_ca_main(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
