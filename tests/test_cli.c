@@ -172,3 +172,24 @@ GDN_TEST(cli_simulate_resume_matches_straight_run)
     CHECK(file_contains(b, "\n4,3,"));
     CHECK(file_contains(b, "\n1,3,"));
 }
+
+GDN_TEST(cli_simulate_dp_reports_epsilon_and_stops_at_target)
+{
+    char csv[600], args[2048], log[600], m[700];
+    const char *t = gdn_test_tmpdir();
+
+    snprintf(csv, sizeof csv, "%s/dp.csv", t);
+    snprintf(log, sizeof log, "%s/dp.log", t);
+    write_csv(csv);
+    /* q = 0.25, z = 1: epsilon (delta 1e-5) is 5.27 after 5 rounds, 6.82 after 10. */
+    snprintf(args, sizeof args,
+             "simulate --data csv:%s:label=class --model mlp:4-8-3 --clients 20 "
+             "--fraction 0.25 --rounds 50 --batch 8 --dp client --clip 1 --noise 1 "
+             "--target-epsilon 6 --out %s/dp", csv, t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "privacy budget reached"));
+    CHECK(file_contains(log, "epsilon"));
+    snprintf(m, sizeof m, "%s/dp/metrics.csv", t);
+    CHECK(file_contains(m, "seconds,epsilon\n"));
+    CHECK(!file_contains(m, "\n50,"));
+}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guardian/dp.h"
 #include "guardian/fl.h"
 #include "harness.h"
 
@@ -286,6 +287,93 @@ GDN_TEST(fl_config_errors_are_explained)
     small_config(&cfg, 4, 2);
     cfg.aggregator = "trimmed:0.7";
     CHECK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part) == GDN_EINVAL);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}
+
+/* DP-FedAvg's aggregator: clipped, unweighted, fixed denominator, noise of
+ * deviation z S / expected per coordinate. */
+GDN_TEST(fl_dp_aggregator_clips_and_noises)
+{
+    enum { DIM = 20000 };
+    static float g[DIM], x[DIM], out[DIM];
+    gdn_aggregator *agg;
+    gdn_rng rng;
+    double ss = 0, sum = 0;
+
+    for (size_t i = 0; i < DIM; i++)
+        g[i] = 1.0f, x[i] = i == 0 ? 4.0f : 1.0f; /* update: 3 e_0, norm 3 */
+    /* No noise: two clients, clip 1.5, expected 4 -> global + 2 * 1.5 e_0 / 4. */
+    CHECK_OK(gdn_aggregator_new_dp(&agg, DIM, 1.5, 0.0, 4.0));
+    gdn_rng_init_seed(&rng, 1);
+    gdn_aggregator_set_noise_rng(agg, &rng);
+    CHECK_OK(gdn_aggregator_begin(agg, g, 2));
+    CHECK_OK(gdn_aggregator_add(agg, x, 600)); /* the weight is ignored */
+    CHECK_OK(gdn_aggregator_add(agg, x, 1));
+    CHECK_OK(gdn_aggregator_finish(agg, out));
+    CHECK_NEAR(out[0], 1.0 + 0.75, 1e-6);
+    CHECK(out[1] == 1.0f && out[DIM - 1] == 1.0f);
+    gdn_aggregator_free(agg);
+
+    /* An empty cohort publishes noise only: sd z S / expected = 2 * 0.5 / 4. */
+    CHECK_OK(gdn_aggregator_new_dp(&agg, DIM, 0.5, 2.0, 4.0));
+    gdn_aggregator_set_noise_rng(agg, &rng);
+    CHECK_OK(gdn_aggregator_begin(agg, g, 0));
+    CHECK_OK(gdn_aggregator_finish(agg, out));
+    for (size_t i = 0; i < DIM; i++) {
+        sum += out[i] - 1.0;
+        ss += (out[i] - 1.0) * (out[i] - 1.0);
+    }
+    CHECK_NEAR(sum / DIM, 0.0, 0.005);
+    CHECK_NEAR(sqrt(ss / DIM), 0.25, 0.25 * 0.03);
+    gdn_aggregator_free(agg);
+    CHECK_EQ(gdn_aggregator_new_dp(&agg, DIM, 0.0, 1.0, 4.0), GDN_EINVAL);
+}
+
+GDN_TEST(fl_dp_fedavg_poisson_sampling_and_epsilon)
+{
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_fl_config cfg;
+    gdn_fl_sim *sim;
+    gdn_fl_round_stats st;
+    gdn_rng rng;
+    size_t total = 0, sizes[8];
+    int varied = 0;
+
+    blobs(&d, 1200, 8);
+    gdn_rng_init_seed(&rng, 2);
+    CHECK_OK(gdn_data_partition(&part, &d, "iid", 40, &rng));
+    small_config(&cfg, 40, 0);
+    cfg.fraction = 0.25;
+    cfg.dp.enabled = 1, cfg.dp.clip = 1.0, cfg.dp.noise = 1.1, cfg.dp.delta = 1e-5;
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    for (int r = 0; r < 8; r++) {
+        CHECK_OK(gdn_fl_sim_round(sim, &st));
+        sizes[r] = st.cohort;
+        total += st.cohort;
+        varied |= r > 0 && sizes[r] != sizes[0];
+        double eps, order;
+        CHECK_OK(gdn_dp_rdp_epsilon(&eps, &order, 0.25, 1.1, (uint64_t)r + 1, 1e-5,
+                                    GDN_DP_RDP_CONSERVATIVE));
+        CHECK_NEAR(st.epsilon, eps, 0);
+    }
+    CHECK_MSG(varied, "Poisson sampling gave the same cohort size every round");
+    CHECK_MSG(total > 50 && total < 110, "mean cohort %.1f, expected 10", total / 8.0);
+    /* Same bits with another number of workers. */
+    float *a = malloc(gdn_model_nparams(gdn_fl_sim_model(sim)) * sizeof *a);
+    memcpy(a, gdn_model_params(gdn_fl_sim_model(sim)),
+           gdn_model_nparams(gdn_fl_sim_model(sim)) * sizeof *a);
+    gdn_fl_sim_free(sim);
+    cfg.workers = 3;
+    float *b = run(&cfg, &d, &part, 8);
+    CHECK(b && memcmp(a, b, (8 * 16 + 16 + 16 * 4 + 4) * sizeof *a) == 0);
+    free(a);
+    free(b);
+    /* DP refuses what it cannot account for. */
+    cfg.per_round = 5;
+    CHECK_EQ(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part), GDN_EINVAL);
+    CHECK(strstr(gdn_errmsg(), "Poisson"));
     gdn_partition_free(&part);
     gdn_dataset_free(&d);
 }

@@ -64,6 +64,16 @@ typedef struct gdn_aggregator gdn_aggregator; /* opaque */
 int gdn_aggregator_new(gdn_aggregator **out, const char *spec, size_t dim);
 void gdn_aggregator_free(gdn_aggregator *agg);
 const char *gdn_aggregator_spec(const gdn_aggregator *agg);
+/* Client-level DP (DP-FedAvg, McMahan et al., ICLR 2018): each update
+ * (vector minus global) is clipped to L2 norm `clip`, all weigh 1, the sum
+ * gets Gaussian noise of deviation noise_multiplier x clip, and is divided
+ * by the expected cohort size (q x clients with Poisson sampling). The
+ * noise stream is set before each round with gdn_aggregator_set_noise_rng;
+ * an empty cohort is allowed (the round publishes noise only). */
+int gdn_aggregator_new_dp(gdn_aggregator **out, size_t dim, double clip,
+                          double noise_multiplier, double expected);
+void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng);
+
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */
 int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
@@ -108,6 +118,17 @@ float *gdn_fl_server_state(gdn_fl_server *s, size_t i);
 
 typedef enum { GDN_ATTACK_NONE, GDN_ATTACK_SCALE, GDN_ATTACK_SIGNFLIP } gdn_attack_kind;
 
+/* Client-level DP-FedAvg: clients are sampled by Poisson sampling with
+ * rate q = fraction (what the accountant assumes), their updates clipped
+ * and the sum noised (gdn_aggregator_new_dp); ε after each round comes from
+ * the Rényi accountant (dp.h) at the given δ. */
+typedef struct gdn_fl_dp {
+    int enabled;
+    double clip;  /* S, L2 bound of one client's update */
+    double noise; /* z, noise multiplier */
+    double delta;
+} gdn_fl_dp;
+
 typedef struct gdn_fl_config {
     const char *model;       /* model spec */
     size_t clients;          /* simulated data owners */
@@ -121,6 +142,7 @@ typedef struct gdn_fl_config {
     gdn_attack_kind attack;  /* malicious clients, for robustness tests */
     double attack_scale;     /* update multiplier (scale) */
     double attack_frac;      /* share of clients that are malicious */
+    gdn_fl_dp dp;            /* client-level differential privacy */
     unsigned workers;        /* training threads; 0 = number of cores */
     uint64_t seed;
 } gdn_fl_config;
@@ -135,6 +157,7 @@ typedef struct gdn_fl_round_stats {
     int evaluated;
     double test_loss, test_accuracy;
     double seconds;
+    double epsilon;        /* DP: ε spent after this round (δ from the config) */
 } gdn_fl_round_stats;
 
 typedef struct gdn_fl_sim gdn_fl_sim; /* opaque */
@@ -150,6 +173,9 @@ int gdn_fl_sim_round(gdn_fl_sim *sim, gdn_fl_round_stats *stats);
 /* Rounds finished so far. */
 unsigned gdn_fl_sim_rounds_done(const gdn_fl_sim *sim);
 gdn_model *gdn_fl_sim_model(gdn_fl_sim *sim); /* holds the global model */
+/* DP: ε that `rounds` rounds of this configuration spend (INFINITY
+ * without noise, 0 without DP). */
+double gdn_fl_sim_epsilon(const gdn_fl_sim *sim, unsigned rounds);
 /* Whether client k is one of the simulated attackers. */
 int gdn_fl_sim_is_malicious(const gdn_fl_sim *sim, size_t k);
 

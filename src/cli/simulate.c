@@ -3,6 +3,7 @@
  * accuracy.png at the end; --resume DIR continues a stopped run. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,12 @@ cli_opt cli_simulate_opts[] = {
     {"tau", "X", "adaptive strategies' tau (0: default 1e-3)", "0", 0},
     {"aggregator", "SPEC", "mean, median, trimmed:B, krum:F, multikrum:F:M or normbound:M", "mean", 0},
     {"attack", "SPEC", "simulated attackers: scale:S,frac:F or signflip[:S],frac:F", NULL, 0},
+    {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, "
+     "Gaussian noise on the sum, Poisson sampling at rate --fraction)", NULL, 0},
+    {"clip", "S", "DP: L2 bound of each client's update", "1.0", 0},
+    {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
+    {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
+    {"target-epsilon", "E", "DP: stop before a round would spend more than E", NULL, 0},
     {"eval-every", "K", "evaluate on the test set every K rounds", "1", 0},
     {"workers", "N", "training threads (0: one per core)", "0", 0},
     {"out", "DIR", "output directory", "runs/simulate", 0},
@@ -125,6 +132,17 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
     cfg->server.beta1 = (float)b1, cfg->server.beta2 = (float)b2;
     cfg->server.tau = (float)tau;
     cfg->aggregator = cli_str(opts, "aggregator");
+    if (cli_str(opts, "dp")) {
+        if (strcmp(cli_str(opts, "dp"), "client") != 0) {
+            fprintf(stderr, "guardian: --dp %s: expected client\n", cli_str(opts, "dp"));
+            return GDN_EINVAL;
+        }
+        cfg->dp.enabled = 1;
+        if (cli_double(opts, "clip", 1e-9, 1e9, &cfg->dp.clip) ||
+            cli_double(opts, "noise", 0, 1e6, &cfg->dp.noise) ||
+            cli_double(opts, "delta", 1e-300, 0.999999, &cfg->dp.delta))
+            return GDN_EINVAL;
+    }
     if (cli_str(opts, "attack"))
         return parse_attack(cfg, cli_str(opts, "attack"));
     return 0;
@@ -180,7 +198,8 @@ static int load_metrics(gdn_buf *csv, const char *dir, unsigned rounds)
                         "starting it anew\n", path, rounds);
     }
     gdn_error_clear();
-    return gdn_buf_printf(csv, "round,clients,train_loss,test_loss,test_accuracy,seconds\n");
+    return gdn_buf_printf(csv, "round,clients,train_loss,test_loss,test_accuracy,"
+                               "seconds,epsilon\n");
 }
 
 /* accuracy.png with gnuplot; a missing gnuplot only warns. */
@@ -235,6 +254,7 @@ int cli_simulate(cli_opt *opts)
     gdn_rng rng;
     char path[4200];
     const char *dir;
+    double target = INFINITY;
     int rc;
 
     if (cli_str(opts, "resume") &&
@@ -274,24 +294,36 @@ int cli_simulate(cli_opt *opts)
     fprintf(stderr, "federation: %s, %s, aggregator %s, %u rounds, %zu workers\n",
             cfg.model, cfg.server.strategy, cfg.aggregator, cfg.rounds,
             (size_t)(cfg.workers ? cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN)));
+    if (cli_str(opts, "target-epsilon") &&
+        cli_double(opts, "target-epsilon", 1e-6, 1e6, &target)) {
+        rc = GDN_EINVAL;
+        goto out;
+    }
     cli_catch_sigint();
     while (gdn_fl_sim_rounds_done(sim) < cfg.rounds && !cli_interrupted) {
         gdn_fl_round_stats st;
+        double next = gdn_fl_sim_epsilon(sim, gdn_fl_sim_rounds_done(sim) + 1);
+        if (next > target) {
+            printf("privacy budget reached: round %u would spend epsilon %.4g > %g "
+                   "(delta %g); stopping\n", gdn_fl_sim_rounds_done(sim) + 1, next,
+                   target, cfg.dp.delta);
+            break;
+        }
         if ((rc = gdn_fl_sim_round(sim, &st))) {
             rc = cli_fail("round", rc);
             goto out;
         }
+        printf("round %u/%u  clients %zu  train loss %.4f", st.round, cfg.rounds,
+               st.cohort, st.train_loss);
         if (st.evaluated)
-            printf("round %u/%u  clients %zu  train loss %.4f  test accuracy %.4f  "
-                   "test loss %.4f  %.2fs\n", st.round, cfg.rounds, st.cohort,
-                   st.train_loss, st.test_accuracy, st.test_loss, st.seconds);
-        else
-            printf("round %u/%u  clients %zu  train loss %.4f  %.2fs\n", st.round,
-                   cfg.rounds, st.cohort, st.train_loss, st.seconds);
+            printf("  test accuracy %.4f  test loss %.4f", st.test_accuracy, st.test_loss);
+        if (cfg.dp.enabled)
+            printf("  epsilon %.4g (delta %g)", st.epsilon, cfg.dp.delta);
+        printf("  %.2fs\n", st.seconds);
         fflush(stdout);
-        gdn_buf_printf(&csv, "%u,%zu,%.6f,%.6f,%.6f,%.3f\n", st.round, st.cohort,
+        gdn_buf_printf(&csv, "%u,%zu,%.6f,%.6f,%.6f,%.3f,%.6g\n", st.round, st.cohort,
                        st.train_loss, st.evaluated ? st.test_loss : -1.0,
-                       st.evaluated ? st.test_accuracy : -1.0, st.seconds);
+                       st.evaluated ? st.test_accuracy : -1.0, st.seconds, st.epsilon);
         /* metrics first, checkpoint last: a crash in between leaves a metrics
          * row that the resumed run rewrites. */
         snprintf(path, sizeof path, "%s/metrics.csv", dir);

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "guardian/dp.h"
 #include "guardian/fl.h"
 
 typedef enum {
@@ -15,7 +18,8 @@ typedef enum {
     AGG_TRIMMED,
     AGG_KRUM,
     AGG_MULTIKRUM,
-    AGG_NORMBOUND
+    AGG_NORMBOUND,
+    AGG_DP
 } agg_kind;
 
 #define SPEC_MAX 128
@@ -31,7 +35,10 @@ struct gdn_aggregator {
     size_t dim;
     double trim;   /* trimmed: fraction B dropped at each end */
     size_t f, m;   /* krum / multikrum: Byzantine clients F, vectors kept M */
-    double bound;  /* normbound: M */
+    double bound;  /* normbound: M; dp: the clip S */
+    double noise;  /* dp: noise multiplier z (the sum gets N(0, (z S)^2)) */
+    double expect; /* dp: expected contributions (the fixed denominator) */
+    gdn_rng rng;   /* dp: this round's noise stream */
 
     int open;      /* a round has begun and not finished */
     const float *global;
@@ -163,7 +170,7 @@ static int parse_spec(gdn_aggregator *a, const char *spec)
 
 static int is_robust(const gdn_aggregator *a)
 {
-    return a->kind != AGG_MEAN && a->kind != AGG_NORMBOUND;
+    return a->kind != AGG_MEAN && a->kind != AGG_NORMBOUND && a->kind != AGG_DP;
 }
 
 /* ---- Sorting (no NaN reaches here: add() rejects them) ------------------
@@ -411,12 +418,40 @@ fail:
     return rc;
 }
 
+int gdn_aggregator_new_dp(gdn_aggregator **out, size_t dim, double clip,
+                          double noise_multiplier, double expected)
+{
+    gdn_aggregator *a;
+    int rc;
+
+    *out = NULL;
+    if (!(clip > 0) || !isfinite(clip) || !(noise_multiplier >= 0) ||
+        !isfinite(noise_multiplier) || !(expected > 0) || !isfinite(expected))
+        return gdn_error(GDN_EINVAL, "DP aggregator: needs clip > 0, noise "
+                         "multiplier >= 0 and an expected cohort > 0");
+    if ((rc = gdn_aggregator_new(&a, "mean", dim))) /* allocates the sum */
+        return rc;
+    a->kind = AGG_DP;
+    a->bound = clip;
+    a->noise = noise_multiplier;
+    a->expect = expected;
+    snprintf(a->spec, sizeof a->spec, "dp:clip=%g,noise=%g", clip, noise_multiplier);
+    *out = a;
+    return 0;
+}
+
+void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng)
+{
+    agg->rng = *rng;
+}
+
 void gdn_aggregator_free(gdn_aggregator *agg)
 {
     if (!agg)
         return;
     free_robust(agg);
     free(agg->acc);
+    gdn_rng_wipe(&agg->rng);
     free(agg);
 }
 
@@ -431,10 +466,10 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
     int rc;
 
     agg->open = 0;
-    if (cohort == 0)
+    if (cohort == 0 && agg->kind != AGG_DP) /* Poisson sampling may pick no one */
         return gdn_error(GDN_EINVAL, "aggregator '%s': empty cohort",
                          agg->spec);
-    if (agg->kind == AGG_NORMBOUND && !global)
+    if ((agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP) && !global)
         return gdn_error(GDN_EINVAL,
                          "aggregator '%s': needs the global model", agg->spec);
     if (is_robust(agg) && (rc = reserve_robust(agg, cohort)))
@@ -490,11 +525,13 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
         else
             for (size_t c = 0; c < dim; c++)
                 agg->acc[c] += weight * (double)vec[c];
-    } else if (agg->kind == AGG_NORMBOUND) {
+    } else if (agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP) {
         /* Sun et al. 2019, "Can you really backdoor federated learning?":
-         * u = x - global is clipped to norm M before the weighted mean. */
+         * u = x - global is clipped to norm M before the weighted mean.
+         * DP-FedAvg (McMahan et al., ICLR 2018) clips to S the same way but
+         * weighs every client 1, so one client moves the sum by at most S. */
         const float *g = agg->global;
-        double ss = 0, norm, w = weight;
+        double ss = 0, norm, w = agg->kind == AGG_DP ? 1.0 : weight;
         for (size_t c = 0; c < dim; c++) {
             double d = (double)vec[c] - (double)g[c];
             ss += d * d;
@@ -514,6 +551,32 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
     return 0;
 }
 
+/* DP-FedAvg's fixed-denominator estimator (McMahan et al., ICLR 2018,
+ * Algorithm 1): global + (sum of clipped updates + N(0, (z S)^2)) / (q K).
+ * The noise comes from dp/'s exact sampler (a discrete Gaussian on a fine
+ * grid), never from floating-point Box-Muller. */
+static int finish_dp(gdn_aggregator *agg, float *out)
+{
+    size_t dim = agg->dim;
+    double *noise = malloc(dim * sizeof *noise);
+    int rc;
+
+    if (!noise)
+        return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory", agg->spec);
+    if (agg->noise > 0)
+        rc = gdn_dp_gaussian_noise(noise, dim, agg->noise * agg->bound, &agg->rng);
+    else
+        rc = 0, memset(noise, 0, dim * sizeof *noise);
+    for (size_t c = 0; c < dim && !rc; c++) {
+        double sum = (agg->count ? agg->acc[c] : 0.0) + noise[c];
+        out[c] = (float)((double)agg->global[c] + sum / agg->expect);
+    }
+    sodium_memzero(noise, dim * sizeof *noise);
+    free(noise);
+    gdn_rng_wipe(&agg->rng);
+    return rc;
+}
+
 int gdn_aggregator_finish(gdn_aggregator *agg, float *out)
 {
     size_t n = agg->count, dim = agg->dim;
@@ -522,11 +585,14 @@ int gdn_aggregator_finish(gdn_aggregator *agg, float *out)
     if (!agg->open)
         return gdn_error(GDN_ESTATE, "aggregator '%s': finish before begin",
                          agg->spec);
-    if (n == 0)
+    if (n == 0 && agg->kind != AGG_DP)
         return gdn_error(GDN_ESTATE,
                          "aggregator '%s': no contributions this round",
                          agg->spec);
     switch (agg->kind) {
+    case AGG_DP:
+        rc = finish_dp(agg, out);
+        break;
     case AGG_MEAN:
         for (size_t c = 0; c < dim; c++)
             out[c] = (float)(agg->acc[c] / agg->wsum);

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "guardian/dp.h"
 #include "guardian/fl.h"
 
 #define MAX_WORKERS 256
@@ -83,6 +84,12 @@ static int check_config(const gdn_fl_config *c, const gdn_dataset *train,
     if (c->attack != GDN_ATTACK_NONE &&
         !(c->attack_frac >= 0 && c->attack_frac <= 1 && isfinite(c->attack_scale)))
         return gdn_error(GDN_EINVAL, "federation: attack fraction must be in [0, 1]");
+    if (c->dp.enabled &&
+        (c->per_round || !(c->dp.clip > 0) || !(c->dp.noise >= 0) ||
+         !(c->dp.delta > 0 && c->dp.delta < 1) || strcmp(c->aggregator, "mean") != 0))
+        return gdn_error(GDN_EINVAL, "federation: DP-FedAvg needs --fraction (Poisson "
+                         "sampling, not --per-round), clip > 0, noise >= 0, 0 < delta < 1 "
+                         "and the mean aggregator (it clips and noises the sum itself)");
     for (size_t k = 0; k < part->clients; k++)
         if (gdn_partition_size(part, k) == 0)
             return gdn_error(GDN_EINVAL, "federation: client %zu has no examples", k);
@@ -159,8 +166,12 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     dim = gdn_model_nparams(s->global);
     gdn_fl_init_rng(&rng, cfg->seed);
     gdn_model_init(s->global, &rng);
-    if ((rc = gdn_aggregator_new(&s->agg, cfg->aggregator, dim)) ||
-        (rc = gdn_fl_server_new(&s->server, &cfg->server, dim)))
+    if (cfg->dp.enabled)
+        rc = gdn_aggregator_new_dp(&s->agg, dim, cfg->dp.clip, cfg->dp.noise,
+                                   cfg->fraction * (double)cfg->clients);
+    else
+        rc = gdn_aggregator_new(&s->agg, cfg->aggregator, dim);
+    if (rc || (rc = gdn_fl_server_new(&s->server, &cfg->server, dim)))
         goto fail;
     s->aggregate = gdn_alloc_aligned(dim * sizeof(float));
     s->cohort = malloc(cfg->clients * sizeof *s->cohort);
@@ -199,6 +210,19 @@ void gdn_fl_sim_free(gdn_fl_sim *s)
 unsigned gdn_fl_sim_rounds_done(const gdn_fl_sim *s) { return s->done; }
 gdn_model *gdn_fl_sim_model(gdn_fl_sim *s) { return s->global; }
 
+double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
+{
+    double eps, order;
+
+    if (!s->cfg.dp.enabled || rounds == 0)
+        return 0;
+    if (!(s->cfg.dp.noise > 0) ||
+        gdn_dp_rdp_epsilon(&eps, &order, s->cfg.fraction, s->cfg.dp.noise, rounds,
+                           s->cfg.dp.delta, GDN_DP_RDP_CONSERVATIVE))
+        return INFINITY;
+    return eps;
+}
+
 int gdn_fl_sim_is_malicious(const gdn_fl_sim *s, size_t k)
 {
     return k < s->cfg.clients && s->malicious[k];
@@ -206,19 +230,30 @@ int gdn_fl_sim_is_malicious(const gdn_fl_sim *s, size_t k)
 
 /* ---- One round --------------------------------------------------------------- */
 
-/* Cohort of round r: a seeded partial shuffle, then ascending client order. */
+/* Cohort of round r: a seeded partial shuffle, then ascending client order;
+ * with DP, Poisson sampling (each client independently with rate q). */
 static size_t sample_cohort(gdn_fl_sim *s, unsigned round)
 {
     size_t k = s->cfg.clients, m = s->cfg.per_round;
     gdn_rng rng;
 
+    gdn_fl_server_rng(&rng, s->cfg.seed, round);
+    if (s->cfg.dp.enabled) {
+        m = 0;
+        for (size_t i = 0; i < k; i++)
+            if (gdn_rng_double(&rng) < s->cfg.fraction)
+                s->cohort[m++] = (uint32_t)i;
+        /* The noise stream of the round follows the sampling draws. */
+        gdn_aggregator_set_noise_rng(s->agg, &rng);
+        gdn_rng_wipe(&rng);
+        return m;
+    }
     if (!m) {
         m = (size_t)llround(s->cfg.fraction * (double)k);
         m = m ? m : 1;
     }
     for (size_t i = 0; i < k; i++)
         s->pool[i] = (uint32_t)i;
-    gdn_fl_server_rng(&rng, s->cfg.seed, round);
     for (size_t i = 0; i < m; i++) {
         size_t j = i + (size_t)gdn_rng_uniform(&rng, k - i);
         uint32_t t = s->pool[i];
@@ -396,6 +431,7 @@ int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
         return rc;
     /* Parallelism is across clients: each worker's BLAS runs on one thread. */
     w = s->nworkers < s->ncohort ? s->nworkers : (unsigned)s->ncohort;
+    w = w ? w : 1; /* an empty (Poisson) cohort still runs the loop once */
     gdn_ml_set_threads(1);
     for (unsigned i = 0; i < w; i++)
         args[i].sim = s, args[i].index = i;
@@ -410,7 +446,8 @@ int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
 
     st->round = round;
     st->cohort = s->ncohort;
-    st->train_loss = s->loss_sum / s->weight_sum;
+    st->train_loss = s->weight_sum > 0 ? s->loss_sum / s->weight_sum : 0;
+    st->epsilon = gdn_fl_sim_epsilon(s, round);
     if (round % s->cfg.eval_every == 0 || round == s->cfg.rounds) {
         if (s->test && s->test->n &&
             (rc = evaluate(s, &st->test_loss, &st->test_accuracy)))
