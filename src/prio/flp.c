@@ -1,0 +1,480 @@
+/* The generic FLP of draft-irtf-cfrg-vdaf-20 §7.3 (BBCGGI19, Theorem 4.3)
+ * with the gadgets Mul, PolyEval and ParallelSum (§7.3.1), and the validity
+ * circuits of Prio3Count, Sum, SumVec, Histogram, MultihotCountVec (§7.4). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "guardian/core.h"
+#include "prio/prio_internal.h"
+
+/* Caps keep every product of lengths far from overflow. */
+#define PRIO_MAX_LEN ((size_t)1 << 26)
+
+static size_t next_pow2(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+static unsigned log2_exact(size_t n)
+{
+    unsigned l = 0;
+    while (((size_t)1 << l) < n)
+        l++;
+    return l;
+}
+
+static unsigned bit_length(uint64_t x)
+{
+    unsigned b = 0;
+    while (x) {
+        b++;
+        x >>= 1;
+    }
+    return b;
+}
+
+static prio_fe fe_from_i64(const prio_field *F, int64_t v)
+{
+    if (v >= 0)
+        return prio_fe_from_u64(F, (uint64_t)v);
+    return prio_fe_neg(F, prio_fe_from_u64(F, (uint64_t)(-v)));
+}
+
+int prio_circuit_init(prio_circuit *c, prio_circuit_kind kind, const prio_field *F,
+                      size_t length, uint64_t max, size_t chunk_length)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = kind;
+    c->F = F;
+    c->length = length;
+    c->max = max;
+    c->chunk_length = chunk_length;
+    c->count = 1;
+    switch (kind) {
+    case PRIO_CIRCUIT_COUNT: /* §7.4.1: Mul(x, x) - x */
+        c->gadget = PRIO_GADGET_MUL;
+        c->calls = 1;
+        c->meas_len = c->output_len = c->eval_output_len = 1;
+        break;
+    case PRIO_CIRCUIT_HIGHER_DEGREE: /* test circuit: x (x - 1) (x - 2) */
+        c->gadget = PRIO_GADGET_POLY_EVAL;
+        c->poly[0] = 0, c->poly[1] = 2, c->poly[2] = -3, c->poly[3] = 1;
+        c->poly_len = 4;
+        c->calls = 1;
+        c->meas_len = c->output_len = c->eval_output_len = 1;
+        break;
+    case PRIO_CIRCUIT_SUM: /* §7.4.2: PolyEval(x^2 - x) per bit */
+        if (max == 0)
+            return gdn_error(GDN_EINVAL, "prio: max_measurement must be > 0");
+        c->bits = bit_length(max);
+        if (c->bits >= 64 && F->id == PRIO_FIELD64)
+            return gdn_error(GDN_EINVAL, "prio: max_measurement too large for Field64");
+        c->gadget = PRIO_GADGET_POLY_EVAL;
+        c->poly[0] = 0, c->poly[1] = -1, c->poly[2] = 1;
+        c->poly_len = 3;
+        c->calls = c->meas_len = c->eval_output_len = c->bits;
+        c->output_len = 1;
+        break;
+    case PRIO_CIRCUIT_SUMVEC:
+    case PRIO_CIRCUIT_HISTOGRAM:
+    case PRIO_CIRCUIT_MULTIHOT:
+        if (length == 0 || length > PRIO_MAX_LEN || chunk_length == 0 ||
+            chunk_length > PRIO_MAX_LEN)
+            return gdn_error(GDN_EINVAL, "prio: length %zu / chunk_length %zu out of range",
+                             length, chunk_length);
+        c->gadget = PRIO_GADGET_MUL;
+        c->count = chunk_length;
+        c->output_len = length;
+        if (kind == PRIO_CIRCUIT_SUMVEC) { /* §7.4.3 */
+            if (max == 0)
+                return gdn_error(GDN_EINVAL, "prio: max_measurement must be > 0");
+            c->bits = bit_length(max);
+            if (c->bits >= 64 && F->id == PRIO_FIELD64)
+                return gdn_error(GDN_EINVAL, "prio: max_measurement too large");
+            if (length > PRIO_MAX_LEN / c->bits)
+                return gdn_error(GDN_EINVAL, "prio: SumVec too long");
+            c->meas_len = length * c->bits;
+            c->eval_output_len = 1;
+        } else if (kind == PRIO_CIRCUIT_HISTOGRAM) { /* §7.4.4 */
+            c->meas_len = length;
+            c->eval_output_len = 2;
+        } else { /* §7.4.5 */
+            if (max == 0 || max > length)
+                return gdn_error(GDN_EINVAL, "prio: max_weight must be in [1, length]");
+            c->bits = bit_length(max);
+            c->meas_len = length + c->bits;
+            c->eval_output_len = 2;
+        }
+        c->calls = (c->meas_len + chunk_length - 1) / chunk_length;
+        c->joint_rand_len = c->calls;
+        break;
+    default:
+        return gdn_error(GDN_EINVAL, "prio: unknown circuit");
+    }
+    c->degree = c->gadget == PRIO_GADGET_MUL ? 2 : c->poly_len - 1;
+    c->arity = (c->gadget == PRIO_GADGET_MUL ? 2 : 1) * c->count;
+    c->wire_len = next_pow2(1 + c->calls);
+    c->gadget_poly_len = c->degree * (c->wire_len - 1) + 1;
+    c->eval_len = next_pow2(c->gadget_poly_len);
+    if (c->eval_len > ((size_t)1 << F->log_gen_order) || c->eval_len > PRIO_MAX_LEN)
+        return gdn_error(GDN_EINVAL, "prio: circuit too large for the field");
+    c->prove_rand_len = c->arity;
+    c->query_rand_len = 1 + (c->eval_output_len > 1 ? c->eval_output_len : 0);
+    c->proof_len = c->arity + c->gadget_poly_len;
+    c->verifier_len = 1 + c->arity + 1;
+    return 0;
+}
+
+/* ---- Measurement encoding (§7.4.2 encode_range_checked_int) ------------- */
+
+static void encode_range_checked(const prio_circuit *c, prio_fe *out, uint64_t value,
+                                 uint64_t max)
+{
+    const prio_field *F = c->F;
+    unsigned bits = bit_length(max);
+    uint64_t rest_ones = (bits >= 1 ? ((uint64_t)1 << (bits - 1)) - 1 : 0);
+    uint64_t last_weight = max - rest_ones;
+    /* value > rest_ones, without a branch: borrow of rest_ones - value. */
+    uint64_t gt = (uint64_t)(((unsigned __int128)rest_ones - value) >> 127);
+    uint64_t rest = value - (last_weight & (0 - gt));
+    for (unsigned l = 0; l + 1 < bits; l++)
+        out[l] = prio_fe_from_u64(F, (rest >> l) & 1);
+    out[bits - 1] = prio_fe_from_u64(F, gt);
+}
+
+static prio_fe decode_range_checked(const prio_circuit *c, const prio_fe *in, uint64_t max)
+{
+    const prio_field *F = c->F;
+    unsigned bits = bit_length(max);
+    uint64_t rest_ones = ((uint64_t)1 << (bits - 1)) - 1;
+    prio_fe r = prio_fe_zero();
+    for (unsigned l = 0; l + 1 < bits; l++)
+        r = prio_fe_add(F, r, prio_fe_mul(F, prio_fe_from_u64(F, (uint64_t)1 << l), in[l]));
+    return prio_fe_add(F, r, prio_fe_mul(F, prio_fe_from_u64(F, max - rest_ones), in[bits - 1]));
+}
+
+int prio_circuit_encode(const prio_circuit *c, prio_fe *meas, const uint64_t *m, size_t m_len)
+{
+    const prio_field *F = c->F;
+    switch (c->kind) {
+    case PRIO_CIRCUIT_COUNT:
+    case PRIO_CIRCUIT_HIGHER_DEGREE:
+        if (m_len != 1 || m[0] > (c->kind == PRIO_CIRCUIT_COUNT ? 1u : 2u))
+            return gdn_error(GDN_ERANGE, "prio: measurement out of range");
+        meas[0] = prio_fe_from_u64(F, m[0]);
+        return 0;
+    case PRIO_CIRCUIT_SUM:
+        if (m_len != 1 || m[0] > c->max)
+            return gdn_error(GDN_ERANGE, "prio: measurement above max_measurement");
+        encode_range_checked(c, meas, m[0], c->max);
+        return 0;
+    case PRIO_CIRCUIT_SUMVEC:
+        if (m_len != c->length)
+            return gdn_error(GDN_EINVAL, "prio: %zu values, expected %zu", m_len, c->length);
+        for (size_t i = 0; i < m_len; i++) {
+            if (m[i] > c->max)
+                return gdn_error(GDN_ERANGE, "prio: entry %zu above max_measurement", i);
+            encode_range_checked(c, meas + i * c->bits, m[i], c->max);
+        }
+        return 0;
+    case PRIO_CIRCUIT_HISTOGRAM:
+        if (m_len != 1 || m[0] >= c->length)
+            return gdn_error(GDN_ERANGE, "prio: histogram bucket out of range");
+        for (size_t i = 0; i < c->length; i++) { /* one-hot without a secret index */
+            uint64_t d = (uint64_t)i ^ m[0];
+            meas[i] = prio_fe_from_u64(F, 1 ^ ((d | (0 - d)) >> 63));
+        }
+        return 0;
+    case PRIO_CIRCUIT_MULTIHOT: {
+        uint64_t weight = 0;
+        if (m_len != c->length)
+            return gdn_error(GDN_EINVAL, "prio: %zu values, expected %zu", m_len, c->length);
+        for (size_t i = 0; i < m_len; i++) {
+            if (m[i] > 1)
+                return gdn_error(GDN_ERANGE, "prio: entry %zu is not a bit", i);
+            meas[i] = prio_fe_from_u64(F, m[i]);
+            weight += m[i];
+        }
+        if (weight > c->max)
+            return gdn_error(GDN_ERANGE, "prio: weight above max_weight");
+        encode_range_checked(c, meas + c->length, weight, c->max);
+        return 0;
+    }
+    }
+    return GDN_EINTERNAL;
+}
+
+void prio_circuit_truncate(const prio_circuit *c, prio_fe *out, const prio_fe *meas)
+{
+    switch (c->kind) {
+    case PRIO_CIRCUIT_SUM:
+        out[0] = decode_range_checked(c, meas, c->max);
+        break;
+    case PRIO_CIRCUIT_SUMVEC:
+        for (size_t i = 0; i < c->length; i++)
+            out[i] = decode_range_checked(c, meas + i * c->bits, c->max);
+        break;
+    default: /* Count, HigherDegree, Histogram: all; Multihot: the counters */
+        memcpy(out, meas, c->output_len * sizeof *out);
+        break;
+    }
+}
+
+/* ---- Gadget calls -------------------------------------------------------- */
+
+typedef struct gadget_ctx {
+    const prio_circuit *c;
+    prio_fe *wires;        /* arity x wire_len: wire j at wires[j * p + k] */
+    size_t k;              /* calls made so far */
+    const prio_fe *values; /* query: gadget polynomial at the eval_len roots */
+    size_t step;           /* eval_len / wire_len */
+} gadget_ctx;
+
+static prio_fe gadget_eval(const prio_circuit *c, const prio_fe *inp)
+{
+    const prio_field *F = c->F;
+    prio_fe r = prio_fe_zero();
+    for (size_t i = 0; i < c->count; i++) {
+        if (c->gadget == PRIO_GADGET_MUL) {
+            r = prio_fe_add(F, r, prio_fe_mul(F, inp[2 * i], inp[2 * i + 1]));
+        } else {
+            prio_fe acc = prio_fe_zero();
+            for (size_t j = c->poly_len; j-- > 0;)
+                acc = prio_fe_add(F, prio_fe_mul(F, acc, inp[i]), fe_from_i64(F, c->poly[j]));
+            r = prio_fe_add(F, r, acc);
+        }
+    }
+    return r;
+}
+
+/* §7.3.3 ProveGadget / §7.3.4 QueryGadget: record the inputs as the k-th
+ * point of each wire; the prover computes the output, the verifier reads it
+ * from the gadget polynomial at alpha^k. */
+static prio_fe gadget_call(gadget_ctx *g, const prio_fe *inp)
+{
+    const prio_circuit *c = g->c;
+    g->k++;
+    for (size_t j = 0; j < c->arity; j++)
+        g->wires[j * c->wire_len + g->k] = inp[j];
+    if (g->values)
+        return g->values[g->k * g->step];
+    return gadget_eval(c, inp);
+}
+
+/* The chunked range check shared by SumVec, Histogram and Multihot (§7.4.3). */
+static int range_check(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
+                       const prio_fe *meas, const prio_fe *joint_rand, prio_fe shares_inv)
+{
+    const prio_field *F = c->F;
+    prio_fe *inp = malloc(c->arity * sizeof *inp);
+    if (!inp)
+        return GDN_ENOMEM;
+    *out = prio_fe_zero();
+    for (size_t i = 0; i < c->calls; i++) {
+        prio_fe r = joint_rand[i], rp = r;
+        for (size_t j = 0; j < c->chunk_length; j++) {
+            size_t idx = i * c->chunk_length + j;
+            prio_fe x = idx < c->meas_len ? meas[idx] : prio_fe_zero();
+            inp[2 * j] = prio_fe_mul(F, rp, x);
+            inp[2 * j + 1] = prio_fe_sub(F, x, shares_inv);
+            rp = prio_fe_mul(F, rp, r);
+        }
+        *out = prio_fe_add(F, *out, gadget_call(g, inp));
+    }
+    free(inp);
+    return 0;
+}
+
+static int circuit_eval(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
+                        const prio_fe *meas, const prio_fe *joint_rand, size_t num_shares)
+{
+    const prio_field *F = c->F;
+    prio_fe shares_inv = prio_fe_inv(F, prio_fe_from_u64(F, num_shares));
+    int rc = 0;
+    switch (c->kind) {
+    case PRIO_CIRCUIT_COUNT: {
+        prio_fe inp[2] = {meas[0], meas[0]};
+        out[0] = prio_fe_sub(F, gadget_call(g, inp), meas[0]);
+        break;
+    }
+    case PRIO_CIRCUIT_HIGHER_DEGREE:
+        out[0] = gadget_call(g, meas);
+        break;
+    case PRIO_CIRCUIT_SUM:
+        for (size_t i = 0; i < c->bits; i++)
+            out[i] = gadget_call(g, &meas[i]);
+        break;
+    case PRIO_CIRCUIT_SUMVEC:
+        rc = range_check(c, g, &out[0], meas, joint_rand, shares_inv);
+        break;
+    case PRIO_CIRCUIT_HISTOGRAM: {
+        rc = range_check(c, g, &out[0], meas, joint_rand, shares_inv);
+        prio_fe s = prio_fe_neg(F, shares_inv);
+        for (size_t i = 0; i < c->length; i++)
+            s = prio_fe_add(F, s, meas[i]);
+        out[1] = s;
+        break;
+    }
+    case PRIO_CIRCUIT_MULTIHOT: {
+        rc = range_check(c, g, &out[0], meas, joint_rand, shares_inv);
+        prio_fe w = prio_fe_zero();
+        for (size_t i = 0; i < c->length; i++)
+            w = prio_fe_add(F, w, meas[i]);
+        out[1] = prio_fe_sub(F, w, decode_range_checked(c, meas + c->length, c->max));
+        break;
+    }
+    }
+    return rc;
+}
+
+/* ---- Prove, query, decide ----------------------------------------------- */
+
+int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
+                   const prio_fe *prove_rand, const prio_fe *joint_rand)
+{
+    const prio_field *F = c->F;
+    size_t p = c->wire_len, n = c->eval_len, base = c->gadget == PRIO_GADGET_MUL ? 2 : 1;
+    unsigned log_p = log2_exact(p), log_n = log2_exact(n);
+    prio_fe *wires = calloc(c->arity * p, sizeof *wires);
+    prio_fe *out = calloc(c->eval_output_len, sizeof *out);
+    prio_fe *acc = calloc(n, sizeof *acc);
+    prio_fe *w = calloc(base * n, sizeof *w);
+    int rc = GDN_ENOMEM;
+    if (!wires || !out || !acc || !w)
+        goto done;
+    for (size_t j = 0; j < c->arity; j++)
+        wires[j * p] = prove_rand[j]; /* the wire seeds */
+    gadget_ctx g = {c, wires, 0, NULL, 0};
+    rc = circuit_eval(c, &g, out, meas, joint_rand, 1);
+    if (rc)
+        goto done;
+    /* The gadget polynomial at the n-th roots of unity: interpolate each
+     * wire over the p-th roots, evaluate it over the n-th roots, and apply
+     * the gadget pointwise, one parallel copy at a time (§7.3.3). */
+    for (size_t i = 0; i < c->count; i++) {
+        for (size_t b = 0; b < base; b++) {
+            prio_fe *wb = w + b * n;
+            memset(wb, 0, n * sizeof *wb);
+            memcpy(wb, wires + (i * base + b) * p, p * sizeof *wb);
+            prio_intt(F, wb, log_p);
+            prio_ntt(F, wb, log_n);
+        }
+        for (size_t k = 0; k < n; k++) {
+            prio_fe v;
+            if (c->gadget == PRIO_GADGET_MUL) {
+                v = prio_fe_mul(F, w[k], w[n + k]);
+            } else {
+                v = prio_fe_zero();
+                for (size_t j = c->poly_len; j-- > 0;)
+                    v = prio_fe_add(F, prio_fe_mul(F, v, w[k]), fe_from_i64(F, c->poly[j]));
+            }
+            acc[k] = prio_fe_add(F, acc[k], v);
+        }
+    }
+    for (size_t j = 0; j < c->arity; j++)
+        proof[j] = prove_rand[j];
+    memcpy(proof + c->arity, acc, c->gadget_poly_len * sizeof *acc);
+    rc = 0;
+done:
+    if (wires)
+        prio_wipe(wires, c->arity * p * sizeof *wires);
+    if (acc)
+        prio_wipe(acc, n * sizeof *acc);
+    if (w)
+        prio_wipe(w, base * n * sizeof *w);
+    free(wires);
+    free(out);
+    free(acc);
+    free(w);
+    return rc;
+}
+
+/* Completes the gadget polynomial's values from the gadget_poly_len given
+ * ones to all eval_len roots (the polynomial of degree < gadget_poly_len
+ * through them). With one missing value, the top coefficient vanishes:
+ * sum_i y_i w^i = 0 over all i. */
+static int extend_values(const prio_circuit *c, prio_fe *y)
+{
+    const prio_field *F = c->F;
+    size_t n = c->eval_len, L = c->gadget_poly_len;
+    if (n == L)
+        return 0;
+    if (n != L + 1)
+        return gdn_error(GDN_EINTERNAL, "prio: gadget degree %zu not supported", c->degree);
+    prio_fe w = prio_root_of_unity(F, log2_exact(n)), wi = prio_fe_one(F);
+    prio_fe s = prio_fe_zero();
+    for (size_t i = 0; i < L; i++) {
+        s = prio_fe_add(F, s, prio_fe_mul(F, y[i], wi));
+        wi = prio_fe_mul(F, wi, w);
+    }
+    y[L] = prio_fe_neg(F, prio_fe_mul(F, s, w)); /* w^-(n-1) = w */
+    return 0;
+}
+
+int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas,
+                   const prio_fe *proof, const prio_fe *query_rand,
+                   const prio_fe *joint_rand, size_t num_shares)
+{
+    const prio_field *F = c->F;
+    size_t p = c->wire_len, n = c->eval_len;
+    unsigned log_p = log2_exact(p), log_n = log2_exact(n);
+    prio_fe *wires = calloc(c->arity * p, sizeof *wires);
+    prio_fe *out = calloc(c->eval_output_len, sizeof *out);
+    prio_fe *vals = calloc(n, sizeof *vals);
+    int rc = GDN_ENOMEM;
+    if (!wires || !out || !vals)
+        goto done;
+    for (size_t j = 0; j < c->arity; j++)
+        wires[j * p] = proof[j];
+    memcpy(vals, proof + c->arity, c->gadget_poly_len * sizeof *vals);
+    rc = extend_values(c, vals);
+    if (rc)
+        goto done;
+    gadget_ctx g = {c, wires, 0, vals, n / p};
+    rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
+    if (rc)
+        goto done;
+    prio_fe v = out[0], t;
+    if (c->eval_output_len > 1) {
+        v = prio_fe_zero();
+        for (size_t i = 0; i < c->eval_output_len; i++)
+            v = prio_fe_add(F, v, prio_fe_mul(F, query_rand[i], out[i]));
+        t = query_rand[c->eval_output_len];
+    } else {
+        t = query_rand[0];
+    }
+    /* §7.3.4: reject a test point that is a p-th root of unity. */
+    uint64_t e[2] = {(uint64_t)p, 0};
+    if (prio_fe_eq(prio_fe_pow(F, t, e), prio_fe_one(F))) {
+        rc = gdn_error(GDN_ECRYPTO, "prio: query point is a root of unity");
+        goto done;
+    }
+    verifier[0] = v;
+    for (size_t j = 0; j < c->arity; j++) {
+        prio_fe *wj = wires + j * p;
+        prio_intt(F, wj, log_p);
+        verifier[1 + j] = prio_poly_eval(F, wj, p, t);
+    }
+    prio_intt(F, vals, log_n);
+    verifier[1 + c->arity] = prio_poly_eval(F, vals, n, t);
+    rc = 0;
+done:
+    if (wires)
+        prio_wipe(wires, c->arity * p * sizeof *wires);
+    if (vals)
+        prio_wipe(vals, n * sizeof *vals);
+    free(wires);
+    free(out);
+    free(vals);
+    return rc;
+}
+
+int prio_flp_decide(const prio_circuit *c, const prio_fe *verifier)
+{
+    int ok = prio_fe_eq(verifier[0], prio_fe_zero());
+    ok &= prio_fe_eq(gadget_eval(c, verifier + 1), verifier[1 + c->arity]);
+    return ok;
+}

@@ -1,0 +1,159 @@
+/* prio internals: finite fields, NTT, XOFs and the generic FLP
+ * (draft-irtf-cfrg-vdaf-20 §6.1, §6.2, §7.3). Not part of the public API. */
+#ifndef GDN_PRIO_INTERNAL_H
+#define GDN_PRIO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Fields (draft-irtf-cfrg-vdaf-20 §6.1) -------------------------------
+ * Elements are kept in Montgomery form, fully reduced, in two 64-bit limbs
+ * (Field64 uses limb 0 only). Arithmetic is constant-time: no branch or
+ * index depends on an element's value. */
+
+typedef struct prio_fe {
+    uint64_t v[2];
+} prio_fe;
+
+typedef enum { PRIO_FIELD64 = 0, PRIO_FIELD128 = 1 } prio_field_id;
+
+typedef struct prio_field {
+    prio_field_id id;
+    size_t encoded_size; /* 8 or 16 bytes, little-endian */
+    unsigned log_gen_order; /* 32 or 66: 2^log is the order of gen */
+} prio_field;
+
+const prio_field *prio_field64(void);
+const prio_field *prio_field128(void);
+
+prio_fe prio_fe_zero(void);
+prio_fe prio_fe_one(const prio_field *F);
+/* x mod p. */
+prio_fe prio_fe_from_u64(const prio_field *F, uint64_t x);
+prio_fe prio_fe_add(const prio_field *F, prio_fe a, prio_fe b);
+prio_fe prio_fe_sub(const prio_field *F, prio_fe a, prio_fe b);
+prio_fe prio_fe_neg(const prio_field *F, prio_fe a);
+prio_fe prio_fe_mul(const prio_field *F, prio_fe a, prio_fe b);
+/* a^e for a public exponent e (two limbs, little-endian). */
+prio_fe prio_fe_pow(const prio_field *F, prio_fe a, const uint64_t e[2]);
+/* a^(p-2): the inverse of a non-zero element (0 maps to 0). */
+prio_fe prio_fe_inv(const prio_field *F, prio_fe a);
+/* 1 when equal, else 0, without branches. */
+int prio_fe_eq(prio_fe a, prio_fe b);
+/* Canonical integer value, limbs little-endian. */
+void prio_fe_value(const prio_field *F, uint64_t out[2], prio_fe a);
+
+/* Little-endian encoding of one element: encoded_size bytes. */
+void prio_fe_encode(const prio_field *F, uint8_t *out, prio_fe a);
+/* GDN_EFORMAT when the integer is >= p. */
+int prio_fe_decode(const prio_field *F, prio_fe *out, const uint8_t *in);
+/* Rejection sampling input (§6.2 next_vec): bytes masked to the modulus'
+ * bit length; returns 1 and sets *out when below p, else 0. */
+int prio_fe_sample(const prio_field *F, prio_fe *out, const uint8_t *in);
+
+void prio_vec_encode(const prio_field *F, uint8_t *out, const prio_fe *v, size_t n);
+int prio_vec_decode(const prio_field *F, prio_fe *out, const uint8_t *in, size_t n);
+
+/* A primitive 2^log_n-th root of unity: gen^(2^(log_gen_order - log_n)). */
+prio_fe prio_root_of_unity(const prio_field *F, unsigned log_n);
+/* In place: a[i] <- sum_j a[j] w^(ij), w the n-th root above; n = 2^log_n. */
+void prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n);
+/* Inverse of prio_ntt (values at the n-th roots -> coefficients). */
+void prio_intt(const prio_field *F, prio_fe *a, unsigned log_n);
+/* Horner evaluation of coefficients c[0..n) at x. */
+prio_fe prio_poly_eval(const prio_field *F, const prio_fe *c, size_t n, prio_fe x);
+
+/* Wipes memory in a way the compiler keeps. */
+void prio_wipe(void *p, size_t n);
+
+/* ---- XOFs (draft-irtf-cfrg-vdaf-20 §6.2) --------------------------------- */
+
+typedef struct prio_turboshake {
+    uint64_t a[25];
+    size_t pos;      /* byte position in the rate */
+    int squeezing;
+    uint8_t domain;  /* D byte of RFC 9861 */
+} prio_turboshake;
+
+/* TurboSHAKE128 (RFC 9861 §2): Keccak-p[1600, 12], rate 168 bytes. */
+void prio_turboshake_init(prio_turboshake *t, uint8_t domain);
+void prio_turboshake_absorb(prio_turboshake *t, const uint8_t *p, size_t n);
+void prio_turboshake_squeeze(prio_turboshake *t, uint8_t *out, size_t n);
+
+typedef enum { PRIO_XOF_TURBOSHAKE128 = 0, PRIO_XOF_FIXED_KEY_AES128 = 1 } prio_xof_id;
+
+/* Seed sizes: 32 bytes for XofTurboShake128, 16 for XofFixedKeyAes128. */
+#define PRIO_SEED_MAX 32
+
+typedef struct prio_xof {
+    prio_xof_id id;
+    prio_turboshake ts;     /* the stream, or the AES key derivation */
+    void *aes;              /* EVP_CIPHER_CTX * once keyed */
+    uint8_t seed[16];
+    uint64_t block;         /* next AES block index */
+    uint8_t buf[16];
+    size_t buf_pos;         /* 16 = empty */
+    int ready;
+} prio_xof;
+
+/* Starts an XOF with dst = dst1 || dst2 (at most 65535 bytes in all);
+ * the binder is absorbed afterwards with prio_xof_binder. */
+int prio_xof_init(prio_xof *x, prio_xof_id id, const uint8_t *seed, size_t seed_len,
+                  const uint8_t *dst1, size_t dst1_len, const uint8_t *dst2,
+                  size_t dst2_len);
+void prio_xof_binder(prio_xof *x, const uint8_t *p, size_t n);
+int prio_xof_next(prio_xof *x, uint8_t *out, size_t n);
+int prio_xof_next_vec(prio_xof *x, const prio_field *F, prio_fe *out, size_t n);
+void prio_xof_free(prio_xof *x);
+size_t prio_xof_seed_size(prio_xof_id id);
+
+/* ---- FLP (draft-irtf-cfrg-vdaf-20 §7.3) ----------------------------------
+ * A validity circuit with a single gadget: Mul, PolyEval, or ParallelSum
+ * of one of them, which covers every Prio3 instance of the draft. */
+
+typedef enum {
+    PRIO_CIRCUIT_COUNT, PRIO_CIRCUIT_SUM, PRIO_CIRCUIT_SUMVEC,
+    PRIO_CIRCUIT_HISTOGRAM, PRIO_CIRCUIT_MULTIHOT, PRIO_CIRCUIT_HIGHER_DEGREE
+} prio_circuit_kind;
+
+typedef enum { PRIO_GADGET_MUL, PRIO_GADGET_POLY_EVAL } prio_gadget_kind;
+
+typedef struct prio_circuit {
+    prio_circuit_kind kind;
+    const prio_field *F;
+    size_t length, chunk_length, bits;
+    uint64_t max; /* max_measurement or max_weight */
+    /* Validity circuit lengths (§7.3.2). */
+    size_t meas_len, output_len, joint_rand_len, eval_output_len;
+    /* The gadget: `count` parallel copies of a base gadget (§7.3.1.3). */
+    prio_gadget_kind gadget;
+    size_t count;
+    int64_t poly[4];
+    size_t poly_len;
+    size_t arity, degree, calls;
+    size_t wire_len;       /* p: next power of two >= 1 + calls */
+    size_t gadget_poly_len; /* degree * (p - 1) + 1 */
+    size_t eval_len;       /* n: next power of two >= gadget_poly_len */
+    /* FLP lengths (§7.3.1). */
+    size_t prove_rand_len, query_rand_len, proof_len, verifier_len;
+} prio_circuit;
+
+/* Checks parameters and fills the lengths. */
+int prio_circuit_init(prio_circuit *c, prio_circuit_kind kind, const prio_field *F,
+                      size_t length, uint64_t max, size_t chunk_length);
+/* Encodes a measurement (constant-time in its value). */
+int prio_circuit_encode(const prio_circuit *c, prio_fe *meas, const uint64_t *m,
+                        size_t m_len);
+void prio_circuit_truncate(const prio_circuit *c, prio_fe *out, const prio_fe *meas);
+
+/* §7.3.3: proof (proof_len) for meas with prove_rand and joint_rand. */
+int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
+                   const prio_fe *prove_rand, const prio_fe *joint_rand);
+/* §7.3.4: verifier share (verifier_len) from shares of meas and proof. */
+int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas,
+                   const prio_fe *proof, const prio_fe *query_rand,
+                   const prio_fe *joint_rand, size_t num_shares);
+/* §7.3.5: 1 when the combined verifier accepts, else 0. */
+int prio_flp_decide(const prio_circuit *c, const prio_fe *verifier);
+
+#endif
