@@ -209,14 +209,20 @@ static void plot(const char *dir)
     pid_t pid;
     int status;
 
+    if (strpbrk(dir, "'\n\\")) { /* kept out of gnuplot's quoted strings */
+        fprintf(stderr, "warning: no accuracy.png: the output path has a quote, "
+                        "backslash or newline\n");
+        return;
+    }
     snprintf(png, sizeof png, "%s/accuracy.png", dir);
     snprintf(script, sizeof script, "%s/accuracy.gp", dir);
     snprintf(gp, sizeof gp,
              "set terminal pngcairo size 800,500\nset output '%s'\n"
-             "set datafile separator ','\nset key autotitle columnhead\n"
+             "set datafile separator ','\nset key bottom right\n"
+             "set title 'Guardian federation: %s'\nset format x '%%.0f'\n"
              "set xlabel 'round'\nset ylabel 'test accuracy'\nset grid\n"
              "plot '%s/metrics.csv' using 1:($5 >= 0 ? $5 : NaN) with linespoints "
-             "title 'test accuracy'\n", png, dir);
+             "title 'test accuracy'\n", png, dir, dir);
     if (gdn_file_write_atomic(script, gp, strlen(gp)))
         return;
     pid = fork();

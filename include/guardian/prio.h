@@ -1,0 +1,120 @@
+/* Guardian prio: Prio3 verifiable distributed aggregation
+ * (draft-irtf-cfrg-vdaf-20 §7): a client splits its measurement into
+ * shares for `num_shares` aggregators with a fully linear proof (FLP) that
+ * the aggregators check jointly before adding the shares.
+ *
+ * Pure module: bytes in, bytes out, randomness passed in. All messages use
+ * the draft's encodings, so they interoperate with other implementations.
+ * Flow of one report (agg_id 0 is the leader):
+ *   client:      gdn_prio3_shard -> public share + one input share each
+ *   aggregator:  gdn_prio3_verify_init -> verify state + verifier share
+ *   any one:     gdn_prio3_verifier_shares_to_message (all verifier shares)
+ *   aggregator:  gdn_prio3_verify_next(state, message) -> output share
+ *                gdn_prio3_aggregate (add output shares into an agg share)
+ *   collector:   gdn_prio3_unshard (all agg shares) -> aggregate result */
+#ifndef GUARDIAN_PRIO_H
+#define GUARDIAN_PRIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guardian/core.h"
+
+#define GDN_PRIO3_NONCE_BYTES 16      /* §7: NONCE_SIZE */
+#define GDN_PRIO3_VERIFY_KEY_BYTES 32 /* XofTurboShake128 seed size */
+#define GDN_PRIO3_SEED_BYTES 32
+#define GDN_PRIO3_MAX_CTX_BYTES 1024  /* application context string */
+
+typedef enum {
+    GDN_PRIO3_COUNT = 1,              /* §7.4.1: measurement 0 or 1 */
+    GDN_PRIO3_SUM,                    /* §7.4.2: integer in [0, max_measurement] */
+    GDN_PRIO3_SUMVEC,                 /* §7.4.3: `length` integers in [0, max] */
+    GDN_PRIO3_HISTOGRAM,              /* §7.4.4: one bucket index < length */
+    GDN_PRIO3_MULTIHOT_COUNTVEC,      /* §7.4.5: `length` bits, weight <= max */
+    GDN_PRIO3_SUMVEC_MULTIPROOF,      /* SumVec, own field, num_proofs proofs */
+    GDN_PRIO3_HIGHER_DEGREE           /* test-only circuit x(x-1)(x-2) = 0 */
+} gdn_prio3_kind;
+
+typedef enum { GDN_PRIO_FIELD64 = 64, GDN_PRIO_FIELD128 = 128 } gdn_prio_field;
+
+/* Instance parameters; unused fields are ignored (zero them). */
+typedef struct gdn_prio3_params {
+    gdn_prio3_kind kind;
+    unsigned num_shares;      /* aggregators, 2..255 */
+    uint64_t max;             /* max_measurement (Sum, SumVec) or max_weight */
+    size_t length;            /* SumVec, Histogram, MultihotCountVec */
+    size_t chunk_length;      /* ParallelSum chunk (SumVec, Histogram, Multihot) */
+    gdn_prio_field field;     /* SUMVEC_MULTIPROOF only */
+    unsigned num_proofs;      /* SUMVEC_MULTIPROOF only, 1..255 */
+} gdn_prio3_params;
+
+typedef struct gdn_prio3 gdn_prio3; /* opaque, immutable after creation */
+
+/* Checks params and creates an instance; free with gdn_prio3_free. */
+int gdn_prio3_new(gdn_prio3 **out, const gdn_prio3_params *params);
+void gdn_prio3_free(gdn_prio3 *vdaf);
+
+/* Encoded sizes of the messages, in bytes. */
+size_t gdn_prio3_rand_size(const gdn_prio3 *vdaf);
+size_t gdn_prio3_public_share_size(const gdn_prio3 *vdaf);
+size_t gdn_prio3_input_share_size(const gdn_prio3 *vdaf, unsigned agg_id);
+size_t gdn_prio3_verifier_share_size(const gdn_prio3 *vdaf);
+size_t gdn_prio3_verifier_message_size(const gdn_prio3 *vdaf);
+size_t gdn_prio3_out_share_size(const gdn_prio3 *vdaf); /* = agg share size */
+size_t gdn_prio3_output_len(const gdn_prio3 *vdaf);     /* entries of the result */
+/* Values per measurement gdn_prio3_shard expects (1 for Count/Sum/Histogram). */
+size_t gdn_prio3_measurement_len(const gdn_prio3 *vdaf);
+
+/* ---- Direct interface ----------------------------------------------------- */
+
+/* Shards `meas` (meas_len values, see gdn_prio3_measurement_len) with fresh
+ * randomness from rng. public_share and input_shares[num_shares] are
+ * appended to (zero-initialised gdn_buf). */
+int gdn_prio3_shard(const gdn_prio3 *vdaf, gdn_buf *public_share, gdn_buf *input_shares,
+                    const uint8_t *ctx, size_t ctx_len, const uint64_t *meas,
+                    size_t meas_len, const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                    gdn_rng *rng);
+
+/* ---- Expert interface: every step, with explicit coins -------------------- */
+
+/* §7.2.1 shard with the random coins given (rand_len = gdn_prio3_rand_size). */
+int gdn_prio3_shard_with_rand(const gdn_prio3 *vdaf, gdn_buf *public_share,
+                              gdn_buf *input_shares, const uint8_t *ctx, size_t ctx_len,
+                              const uint64_t *meas, size_t meas_len,
+                              const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                              const uint8_t *rand, size_t rand_len);
+
+/* §7.2.2 verify_init for aggregator agg_id: decodes the shares, appends its
+ * verify state (opaque bytes) to *state and its verifier share to *share. */
+int gdn_prio3_verify_init(const gdn_prio3 *vdaf, gdn_buf *state, gdn_buf *verifier_share,
+                          const uint8_t verify_key[GDN_PRIO3_VERIFY_KEY_BYTES],
+                          const uint8_t *ctx, size_t ctx_len, unsigned agg_id,
+                          const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                          const uint8_t *public_share, size_t public_share_len,
+                          const uint8_t *input_share, size_t input_share_len);
+
+/* §7.2.2 verifier_shares_to_message: combines all num_shares verifier shares;
+ * GDN_ECRYPTO when a proof is rejected. Appends the message to *message. */
+int gdn_prio3_verifier_shares_to_message(const gdn_prio3 *vdaf, gdn_buf *message,
+                                         const uint8_t *ctx, size_t ctx_len,
+                                         const uint8_t *const *shares,
+                                         const size_t *share_lens, size_t num);
+
+/* §7.2.2 verify_next: checks the message against the state (GDN_ECRYPTO on a
+ * joint randomness mismatch) and appends the output share to *out_share. */
+int gdn_prio3_verify_next(const gdn_prio3 *vdaf, gdn_buf *out_share,
+                          const uint8_t *state, size_t state_len,
+                          const uint8_t *message, size_t message_len);
+
+/* §7.2.3 agg_update: agg_share += out_share, both encoded, same size
+ * (gdn_prio3_out_share_size); an all-zero agg_share is agg_init. */
+int gdn_prio3_aggregate(const gdn_prio3 *vdaf, uint8_t *agg_share,
+                        const uint8_t *out_share, size_t len);
+
+/* §7.2.4 unshard: sums the num agg shares and decodes result[output_len];
+ * GDN_ERANGE when an entry does not fit 64 bits. */
+int gdn_prio3_unshard(const gdn_prio3 *vdaf, uint64_t *result, size_t result_len,
+                      const uint8_t *const *agg_shares, const size_t *lens, size_t num,
+                      uint64_t num_measurements);
+
+#endif
