@@ -19,6 +19,12 @@ const char *gdn_test_vectors_dir(void);
 const char *gdn_test_fmnist_dir(void);
 /* A fresh scratch directory for this test run (removed by the runner). */
 const char *gdn_test_tmpdir(void);
+/* Runs the guardian command ($GDN_GUARDIAN, else build/guardian) with args,
+ * its stdout and stderr into the file log; returns its exit code (-1 when it
+ * did not exit normally). */
+int gdn_test_guardian(const char *args, const char *log);
+/* Whether the file at path contains needle (0 when it cannot be read). */
+int gdn_test_file_contains(const char *path, const char *needle);
 
 #define GDN_TEST(name)                                                        \
     static void test_##name(void);                                            \

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "guardian/core.h"
@@ -56,6 +57,29 @@ const char *gdn_test_fmnist_dir(void)
 const char *gdn_test_tmpdir(void)
 {
     return tmpdir;
+}
+
+int gdn_test_guardian(const char *args, const char *log)
+{
+    const char *g = getenv("GDN_GUARDIAN");
+    char cmd[8192];
+    int st;
+
+    snprintf(cmd, sizeof cmd, "%s %s > '%s' 2>&1", g && *g ? g : "build/guardian",
+             args, log);
+    st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int gdn_test_file_contains(const char *path, const char *needle)
+{
+    gdn_buf b = {0};
+    int found = 0;
+
+    if (gdn_file_read(&b, path, 1 << 26) == 0 && gdn_buf_append(&b, "", 1) == 0)
+        found = strstr((const char *)b.data, needle) != NULL;
+    gdn_buf_free(&b);
+    return found;
 }
 
 static int by_name(const void *a, const void *b)

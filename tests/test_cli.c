@@ -4,41 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "guardian/ml.h"
 #include "harness.h"
 
-static const char *guardian(void)
-{
-    const char *g = getenv("GDN_GUARDIAN");
-    return g && *g ? g : "build/guardian";
-}
-
-/* Runs the command with args, stdout+stderr to DIR/log; returns exit code. */
-static int run(const char *args, const char *log)
-{
-    char cmd[4096];
-    int st;
-
-    snprintf(cmd, sizeof cmd, "%s %s > '%s' 2>&1", guardian(), args, log);
-    st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int file_contains(const char *path, const char *needle)
-{
-    gdn_buf b = {0};
-    int found;
-
-    if (gdn_file_read(&b, path, 1 << 24) || gdn_buf_append(&b, "", 1)) {
-        gdn_buf_free(&b);
-        return 0;
-    }
-    found = strstr((const char *)b.data, needle) != NULL;
-    gdn_buf_free(&b);
-    return found;
-}
+#define run gdn_test_guardian
+#define file_contains gdn_test_file_contains
 
 static int files_equal(const char *a, const char *b)
 {

@@ -4,16 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "guardian/core.h"
 #include "harness.h"
-
-static const char *guardian(void)
-{
-    const char *g = getenv("GDN_GUARDIAN");
-    return g && *g ? g : "build/guardian";
-}
 
 /* Runs `guardian privacy ARGS`, output (stdout and stderr) into *out. */
 static int run_privacy(gdn_buf *out, const char *args)
@@ -22,12 +15,12 @@ static int run_privacy(gdn_buf *out, const char *args)
     int st;
 
     snprintf(path, sizeof path, "%s/privacy.out", gdn_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s privacy %s > '%s' 2>&1", guardian(), args, path);
-    st = system(cmd);
+    snprintf(cmd, sizeof cmd, "privacy %s", args);
+    st = gdn_test_guardian(cmd, path);
     out->len = 0;
     if (gdn_file_read(out, path, 1 << 20) || gdn_buf_append(out, "", 1))
         return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return st;
 }
 
 /* Runs with --json and reads epsilon and order. */
@@ -54,7 +47,7 @@ GDN_TEST(dp_cli_privacy)
     gdn_buf out = {0};
     double eps, order;
 
-    CHECK_MSG(run_privacy(&out, "--help") == 0, "%s has no privacy command", guardian());
+    CHECK_MSG(run_privacy(&out, "--help") == 0, "the guardian command has no privacy command");
     gdn_buf_free(&out);
     CHECK(json_eps(&eps, &order, "--q 0.01 --sigma 1.0 --steps 1000 --delta 1e-5") == 0);
     CHECK_MSG(fabs(eps / 2.10136653 - 1) < 1e-6, "eps %.10f", eps);

@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -980,32 +979,8 @@ GDN_TEST(net_frame_chunk_reassembly)
 
 /* ---- The guardian command -------------------------------------------------------- */
 
-static const char *guardian(void)
-{
-    const char *g = getenv("GDN_GUARDIAN");
-    return g && *g ? g : "build/guardian";
-}
-
-static int run(const char *args, const char *log)
-{
-    char cmd[4096];
-    int st;
-
-    snprintf(cmd, sizeof cmd, "%s %s > '%s' 2>&1", guardian(), args, log);
-    st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int log_has(const char *log, const char *needle)
-{
-    gdn_buf b = {0};
-    int found = 0;
-
-    if (gdn_file_read(&b, log, 1 << 20) == 0 && gdn_buf_append(&b, "", 1) == 0)
-        found = strstr((const char *)b.data, needle) != NULL;
-    gdn_buf_free(&b);
-    return found;
-}
+#define run gdn_test_guardian
+#define log_has gdn_test_file_contains
 
 GDN_TEST(net_cli_keygen_ca_sign_revoke)
 {

@@ -98,6 +98,10 @@ int gdn_file_read(gdn_buf *out, const char *path, size_t max_bytes);
 /* Writes a file atomically: a temporary file beside it, fsync, rename. A
  * crash leaves either the old file or the new one, never a partial one. */
 int gdn_file_write_atomic(const char *path, const void *data, size_t len);
+/* The same with the file's permission bits (0600 for secrets), which it has
+ * from its creation on. */
+int gdn_file_write_atomic_mode(const char *path, const void *data, size_t len,
+                               unsigned mode);
 
 /* Creates a directory and its parents (like mkdir -p). */
 int gdn_mkdir_p(const char *path);

@@ -116,16 +116,39 @@ int gdn_file_read(gdn_buf *out, const char *path, size_t max_bytes)
     return rc;
 }
 
-int gdn_file_write_atomic(const char *path, const void *data, size_t len)
+/* The directory part of path ("." when there is none), for fsync. */
+static void sync_parent(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    int fd;
+
+    if (n >= sizeof dir)
+        return;
+    if (n == 0 && slash)
+        n = 1; /* "/file": the root */
+    memcpy(dir, slash ? path : ".", slash ? n : 1);
+    dir[slash ? n : 1] = '\0';
+    if ((fd = open(dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+        fsync(fd); /* best effort: the rename is what makes the file whole */
+        close(fd);
+    }
+}
+
+int gdn_file_write_atomic_mode(const char *path, const void *data, size_t len,
+                               unsigned mode)
 {
     char tmp[4096];
     const uint8_t *p = data;
-    int fd, n;
+    int fd, n, err;
 
     n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof tmp)
         return gdn_error(GDN_EINVAL, "path too long: %s", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    unlink(tmp); /* a leftover of a crashed run with our pid */
+    /* Created with its final mode: a secret never exists readable by others. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
     if (fd < 0)
         return gdn_error(GDN_EIO, "%s: %s", tmp, strerror(errno));
     while (len > 0) {
@@ -143,17 +166,22 @@ int gdn_file_write_atomic(const char *path, const void *data, size_t len)
         fd = -1;
         goto fail;
     }
-    if (rename(tmp, path) != 0) {
-        fd = -1;
+    fd = -1;
+    if (rename(tmp, path) != 0)
         goto fail;
-    }
+    sync_parent(path);
     return 0;
 fail:
-    n = errno;
+    err = errno ? errno : EIO;
     if (fd >= 0)
         close(fd);
     unlink(tmp);
-    return gdn_error(GDN_EIO, "%s: %s", path, strerror(n));
+    return gdn_error(GDN_EIO, "%s: %s", path, strerror(err));
+}
+
+int gdn_file_write_atomic(const char *path, const void *data, size_t len)
+{
+    return gdn_file_write_atomic_mode(path, data, len, 0644);
 }
 
 int gdn_mkdir_p(const char *path)

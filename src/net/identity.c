@@ -232,46 +232,6 @@ void gdn_net_fingerprint_hex(char out[GDN_NET_FINGERPRINT_HEX_BYTES],
 
 /* ---- Writing files ------------------------------------------------------------ */
 
-/* Like gdn_file_write_atomic, but the file is created with mode 0600 and
- * never exists with wider permissions, even for a moment. */
-static int write_private_atomic(const char *path, const uint8_t *p, size_t len)
-{
-    char tmp[4096];
-    int fd, n, err;
-
-    n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return gdn_error(GDN_EINVAL, "path too long: %s", path);
-    unlink(tmp); /* a leftover of a crashed run with our pid */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return gdn_error(GDN_EIO, "%s: %s", tmp, strerror(errno));
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        p += w;
-        len -= (size_t)w;
-    }
-    if (fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    return 0;
-fail:
-    err = errno;
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    return gdn_error(GDN_EIO, "%s: %s", path, strerror(err));
-}
 
 /* Writes what a memory BIO holds to path, atomically; wipes it when secret. */
 static int write_bio(const char *path, BIO *b, int secret)
@@ -282,12 +242,9 @@ static int write_bio(const char *path, BIO *b, int secret)
     BIO_get_mem_ptr(b, &m);
     if (!m)
         return gdn_error(GDN_EINTERNAL, "%s: no PEM produced", path);
-    if (secret) {
-        rc = write_private_atomic(path, (const uint8_t *)m->data, m->length);
+    rc = gdn_file_write_atomic_mode(path, m->data, m->length, secret ? 0600 : 0644);
+    if (secret)
         OPENSSL_cleanse(m->data, m->length);
-    } else {
-        rc = gdn_file_write_atomic(path, m->data, m->length);
-    }
     return rc;
 }
 
