@@ -377,3 +377,67 @@ GDN_TEST(fl_dp_fedavg_poisson_sampling_and_epsilon)
     gdn_partition_free(&part);
     gdn_dataset_free(&d);
 }
+
+/* Adaptive clipping follows the median of the update norms (here all near
+ * 3 after clipping starts at 0.1), and a resumed run keeps the clip. */
+GDN_TEST(fl_dp_adaptive_clip_tracks_quantile_and_resumes)
+{
+    enum { DIM = 100 };
+    static float g[DIM], x[DIM], out[DIM];
+    gdn_aggregator *agg;
+    gdn_rng rng;
+
+    for (size_t i = 0; i < DIM; i++)
+        g[i] = 0, x[i] = i < 9 ? 1.0f : 0.0f; /* norm 3 */
+    CHECK_OK(gdn_aggregator_new_dp(&agg, DIM, 0.1, 0.0, 10.0));
+    CHECK_OK(gdn_aggregator_dp_adaptive(agg, 0.5, 0.2, 0.5));
+    for (int r = 0; r < 60; r++) {
+        gdn_rng_init_seed(&rng, (uint64_t)r);
+        gdn_aggregator_set_noise_rng(agg, &rng);
+        CHECK_OK(gdn_aggregator_begin(agg, g, 10));
+        for (int k = 0; k < 10; k++)
+            CHECK_OK(gdn_aggregator_add(agg, x, 1));
+        CHECK_OK(gdn_aggregator_finish(agg, out));
+    }
+    /* Without noise the clip oscillates around 3: below it all count, above
+     * it none do, each round moving by a factor exp(0.1). */
+    CHECK_MSG(gdn_aggregator_dp_clip(agg) > 3.0 / 1.2 && gdn_aggregator_dp_clip(agg) < 3.0 * 1.2,
+              "clip %g", gdn_aggregator_dp_clip(agg));
+    gdn_aggregator_free(agg);
+    CHECK_OK(gdn_aggregator_new_dp(&agg, DIM, 1.0, 1.0, 10.0));
+    CHECK_EQ(gdn_aggregator_dp_adaptive(agg, 0.5, 0.2, 0.4), GDN_EINVAL);
+    gdn_aggregator_free(agg);
+
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_fl_config cfg;
+    gdn_fl_sim *sim;
+    gdn_fl_round_stats st;
+    char path[600];
+    size_t n = 8 * 16 + 16 + 16 * 4 + 4;
+
+    blobs(&d, 600, 9);
+    gdn_rng_init_seed(&rng, 3);
+    CHECK_OK(gdn_data_partition(&part, &d, "iid", 30, &rng));
+    small_config(&cfg, 30, 0);
+    cfg.fraction = 0.3;
+    cfg.dp.enabled = 1, cfg.dp.clip = 0.05, cfg.dp.noise = 0.5, cfg.dp.delta = 1e-5;
+    cfg.dp.quantile = 0.5;
+    float *straight = run(&cfg, &d, &part, 4);
+    CHECK(straight != NULL);
+    snprintf(path, sizeof path, "%s/dp-ck.bin", gdn_test_tmpdir());
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK_OK(gdn_fl_sim_save(sim, path));
+    gdn_fl_sim_free(sim);
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    CHECK_OK(gdn_fl_sim_load(sim, path));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK(memcmp(straight, gdn_model_params(gdn_fl_sim_model(sim)), n * sizeof(float)) == 0);
+    gdn_fl_sim_free(sim);
+    free(straight);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}

@@ -73,6 +73,15 @@ const char *gdn_aggregator_spec(const gdn_aggregator *agg);
 int gdn_aggregator_new_dp(gdn_aggregator **out, size_t dim, double clip,
                           double noise_multiplier, double expected);
 void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng);
+/* Adaptive clipping (Andrew et al., NeurIPS 2021): after each round the
+ * clip moves geometrically (rate clip_lr) towards the `quantile` of the
+ * update norms, estimated from a count noised with deviation count_noise;
+ * the sum's noise is raised so that the pair costs the configured noise
+ * multiplier. The current clip, for checkpoints: */
+int gdn_aggregator_dp_adaptive(gdn_aggregator *agg, double quantile,
+                               double clip_lr, double count_noise);
+double gdn_aggregator_dp_clip(const gdn_aggregator *agg);
+void gdn_aggregator_dp_set_clip(gdn_aggregator *agg, double clip);
 
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */
@@ -124,9 +133,12 @@ typedef enum { GDN_ATTACK_NONE, GDN_ATTACK_SCALE, GDN_ATTACK_SIGNFLIP } gdn_atta
  * the Rényi accountant (dp.h) at the given δ. */
 typedef struct gdn_fl_dp {
     int enabled;
-    double clip;  /* S, L2 bound of one client's update */
+    double clip;  /* S, L2 bound of one client's update (initial, if adaptive) */
     double noise; /* z, noise multiplier */
     double delta;
+    double quantile; /* adaptive clipping's target quantile γ; 0 = fixed clip */
+    double clip_lr;  /* its learning rate η (0: 0.2) */
+    double count_noise; /* its count noise σ_b (0: expected cohort / 20) */
 } gdn_fl_dp;
 
 typedef struct gdn_fl_config {

@@ -40,6 +40,9 @@ cli_opt cli_simulate_opts[] = {
     {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
     {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
     {"target-epsilon", "E", "DP: stop before a round would spend more than E", NULL, 0},
+    {"clip-quantile", "G", "DP: adapt the clip to this quantile of update norms "
+     "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
+    {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
     {"eval-every", "K", "evaluate on the test set every K rounds", "1", 0},
     {"workers", "N", "training threads (0: one per core)", "0", 0},
     {"out", "DIR", "output directory", "runs/simulate", 0},
@@ -140,7 +143,10 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
         cfg->dp.enabled = 1;
         if (cli_double(opts, "clip", 1e-9, 1e9, &cfg->dp.clip) ||
             cli_double(opts, "noise", 0, 1e6, &cfg->dp.noise) ||
-            cli_double(opts, "delta", 1e-300, 0.999999, &cfg->dp.delta))
+            cli_double(opts, "delta", 1e-300, 0.999999, &cfg->dp.delta) ||
+            cli_double(opts, "clip-lr", 1e-6, 10, &cfg->dp.clip_lr) ||
+            (cli_str(opts, "clip-quantile") &&
+             cli_double(opts, "clip-quantile", 1e-6, 0.999999, &cfg->dp.quantile)))
             return GDN_EINVAL;
     }
     if (cli_str(opts, "attack"))

@@ -38,6 +38,8 @@ struct gdn_aggregator {
     double bound;  /* normbound: M; dp: the clip S */
     double noise;  /* dp: noise multiplier z (the sum gets N(0, (z S)^2)) */
     double expect; /* dp: expected contributions (the fixed denominator) */
+    double quantile, clip_lr, count_noise; /* dp, adaptive clipping (γ, η, σ_b) */
+    double below;  /* dp: contributions whose update was within the clip */
     gdn_rng rng;   /* dp: this round's noise stream */
 
     int open;      /* a round has begun and not finished */
@@ -445,6 +447,32 @@ void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng)
     agg->rng = *rng;
 }
 
+int gdn_aggregator_dp_adaptive(gdn_aggregator *agg, double quantile,
+                               double clip_lr, double count_noise)
+{
+    if (agg->kind != AGG_DP || !(quantile > 0 && quantile < 1) || !(clip_lr > 0) ||
+        !isfinite(clip_lr) || !(count_noise > 0) || !isfinite(count_noise))
+        return gdn_error(GDN_EINVAL, "adaptive clipping needs the DP aggregator, a "
+                         "quantile in (0, 1), a learning rate > 0 and count noise > 0");
+    if (agg->noise > 0 && !(2.0 * count_noise > agg->noise))
+        return gdn_error(GDN_EINVAL, "adaptive clipping: the count's noise (%g) must "
+                         "exceed half the noise multiplier (%g)", count_noise, agg->noise);
+    agg->quantile = quantile;
+    agg->clip_lr = clip_lr;
+    agg->count_noise = count_noise;
+    return 0;
+}
+
+double gdn_aggregator_dp_clip(const gdn_aggregator *agg)
+{
+    return agg->bound;
+}
+
+void gdn_aggregator_dp_set_clip(gdn_aggregator *agg, double clip)
+{
+    agg->bound = clip;
+}
+
 void gdn_aggregator_free(gdn_aggregator *agg)
 {
     if (!agg)
@@ -537,6 +565,9 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
             ss += d * d;
         }
         norm = sqrt(ss);
+        if (agg->count == 0)
+            agg->below = 0;
+        agg->below += norm <= agg->bound;
         if (norm > agg->bound)
             w *= agg->bound / norm;
         for (size_t c = 0; c < dim; c++) {
@@ -558,18 +589,31 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
 static int finish_dp(gdn_aggregator *agg, float *out)
 {
     size_t dim = agg->dim;
-    double *noise = malloc(dim * sizeof *noise);
-    int rc;
+    double *noise = malloc(dim * sizeof *noise), z = agg->noise, b;
+    int rc = 0;
 
     if (!noise)
         return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory", agg->spec);
-    if (agg->noise > 0)
-        rc = gdn_dp_gaussian_noise(noise, dim, agg->noise * agg->bound, &agg->rng);
+    /* Adaptive clipping (Andrew et al., NeurIPS 2021, §3): the count of
+     * clients within the clip is released with N(0, σ_b²) too; the sum's
+     * multiplier z_Δ = (z^-2 - (2 σ_b)^-2)^(-1/2) keeps the pair at z. */
+    if (agg->quantile > 0 && z > 0)
+        z = 1.0 / sqrt(1.0 / (z * z) - 1.0 / (4.0 * agg->count_noise * agg->count_noise));
+    if (z > 0)
+        rc = gdn_dp_gaussian_noise(noise, dim, z * agg->bound, &agg->rng);
     else
-        rc = 0, memset(noise, 0, dim * sizeof *noise);
+        memset(noise, 0, dim * sizeof *noise);
     for (size_t c = 0; c < dim && !rc; c++) {
         double sum = (agg->count ? agg->acc[c] : 0.0) + noise[c];
         out[c] = (float)((double)agg->global[c] + sum / agg->expect);
+    }
+    if (!rc && agg->quantile > 0) {
+        /* Geometric update towards the γ-quantile of the update norms. */
+        b = agg->count ? agg->below : 0;
+        if (agg->noise > 0 && !(rc = gdn_dp_gaussian_noise(noise, 1, agg->count_noise,
+                                                           &agg->rng)))
+            b += noise[0];
+        agg->bound *= exp(-agg->clip_lr * (b / agg->expect - agg->quantile));
     }
     sodium_memzero(noise, dim * sizeof *noise);
     free(noise);

@@ -166,10 +166,14 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     dim = gdn_model_nparams(s->global);
     gdn_fl_init_rng(&rng, cfg->seed);
     gdn_model_init(s->global, &rng);
-    if (cfg->dp.enabled)
-        rc = gdn_aggregator_new_dp(&s->agg, dim, cfg->dp.clip, cfg->dp.noise,
-                                   cfg->fraction * (double)cfg->clients);
-    else
+    if (cfg->dp.enabled) {
+        double expected = cfg->fraction * (double)cfg->clients;
+        rc = gdn_aggregator_new_dp(&s->agg, dim, cfg->dp.clip, cfg->dp.noise, expected);
+        if (!rc && cfg->dp.quantile > 0)
+            rc = gdn_aggregator_dp_adaptive(
+                s->agg, cfg->dp.quantile, cfg->dp.clip_lr > 0 ? cfg->dp.clip_lr : 0.2,
+                cfg->dp.count_noise > 0 ? cfg->dp.count_noise : expected / 20);
+    } else
         rc = gdn_aggregator_new(&s->agg, cfg->aggregator, dim);
     if (rc || (rc = gdn_fl_server_new(&s->server, &cfg->server, dim)))
         goto fail;
@@ -459,11 +463,12 @@ int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
 }
 
 /* ---- Checkpoints ---------------------------------------------------------------
- * "GDNFLCK1", le32 round, le64 dim, le32 nstate, le64 seed, le64 clients,
- * le32 spec length, spec, (1 + nstate) x dim LE floats, BLAKE2b-256 of all
- * that precedes. */
+ * "GDNFLCK2", le32 round, le64 dim, le32 nstate, le64 seed, le64 clients,
+ * le32 spec length, le64 DP clip (IEEE bits; 0 without DP), spec,
+ * (1 + nstate) x dim LE floats, BLAKE2b-256 of all that precedes. */
 
-#define CK_MAGIC "GDNFLCK1"
+#define CK_MAGIC "GDNFLCK2"
+#define CK_HEADER 52
 
 static int put_floats(gdn_buf *b, const float *v, size_t n)
 {
@@ -482,7 +487,9 @@ int gdn_fl_sim_save(gdn_fl_sim *s, const char *path)
 {
     size_t dim = gdn_model_nparams(s->global), ns = gdn_fl_server_nstate(s->server);
     size_t speclen = strlen(s->model_spec);
-    uint8_t hdr[8 + 4 + 8 + 4 + 8 + 8 + 4];
+    uint8_t hdr[CK_HEADER];
+    double clip = s->cfg.dp.enabled ? gdn_aggregator_dp_clip(s->agg) : 0;
+    uint64_t clip_bits;
     gdn_buf b = {0};
     int rc;
 
@@ -493,6 +500,8 @@ int gdn_fl_sim_save(gdn_fl_sim *s, const char *path)
     gdn_store_le64(hdr + 24, s->cfg.seed);
     gdn_store_le64(hdr + 32, s->cfg.clients);
     gdn_store_le32(hdr + 40, (uint32_t)speclen);
+    memcpy(&clip_bits, &clip, 8);
+    gdn_store_le64(hdr + 44, clip_bits);
     rc = gdn_buf_append(&b, hdr, sizeof hdr);
     if (!rc)
         rc = gdn_buf_append(&b, s->model_spec, speclen);
@@ -516,7 +525,9 @@ int gdn_fl_sim_load_bytes(gdn_fl_sim *s, const uint8_t *data, size_t len,
 {
     size_t dim = gdn_model_nparams(s->global), ns = gdn_fl_server_nstate(s->server);
     size_t speclen = strlen(s->model_spec);
-    size_t want = 44 + speclen + (1 + ns) * dim * 4 + 32;
+    size_t want = CK_HEADER + speclen + (1 + ns) * dim * 4 + 32;
+    uint64_t clip_bits;
+    double clip;
     uint8_t sum[32];
     const uint8_t *p;
 
@@ -530,11 +541,18 @@ int gdn_fl_sim_load_bytes(gdn_fl_sim *s, const uint8_t *data, size_t len,
         gdn_load_le64(data + 24) != s->cfg.seed ||
         gdn_load_le64(data + 32) != s->cfg.clients ||
         gdn_load_le32(data + 40) != speclen ||
-        memcmp(data + 44, s->model_spec, speclen) != 0)
+        memcmp(data + CK_HEADER, s->model_spec, speclen) != 0)
         return gdn_error(GDN_EFORMAT, "%s: checkpoint of another configuration "
                          "(model, seed, clients or strategy differ)", name);
+    clip_bits = gdn_load_le64(data + 44);
+    memcpy(&clip, &clip_bits, 8);
+    if (s->cfg.dp.enabled != (clip != 0) || !(clip >= 0) || !isfinite(clip))
+        return gdn_error(GDN_EFORMAT, "%s: checkpoint's DP clip %g does not fit this "
+                         "configuration", name, clip);
+    if (s->cfg.dp.enabled)
+        gdn_aggregator_dp_set_clip(s->agg, clip);
     s->done = gdn_load_le32(data + 8);
-    p = data + 44 + speclen;
+    p = data + CK_HEADER + speclen;
     for (size_t v = 0; v <= ns; v++) {
         float *dst = v == 0 ? gdn_model_params(s->global)
                             : gdn_fl_server_state(s->server, v - 1);
@@ -553,7 +571,8 @@ int gdn_fl_sim_load(gdn_fl_sim *s, const char *path)
     int rc;
 
     /* A little more than a valid file may hold, so "too long" is reported. */
-    rc = gdn_file_read(&b, path, 64 + strlen(s->model_spec) + (1 + ns) * dim * 4 + 32);
+    rc = gdn_file_read(&b, path, CK_HEADER + 8 + strlen(s->model_spec) +
+                                     (1 + ns) * dim * 4 + 32);
     if (rc == GDN_ERANGE)
         rc = gdn_error(GDN_EFORMAT, "%s: not a checkpoint of this run (too large)", path);
     if (!rc)

@@ -119,7 +119,7 @@ int prio_circuit_init(prio_circuit *c, prio_circuit_kind kind, const prio_field 
     c->wire_len = next_pow2(1 + c->calls);
     c->gadget_poly_len = c->degree * (c->wire_len - 1) + 1;
     c->eval_len = next_pow2(c->gadget_poly_len);
-    if (c->eval_len > ((size_t)1 << F->log_gen_order) || c->eval_len > PRIO_MAX_LEN)
+    if (log2_exact(c->eval_len) > F->log_gen_order || c->eval_len > PRIO_MAX_LEN)
         return gdn_error(GDN_EINVAL, "prio: circuit too large for the field");
     c->prove_rand_len = c->arity;
     c->query_rand_len = 1 + (c->eval_output_len > 1 ? c->eval_output_len : 0);

@@ -1,0 +1,654 @@
+/* prio: fields, XOFs, FLP and Prio3 against draft-irtf-cfrg-vdaf-20 vectors. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guardian/core.h"
+#include "guardian/prio.h"
+#include "harness.h"
+#include "prio/prio_internal.h"
+
+/* ---- Helpers --------------------------------------------------------------- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Hex string of a JSON value into *out (reset first); -1 when not hex. */
+static int json_hex(gdn_buf *out, const gdn_json *v)
+{
+    size_t n;
+    const char *s = v ? gdn_json_string(v, &n) : NULL;
+    out->len = 0;
+    if (!s || n % 2)
+        return -1;
+    if (gdn_buf_reserve(out, n / 2 + 1))
+        return -1;
+    for (size_t i = 0; i < n; i += 2) {
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out->data[out->len++] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+static int buf_eq_hex(const uint8_t *p, size_t n, const gdn_json *v)
+{
+    gdn_buf b = {0};
+    int ok = json_hex(&b, v) == 0 && b.len == n && (n == 0 || memcmp(b.data, p, n) == 0);
+    gdn_buf_free(&b);
+    return ok;
+}
+
+static uint64_t json_u64(const gdn_json *v, const char *key)
+{
+    uint64_t x = 0;
+    const gdn_json *f = gdn_json_get(v, key);
+    if (f)
+        gdn_json_uint(f, &x);
+    return x;
+}
+
+/* Measurement as integers: an int, a list of ints, or a list of booleans. */
+static size_t json_measurement(uint64_t *out, size_t cap, const gdn_json *m)
+{
+    if (gdn_json_type(m) == GDN_JSON_NUMBER) {
+        gdn_json_uint(m, &out[0]);
+        return 1;
+    }
+    size_t n = gdn_json_len(m);
+    for (size_t i = 0; i < n && i < cap; i++) {
+        const gdn_json *e = gdn_json_at(m, i);
+        int b;
+        if (gdn_json_type(e) == GDN_JSON_BOOL) {
+            gdn_json_bool(e, &b);
+            out[i] = (uint64_t)b;
+        } else {
+            gdn_json_uint(e, &out[i]);
+        }
+    }
+    return n;
+}
+
+/* ---- Fields and NTT ------------------------------------------------------- */
+
+typedef unsigned __int128 u128;
+
+/* Slow reference: (a * b) mod p by double-and-add over 128-bit values. */
+static u128 ref_add(u128 a, u128 b, u128 p)
+{
+    u128 s = a + b;
+    if (s < a || s >= p)
+        s -= p;
+    return s;
+}
+static u128 ref_mul(u128 a, u128 b, u128 p)
+{
+    u128 r = 0;
+    for (int i = 127; i >= 0; i--) {
+        r = ref_add(r, r, p);
+        if ((b >> i) & 1)
+            r = ref_add(r, a, p);
+    }
+    return r;
+}
+
+static u128 fe_u128(const prio_field *F, prio_fe a)
+{
+    uint64_t v[2];
+    prio_fe_value(F, v, a);
+    return (u128)v[1] << 64 | v[0];
+}
+
+GDN_TEST(prio_field_arithmetic)
+{
+    const prio_field *fs[2] = {prio_field64(), prio_field128()};
+    const u128 ps[2] = {0xffffffff00000001ULL,
+                        (u128)0xffffffffffffffe4ULL << 64 | 1};
+    gdn_rng rng;
+    gdn_rng_init_seed(&rng, 42);
+    for (int f = 0; f < 2; f++) {
+        const prio_field *F = fs[f];
+        u128 p = ps[f];
+        for (int it = 0; it < 2000; it++) {
+            uint8_t b[16];
+            prio_fe x, y;
+            gdn_rng_bytes(&rng, b, 16);
+            if (it < 4) /* edges: 0, 1, p - 1 */
+                memset(b, 0, 16), b[0] = (uint8_t)(it == 1);
+            if (!prio_fe_sample(F, &x, b))
+                continue;
+            if (it == 2 || it == 3)
+                x = prio_fe_sub(F, prio_fe_zero(), prio_fe_one(F));
+            gdn_rng_bytes(&rng, b, 16);
+            if (!prio_fe_sample(F, &y, b))
+                continue;
+            u128 xv = fe_u128(F, x), yv = fe_u128(F, y);
+            CHECK(xv < p && yv < p);
+            CHECK(fe_u128(F, prio_fe_add(F, x, y)) == ref_add(xv, yv, p));
+            CHECK(fe_u128(F, prio_fe_sub(F, x, y)) == ref_add(xv, p - yv == p ? 0 : p - yv, p));
+            CHECK(fe_u128(F, prio_fe_mul(F, x, y)) == ref_mul(xv, yv, p));
+            if (xv != 0 && it % 50 == 0)
+                CHECK(prio_fe_eq(prio_fe_mul(F, x, prio_fe_inv(F, x)), prio_fe_one(F)));
+            uint8_t enc[16];
+            prio_fe z;
+            prio_fe_encode(F, enc, x);
+            CHECK_OK(prio_fe_decode(F, &z, enc));
+            CHECK(prio_fe_eq(z, x));
+        }
+        /* p itself does not decode. */
+        uint8_t pe[16];
+        for (int i = 0; i < 16; i++)
+            pe[i] = (uint8_t)(p >> (8 * i));
+        prio_fe z;
+        CHECK_EQ(prio_fe_decode(F, &z, pe), GDN_EFORMAT);
+        /* The generator has order exactly 2^log_gen_order. */
+        prio_fe g = prio_root_of_unity(F, F->log_gen_order);
+        for (unsigned i = 0; i + 1 < F->log_gen_order; i++)
+            g = prio_fe_mul(F, g, g);
+        CHECK(!prio_fe_eq(g, prio_fe_one(F)));
+        CHECK(prio_fe_eq(prio_fe_mul(F, g, g), prio_fe_one(F)));
+    }
+}
+
+GDN_TEST(prio_ntt_roundtrip)
+{
+    const prio_field *F = prio_field128();
+    prio_fe a[16], b[16];
+    for (int i = 0; i < 16; i++)
+        a[i] = b[i] = prio_fe_from_u64(F, (uint64_t)(i * i + 3));
+    prio_ntt(F, b, 4);
+    prio_fe w = prio_root_of_unity(F, 4), x = prio_fe_one(F);
+    for (int i = 0; i < 16; i++) { /* b[i] = a(w^i) */
+        CHECK(prio_fe_eq(b[i], prio_poly_eval(F, a, 16, x)));
+        x = prio_fe_mul(F, x, w);
+    }
+    prio_intt(F, b, 4);
+    for (int i = 0; i < 16; i++)
+        CHECK(prio_fe_eq(a[i], b[i]));
+}
+
+/* RFC 9861 §5: TurboSHAKE128(M = empty, D = 0x1F, 32). */
+GDN_TEST(prio_turboshake_rfc9861)
+{
+    static const uint8_t want[32] = {
+        0x1e, 0x41, 0x5f, 0x1c, 0x59, 0x83, 0xaf, 0xf2, 0x16, 0x92, 0x17,
+        0x27, 0x7d, 0x17, 0xbb, 0x53, 0x8c, 0xd9, 0x45, 0xa3, 0x97, 0xdd,
+        0xec, 0x54, 0x1f, 0x1c, 0xe4, 0x1a, 0xf2, 0xc1, 0xb7, 0x4c};
+    prio_turboshake t;
+    uint8_t out[32];
+    prio_turboshake_init(&t, 0x1f);
+    prio_turboshake_squeeze(&t, out, 32);
+    CHECK(memcmp(out, want, 32) == 0);
+}
+
+/* ---- Vector files ---------------------------------------------------------- */
+
+static int check_xof_file(const gdn_json *root, prio_xof_id id, const char *name)
+{
+    gdn_buf seed = {0}, dst = {0}, binder = {0}, want = {0};
+    uint8_t derived[32];
+    size_t len = (size_t)json_u64(root, "length");
+    prio_fe *vec = calloc(len ? len : 1, sizeof *vec);
+    uint8_t *enc = calloc(len ? len : 1, 16);
+    prio_xof x;
+    int ok = 0;
+    if (!vec || !enc || json_hex(&seed, gdn_json_get(root, "seed")) ||
+        json_hex(&dst, gdn_json_get(root, "dst")) ||
+        json_hex(&binder, gdn_json_get(root, "binder")))
+        goto done;
+    size_t ss = prio_xof_seed_size(id);
+    if (prio_xof_init(&x, id, seed.data, seed.len, dst.data, dst.len, NULL, 0))
+        goto done;
+    prio_xof_binder(&x, binder.data, binder.len);
+    int rc = prio_xof_next(&x, derived, ss);
+    prio_xof_free(&x);
+    if (rc || !buf_eq_hex(derived, ss, gdn_json_get(root, "derived_seed")))
+        goto done;
+    if (prio_xof_init(&x, id, seed.data, seed.len, dst.data, dst.len, NULL, 0))
+        goto done;
+    prio_xof_binder(&x, binder.data, binder.len);
+    rc = prio_xof_next_vec(&x, prio_field128(), vec, len);
+    prio_xof_free(&x);
+    prio_vec_encode(prio_field128(), enc, vec, len);
+    ok = rc == 0 && buf_eq_hex(enc, len * 16, gdn_json_get(root, "expanded_vec_field128"));
+done:
+    if (!ok)
+        gdn_test_fail(__FILE__, __LINE__, "%s: XOF output differs", name);
+    gdn_buf_free(&seed);
+    gdn_buf_free(&dst);
+    gdn_buf_free(&binder);
+    gdn_buf_free(&want);
+    free(vec);
+    free(enc);
+    return ok;
+}
+
+/* Builds the instance a Prio3 vector file describes. The multiproof files
+ * do not name their field and proof count: they are recovered from the
+ * leader input share's length. */
+static int prio3_from_file(gdn_prio3 **out, const gdn_json *root, const char *name)
+{
+    gdn_prio3_params pp = {0};
+    pp.num_shares = (unsigned)json_u64(root, "shares");
+    pp.length = (size_t)json_u64(root, "length");
+    pp.chunk_length = (size_t)json_u64(root, "chunk_length");
+    pp.max = json_u64(root, "max_measurement");
+    if (gdn_json_get(root, "max_weight"))
+        pp.max = json_u64(root, "max_weight");
+    if (strncmp(name, "Prio3SumVecWithMultiproof_", 26) == 0) {
+        gdn_buf share = {0};
+        const gdn_json *rep = gdn_json_at(gdn_json_get(root, "reports"), 0);
+        if (json_hex(&share, gdn_json_at(gdn_json_get(rep, "input_shares"), 0)))
+            return -1;
+        pp.kind = GDN_PRIO3_SUMVEC_MULTIPROOF;
+        for (int f = 0; f < 2; f++)
+            for (unsigned k = 1; k < 256; k++) {
+                gdn_prio3 *v;
+                pp.field = f ? GDN_PRIO_FIELD128 : GDN_PRIO_FIELD64;
+                pp.num_proofs = k;
+                if (gdn_prio3_new(&v, &pp))
+                    continue;
+                if (gdn_prio3_input_share_size(v, 0) == share.len) {
+                    gdn_buf_free(&share);
+                    *out = v;
+                    return 0;
+                }
+                gdn_prio3_free(v);
+            }
+        gdn_buf_free(&share);
+        return -1;
+    }
+    static const struct {
+        const char *prefix;
+        gdn_prio3_kind kind;
+    } kinds[] = {{"Prio3Count_", GDN_PRIO3_COUNT},
+                 {"Prio3Sum_", GDN_PRIO3_SUM},
+                 {"Prio3SumVec_", GDN_PRIO3_SUMVEC},
+                 {"Prio3Histogram_", GDN_PRIO3_HISTOGRAM},
+                 {"Prio3MultihotCountVec_", GDN_PRIO3_MULTIHOT_COUNTVEC},
+                 {"Prio3HigherDegree_", GDN_PRIO3_HIGHER_DEGREE}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strncmp(name, kinds[i].prefix, strlen(kinds[i].prefix)) == 0) {
+            pp.kind = kinds[i].kind;
+            return gdn_prio3_new(out, &pp);
+        }
+    return -1;
+}
+
+#define MAX_REPORTS 16
+#define MAX_SHARES 8
+
+typedef struct report_state {
+    gdn_buf state[MAX_SHARES], out[MAX_SHARES];
+} report_state;
+
+/* Runs the file's `operations` in order; each must succeed or fail as told,
+ * and every output must equal the file's bytes. Returns 1 when it passes. */
+static int run_prio3_file(const gdn_json *root, const char *name)
+{
+    gdn_prio3 *v = NULL;
+    gdn_buf key = {0}, ctx = {0}, nonce = {0}, rand = {0}, ps = {0}, is = {0}, msg = {0};
+    gdn_buf tmp = {0}, agg = {0};
+    gdn_buf shares[MAX_SHARES] = {{0}}, vshares[MAX_SHARES] = {{0}};
+    report_state *rs = calloc(MAX_REPORTS, sizeof *rs);
+    const gdn_json *reports = gdn_json_get(root, "reports");
+    const gdn_json *ops = gdn_json_get(root, "operations");
+    size_t nrep = gdn_json_len(reports);
+    int ok = 0;
+    const char *why = "setup";
+#define FAIL(w)                                                                \
+    do {                                                                       \
+        why = (w);                                                             \
+        goto done;                                                             \
+    } while (0)
+    if (!rs || prio3_from_file(&v, root, name))
+        FAIL("unsupported instance parameters");
+    if (json_hex(&key, gdn_json_get(root, "verify_key")) ||
+        json_hex(&ctx, gdn_json_get(root, "ctx")) || key.len != 32)
+        FAIL("verify_key/ctx");
+    unsigned S = (unsigned)json_u64(root, "shares");
+    if (S > MAX_SHARES || nrep > MAX_REPORTS || gdn_json_len(ops) == 0)
+        FAIL("too many shares/reports or no operations");
+    for (size_t oi = 0; oi < gdn_json_len(ops); oi++) {
+        const gdn_json *op = gdn_json_at(ops, oi);
+        const char *kind = gdn_json_string(gdn_json_get(op, "operation"), NULL);
+        int want = 0, rc;
+        gdn_json_bool(gdn_json_get(op, "success"), &want);
+        size_t ri = (size_t)json_u64(op, "report_index");
+        unsigned agg_id = (unsigned)json_u64(op, "aggregator_id");
+        const gdn_json *rep = gdn_json_at(reports, ri);
+        if (!kind || (!rep && strcmp(kind, "aggregate") && strcmp(kind, "unshard")))
+            FAIL("bad operation entry");
+        if (agg_id >= S)
+            FAIL("aggregator id");
+        if (rep && (json_hex(&nonce, gdn_json_get(rep, "nonce")) || nonce.len != 16 ||
+                    json_hex(&ps, gdn_json_get(rep, "public_share"))))
+            FAIL("nonce/public_share");
+        const gdn_json *in_shares = rep ? gdn_json_get(rep, "input_shares") : NULL;
+        if (strcmp(kind, "shard") == 0) {
+            uint64_t m[4096];
+            size_t ml = json_measurement(m, 4096, gdn_json_get(rep, "measurement"));
+            if (json_hex(&rand, gdn_json_get(rep, "rand")))
+                FAIL("rand");
+            tmp.len = 0;
+            for (unsigned j = 0; j < S; j++)
+                shares[j].len = 0;
+            rc = gdn_prio3_shard_with_rand(v, &tmp, shares, ctx.data, ctx.len, m, ml,
+                                           nonce.data, rand.data, rand.len);
+            if ((rc == 0) != want)
+                FAIL("shard: unexpected outcome");
+            if (rc == 0) {
+                if (!buf_eq_hex(tmp.data, tmp.len, gdn_json_get(rep, "public_share")))
+                    FAIL("shard: public share differs");
+                for (unsigned j = 0; j < S; j++)
+                    if (!buf_eq_hex(shares[j].data, shares[j].len, gdn_json_at(in_shares, j)))
+                        FAIL("shard: input share differs");
+            }
+        } else if (strcmp(kind, "verify_init") == 0) {
+            if (json_hex(&is, gdn_json_at(in_shares, agg_id)))
+                FAIL("input share hex");
+            tmp.len = 0;
+            rs[ri].state[agg_id].len = 0;
+            rc = gdn_prio3_verify_init(v, &rs[ri].state[agg_id], &tmp, key.data, ctx.data,
+                                       ctx.len, agg_id, nonce.data, ps.data, ps.len,
+                                       is.data, is.len);
+            if ((rc == 0) != want)
+                FAIL("verify_init: unexpected outcome");
+            const gdn_json *vs = gdn_json_at(gdn_json_get(rep, "verifier_shares"), 0);
+            if (rc == 0 && !buf_eq_hex(tmp.data, tmp.len, gdn_json_at(vs, agg_id)))
+                FAIL("verify_init: verifier share differs");
+        } else if (strcmp(kind, "verifier_shares_to_message") == 0) {
+            const gdn_json *vs = gdn_json_at(gdn_json_get(rep, "verifier_shares"), 0);
+            const uint8_t *ptr[MAX_SHARES];
+            size_t lens[MAX_SHARES];
+            for (unsigned j = 0; j < S; j++) {
+                if (json_hex(&vshares[j], gdn_json_at(vs, j)))
+                    FAIL("verifier share hex");
+                ptr[j] = vshares[j].data;
+                lens[j] = vshares[j].len;
+            }
+            msg.len = 0;
+            rc = gdn_prio3_verifier_shares_to_message(v, &msg, ctx.data, ctx.len, ptr, lens, S);
+            if ((rc == 0) != want)
+                FAIL("verifier_shares_to_message: unexpected outcome");
+            if (rc == 0 && !buf_eq_hex(msg.data, msg.len,
+                                       gdn_json_at(gdn_json_get(rep, "verifier_messages"), 0)))
+                FAIL("verifier_shares_to_message: message differs");
+        } else if (strcmp(kind, "verify_next") == 0) {
+            if (json_hex(&msg, gdn_json_at(gdn_json_get(rep, "verifier_messages"), 0)))
+                FAIL("verifier message hex");
+            rs[ri].out[agg_id].len = 0;
+            rc = gdn_prio3_verify_next(v, &rs[ri].out[agg_id], rs[ri].state[agg_id].data,
+                                       rs[ri].state[agg_id].len, msg.data, msg.len);
+            if ((rc == 0) != want)
+                FAIL("verify_next: unexpected outcome");
+            if (rc == 0 && !buf_eq_hex(rs[ri].out[agg_id].data, rs[ri].out[agg_id].len,
+                                       gdn_json_at(gdn_json_get(rep, "out_shares"), agg_id)))
+                FAIL("verify_next: output share differs");
+        } else if (strcmp(kind, "aggregate") == 0) {
+            size_t os = gdn_prio3_out_share_size(v);
+            agg.len = 0;
+            if (gdn_buf_reserve(&agg, os))
+                FAIL("oom");
+            memset(agg.data, 0, os);
+            agg.len = os;
+            rc = 0;
+            for (size_t r = 0; r < nrep && !rc; r++)
+                rc = gdn_prio3_aggregate(v, agg.data, rs[r].out[agg_id].data,
+                                         rs[r].out[agg_id].len);
+            if ((rc == 0) != want)
+                FAIL("aggregate: unexpected outcome");
+            if (rc == 0 && !buf_eq_hex(agg.data, agg.len,
+                                       gdn_json_at(gdn_json_get(root, "agg_shares"), agg_id)))
+                FAIL("aggregate: aggregate share differs");
+        } else if (strcmp(kind, "unshard") == 0) {
+            const gdn_json *ag = gdn_json_get(root, "agg_shares");
+            const uint8_t *ptr[MAX_SHARES];
+            size_t lens[MAX_SHARES], ol = gdn_prio3_output_len(v);
+            uint64_t res[4096], exp[4096];
+            for (unsigned j = 0; j < S; j++) {
+                if (json_hex(&vshares[j], gdn_json_at(ag, j)))
+                    FAIL("agg share hex");
+                ptr[j] = vshares[j].data;
+                lens[j] = vshares[j].len;
+            }
+            if (ol > 4096)
+                FAIL("output too long for the test");
+            rc = gdn_prio3_unshard(v, res, ol, ptr, lens, S, nrep);
+            if ((rc == 0) != want)
+                FAIL("unshard: unexpected outcome");
+            size_t el = json_measurement(exp, 4096, gdn_json_get(root, "agg_result"));
+            if (rc == 0 && (el != ol || memcmp(res, exp, ol * sizeof *res) != 0))
+                FAIL("unshard: aggregate result differs");
+        } else {
+            FAIL("unknown operation");
+        }
+    }
+    ok = 1;
+done:
+    if (!ok)
+        gdn_test_fail(__FILE__, __LINE__, "%s: %s (%s)", name, why, gdn_errmsg());
+    for (size_t r = 0; rs && r < MAX_REPORTS; r++)
+        for (unsigned j = 0; j < MAX_SHARES; j++) {
+            gdn_buf_free(&rs[r].state[j]);
+            gdn_buf_free(&rs[r].out[j]);
+        }
+    for (unsigned j = 0; j < MAX_SHARES; j++) {
+        gdn_buf_free(&shares[j]);
+        gdn_buf_free(&vshares[j]);
+    }
+    gdn_buf *bs[] = {&key, &ctx, &nonce, &rand, &ps, &is, &msg, &tmp, &agg};
+    for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
+        gdn_buf_free(bs[i]);
+    free(rs);
+    gdn_prio3_free(v);
+    return ok;
+#undef FAIL
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every file of vdaf/: XOF and Prio3 files are checked; Poplar1 and IDPF
+ * (outside this module) are counted as skipped; anything else fails. */
+GDN_TEST(prio_vdaf_vectors)
+{
+    char dir[1024], path[2048];
+    char *names[256];
+    size_t n = 0, checked = 0, skipped = 0, prio3 = 0, failed = 0;
+    snprintf(dir, sizeof dir, "%s/vdaf", gdn_test_vectors_dir());
+    DIR *d = opendir(dir);
+    CHECK_MSG(d != NULL, "vector folder %s missing", dir);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 256) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_names);
+    for (size_t i = 0; i < n; i++) {
+        gdn_buf text = {0};
+        gdn_json *root = NULL;
+        const char *nm = names[i];
+        snprintf(path, sizeof path, "%s/%s", dir, nm);
+        if (strncmp(nm, "Poplar1", 7) == 0 || strncmp(nm, "Idpf", 4) == 0) {
+            skipped++;
+            continue;
+        }
+        if (gdn_file_read(&text, path, 1 << 24) ||
+            gdn_json_parse(&root, (const char *)text.data, text.len, nm)) {
+            gdn_test_fail(__FILE__, __LINE__, "%s: %s", nm, gdn_errmsg());
+            failed++;
+        } else if (strcmp(nm, "XofTurboShake128.json") == 0) {
+            failed += !check_xof_file(root, PRIO_XOF_TURBOSHAKE128, nm);
+        } else if (strcmp(nm, "XofFixedKeyAes128.json") == 0) {
+            failed += !check_xof_file(root, PRIO_XOF_FIXED_KEY_AES128, nm);
+        } else if (strncmp(nm, "Prio3", 5) == 0) {
+            prio3++;
+            failed += !run_prio3_file(root, nm);
+        } else {
+            gdn_test_fail(__FILE__, __LINE__, "%s: unknown vector file kind", nm);
+            failed++;
+        }
+        checked++;
+        gdn_json_free(root);
+        gdn_buf_free(&text);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    printf("  prio vectors: %zu checked (%zu Prio3), %zu skipped (Poplar1/IDPF), %zu failed\n",
+           checked, prio3, skipped, failed);
+    CHECK_MSG(prio3 > 0, "no Prio3 vector files in %s", dir);
+    CHECK_EQ(failed, 0);
+}
+
+/* Full two-aggregator round with fresh randomness for every instance kind,
+ * then a tampered leader share that the aggregators must reject. */
+static int round_trip(const gdn_prio3_params *pp, const uint64_t *m, size_t ml,
+                      uint64_t *result, int tamper)
+{
+    static const uint8_t ctx[] = "guardian test", nonce[16] = {7};
+    uint8_t key[32] = {1, 2, 3};
+    gdn_prio3 *v = NULL;
+    gdn_buf pub = {0}, in[2] = {{0}}, st[2] = {{0}}, vs[2] = {{0}}, msg = {0}, out[2] = {{0}};
+    gdn_rng rng;
+    int rc;
+    gdn_rng_init_seed(&rng, 9);
+    if ((rc = gdn_prio3_new(&v, pp)))
+        return rc;
+    rc = gdn_prio3_shard(v, &pub, in, ctx, sizeof ctx, m, ml, nonce, &rng);
+    if (!rc && tamper)
+        in[0].data[0] ^= 1; /* first measurement share element + 1 */
+    for (unsigned j = 0; j < 2 && !rc; j++)
+        rc = gdn_prio3_verify_init(v, &st[j], &vs[j], key, ctx, sizeof ctx, j, nonce,
+                                   pub.data, pub.len, in[j].data, in[j].len);
+    if (!rc) {
+        const uint8_t *ptr[2] = {vs[0].data, vs[1].data};
+        size_t lens[2] = {vs[0].len, vs[1].len};
+        rc = gdn_prio3_verifier_shares_to_message(v, &msg, ctx, sizeof ctx, ptr, lens, 2);
+    }
+    for (unsigned j = 0; j < 2 && !rc; j++)
+        rc = gdn_prio3_verify_next(v, &out[j], st[j].data, st[j].len, msg.data, msg.len);
+    if (!rc) {
+        const uint8_t *ptr[2] = {out[0].data, out[1].data};
+        size_t lens[2] = {out[0].len, out[1].len};
+        rc = gdn_prio3_unshard(v, result, gdn_prio3_output_len(v), ptr, lens, 2, 1);
+    }
+    gdn_buf_free(&pub);
+    gdn_buf_free(&msg);
+    for (int j = 0; j < 2; j++) {
+        gdn_buf_free(&in[j]);
+        gdn_buf_free(&st[j]);
+        gdn_buf_free(&vs[j]);
+        gdn_buf_free(&out[j]);
+    }
+    gdn_prio3_free(v);
+    return rc;
+}
+
+GDN_TEST(prio_round_trip_and_reject)
+{
+    uint64_t res[64];
+    gdn_prio3_params pp = {0};
+    pp.num_shares = 2;
+
+    pp.kind = GDN_PRIO3_COUNT;
+    uint64_t one = 1;
+    CHECK_OK(round_trip(&pp, &one, 1, res, 0));
+    CHECK_EQ(res[0], 1);
+    CHECK_EQ(round_trip(&pp, &one, 1, res, 1), GDN_ECRYPTO);
+
+    pp.kind = GDN_PRIO3_SUM;
+    pp.max = 1000;
+    uint64_t s = 777;
+    CHECK_OK(round_trip(&pp, &s, 1, res, 0));
+    CHECK_EQ(res[0], 777);
+    CHECK_EQ(round_trip(&pp, &s, 1, res, 1), GDN_ECRYPTO);
+    s = 1001;
+    CHECK_EQ(round_trip(&pp, &s, 1, res, 0), GDN_ERANGE);
+
+    uint64_t vec[20];
+    for (int i = 0; i < 20; i++)
+        vec[i] = (uint64_t)(i * 13);
+    pp.kind = GDN_PRIO3_SUMVEC;
+    pp.max = 300;
+    pp.length = 20;
+    pp.chunk_length = 5;
+    CHECK_OK(round_trip(&pp, vec, 20, res, 0));
+    for (int i = 0; i < 20; i++)
+        CHECK_EQ(res[i], vec[i]);
+    CHECK_EQ(round_trip(&pp, vec, 20, res, 1), GDN_ECRYPTO);
+
+    pp.kind = GDN_PRIO3_HISTOGRAM;
+    pp.length = 7;
+    pp.chunk_length = 3;
+    uint64_t bucket = 5;
+    CHECK_OK(round_trip(&pp, &bucket, 1, res, 0));
+    for (int i = 0; i < 7; i++)
+        CHECK_EQ(res[i], i == 5);
+    CHECK_EQ(round_trip(&pp, &bucket, 1, res, 1), GDN_ECRYPTO);
+
+    pp.kind = GDN_PRIO3_MULTIHOT_COUNTVEC;
+    pp.length = 6;
+    pp.max = 3;
+    uint64_t bits[6] = {1, 0, 1, 0, 0, 1};
+    CHECK_OK(round_trip(&pp, bits, 6, res, 0));
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ(res[i], bits[i]);
+    CHECK_EQ(round_trip(&pp, bits, 6, res, 1), GDN_ECRYPTO);
+    bits[1] = 1; /* weight 4 > 3 */
+    CHECK_EQ(round_trip(&pp, bits, 6, res, 0), GDN_ERANGE);
+
+    pp.kind = GDN_PRIO3_SUMVEC_MULTIPROOF;
+    pp.field = GDN_PRIO_FIELD64;
+    pp.num_proofs = 2;
+    pp.length = 20;
+    pp.max = 300;
+    pp.chunk_length = 4;
+    CHECK_OK(round_trip(&pp, vec, 20, res, 0));
+    CHECK_EQ(res[19], vec[19]);
+    CHECK_EQ(round_trip(&pp, vec, 20, res, 1), GDN_ECRYPTO);
+
+    pp.num_shares = 1;
+    CHECK_EQ(round_trip(&pp, vec, 20, res, 0), GDN_EINVAL);
+}
+
+/* Decoders reject wrong lengths and out-of-range field elements. */
+GDN_TEST(prio_decoders_reject_malformed)
+{
+    gdn_prio3 *v;
+    gdn_prio3_params pp = {0};
+    uint8_t key[32] = {0}, nonce[16] = {0}, share[64];
+    gdn_buf st = {0}, vs = {0}, out = {0};
+    pp.kind = GDN_PRIO3_COUNT;
+    pp.num_shares = 2;
+    CHECK_OK(gdn_prio3_new(&v, &pp));
+    size_t n = gdn_prio3_input_share_size(v, 0);
+    CHECK(n <= sizeof share);
+    memset(share, 0xff, sizeof share); /* every element >= p */
+    CHECK_EQ(gdn_prio3_verify_init(v, &st, &vs, key, NULL, 0, 0, nonce, NULL, 0, share, n),
+             GDN_EFORMAT);
+    CHECK_EQ(gdn_prio3_verify_init(v, &st, &vs, key, NULL, 0, 0, nonce, NULL, 0, share, n - 1),
+             GDN_EFORMAT);
+    CHECK_EQ(gdn_prio3_verify_init(v, &st, &vs, key, NULL, 0, 2, nonce, NULL, 0, share, 32),
+             GDN_EINVAL);
+    CHECK_EQ(gdn_prio3_verify_next(v, &out, share, 3, NULL, 0), GDN_EFORMAT);
+    CHECK_EQ(gdn_prio3_verify_next(v, &out, share, 8, share, 32), GDN_ECRYPTO);
+    gdn_buf_free(&st);
+    gdn_buf_free(&vs);
+    gdn_buf_free(&out);
+    gdn_prio3_free(v);
+}
