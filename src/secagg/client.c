@@ -14,6 +14,7 @@ typedef struct peer {
     uint8_t keyed;  /* its signed keys arrived in round 1 (it is in U1) */
     uint8_t shared; /* its shares for me arrived in round 2 (it is in U2) */
     uint8_t id_pk[32], c_pk[32], s_pk[32];
+    uint8_t recv_key[32]; /* AEAD key of the shares it sends me */
     uint8_t ssk_share[GDN_SECAGG_SHARE_BYTES], b_share[GDN_SECAGG_SHARE_BYTES];
 } peer;
 
@@ -55,6 +56,7 @@ static int fail(gdn_secagg_client *c, int code)
     for (uint32_t i = 0; i < c->p.k; i++) {
         sodium_memzero(c->peers[i].ssk_share, GDN_SECAGG_SHARE_BYTES);
         sodium_memzero(c->peers[i].b_share, GDN_SECAGG_SHARE_BYTES);
+        sodium_memzero(c->peers[i].recv_key, 32);
     }
     return code;
 }
@@ -269,8 +271,8 @@ int gdn_secagg_client_share_keys(gdn_secagg_client *c, gdn_buf *out,
         memcpy(plain, sh + (size_t)n * GDN_SECAGG_SHARE_BYTES, GDN_SECAGG_SHARE_BYTES);
         memcpy(plain + GDN_SECAGG_SHARE_BYTES,
                sh + ((size_t)count + n) * GDN_SECAGG_SHARE_BYTES, GDN_SECAGG_SHARE_BYTES);
-        if ((rc = sa_share_key(key, c->c_sk, c->c_pk, c->index, q->c_pk, q->index,
-                               c->index, q->index, c->p.session))) {
+        if ((rc = sa_share_keys(key, q->recv_key, c->c_sk, c->c_pk, c->index, q->c_pk,
+                                q->index, c->p.session))) {
             out->len = start;
             rc = fail(c, rc);
             goto done;
@@ -282,6 +284,9 @@ int gdn_secagg_client_share_keys(gdn_secagg_client *c, gdn_buf *out,
         out->len += SA_CT_ENTRY;
         n++;
     }
+    /* c_sk's only other use, decrypting the shares sent to us, is covered
+     * by the receive keys derived above. */
+    sodium_memzero(c->c_sk, sizeof c->c_sk);
     c->state = C_SHARED;
     rc = 0;
 done:
@@ -296,7 +301,7 @@ done:
 static int read_forward(gdn_secagg_client *c, const uint8_t *msg, size_t len,
                         uint32_t *count_out)
 {
-    uint8_t key[32], ad[SA_SHARE_AD_BYTES], plain[SA_SHARES_PLAIN];
+    uint8_t ad[SA_SHARE_AD_BYTES], plain[SA_SHARES_PLAIN];
     const uint8_t *e;
     uint32_t count;
     int64_t prev = -1;
@@ -322,13 +327,10 @@ static int read_forward(gdn_secagg_client *c, const uint8_t *msg, size_t len,
             goto bad;
         }
         prev = from;
-        if ((rc = sa_share_key(key, c->c_sk, c->c_pk, c->index, q->c_pk, from, from,
-                               c->index, c->p.session)))
-            goto bad;
         sa_share_ad(ad, c->p.session, from, c->index);
         if (crypto_aead_chacha20poly1305_ietf_decrypt(plain, NULL, NULL, e + 4,
                                                       SA_CT_BYTES, ad, sizeof ad,
-                                                      zero_nonce, key) != 0) {
+                                                      zero_nonce, q->recv_key) != 0) {
             rc = gdn_error(GDN_ECRYPTO, "secagg forwarded shares: shares from client "
                                         "%u fail authentication", from);
             goto bad;
@@ -342,7 +344,6 @@ static int read_forward(gdn_secagg_client *c, const uint8_t *msg, size_t len,
         memcpy(q->b_share, plain + GDN_SECAGG_SHARE_BYTES, GDN_SECAGG_SHARE_BYTES);
         q->shared = 1;
     }
-    sodium_memzero(key, sizeof key);
     sodium_memzero(plain, sizeof plain);
     *count_out = count;
     return 0;
@@ -352,7 +353,6 @@ bad:
         sodium_memzero(c->peers[i].ssk_share, GDN_SECAGG_SHARE_BYTES);
         sodium_memzero(c->peers[i].b_share, GDN_SECAGG_SHARE_BYTES);
     }
-    sodium_memzero(key, sizeof key);
     sodium_memzero(plain, sizeof plain);
     return rc;
 }
@@ -381,6 +381,8 @@ int gdn_secagg_client_masked_input(gdn_secagg_client *c, gdn_buf *out,
                                      "2^%u", c->index, c->p.bits);
     if ((rc = read_forward(c, forwarded, forwarded_len, &count)))
         return rc;
+    for (uint32_t i = 0; i < c->p.k; i++)
+        sodium_memzero(c->peers[i].recv_key, 32);
     if (count < c->p.t)
         return fail(c, gdn_error(GDN_ESTATE, "secagg client %u: shares from only %u "
                                  "neighbours, below the threshold %u; round aborted",
@@ -415,7 +417,6 @@ int gdn_secagg_client_masked_input(gdn_secagg_client *c, gdn_buf *out,
     sodium_memzero(y, (size_t)m * sizeof *y);
     free(y);
     /* Our own secrets are in the neighbours' hands now; the keys are done. */
-    sodium_memzero(c->c_sk, sizeof c->c_sk);
     sodium_memzero(c->s_sk, sizeof c->s_sk);
     sodium_memzero(c->b, sizeof c->b);
     c->state = C_MASKED;

@@ -174,25 +174,28 @@ int gdn_secagg_neighbours(uint32_t *out, const gdn_secagg_params *p, uint32_t i)
 
 /* BLAKE2b-256 keyed by the X25519 secret of (label, session, a, b, pk_a,
  * pk_b), as libsodium's crypto_kx hashes its shared point with both keys. */
-static int derive(uint8_t out[32], const uint8_t my_sk[32], const uint8_t peer_pk[32],
-                  const char label[24], const uint8_t session[32], uint32_t a,
-                  uint32_t b, const uint8_t pk_a[32], const uint8_t pk_b[32])
+static int kdf(uint8_t out[32], const uint8_t dh[32], const char label[24],
+               const uint8_t session[32], uint32_t a, uint32_t b,
+               const uint8_t pk_a[32], const uint8_t pk_b[32])
 {
-    uint8_t dh[32], msg[24 + 32 + 8 + 64];
-    int rc = 0;
+    uint8_t msg[24 + 32 + 8 + 64];
 
-    if (crypto_scalarmult(dh, my_sk, peer_pk) != 0)
-        return gdn_error(GDN_ECRYPTO, "secagg: X25519 with a low-order public key");
     memcpy(msg, label, 24);
     memcpy(msg + 24, session, 32);
     gdn_store_le32(msg + 56, a);
     gdn_store_le32(msg + 60, b);
     memcpy(msg + 64, pk_a, 32);
     memcpy(msg + 96, pk_b, 32);
-    if (crypto_generichash(out, 32, msg, sizeof msg, dh, sizeof dh) != 0)
-        rc = gdn_error(GDN_ECRYPTO, "secagg: BLAKE2b failed");
-    sodium_memzero(dh, sizeof dh);
-    return rc;
+    if (crypto_generichash(out, 32, msg, sizeof msg, dh, 32) != 0)
+        return gdn_error(GDN_ECRYPTO, "secagg: BLAKE2b failed");
+    return 0;
+}
+
+static int x25519(uint8_t dh[32], const uint8_t my_sk[32], const uint8_t peer_pk[32])
+{
+    if (crypto_scalarmult(dh, my_sk, peer_pk) != 0)
+        return gdn_error(GDN_ECRYPTO, "secagg: X25519 with a low-order public key");
+    return 0;
 }
 
 int sa_mask_seed(uint8_t seed[32], const uint8_t my_sk[32], const uint8_t my_pk[32],
@@ -200,24 +203,31 @@ int sa_mask_seed(uint8_t seed[32], const uint8_t my_sk[32], const uint8_t my_pk[
                  const uint8_t session[GDN_SECAGG_SESSION_BYTES])
 {
     static const char label[24] = "guardian secagg+ mask v1";
+    uint8_t dh[32];
+    int rc = x25519(dh, my_sk, peer_pk);
 
-    if (me < peer)
-        return derive(seed, my_sk, peer_pk, label, session, me, peer, my_pk, peer_pk);
-    return derive(seed, my_sk, peer_pk, label, session, peer, me, peer_pk, my_pk);
+    if (rc == 0)
+        rc = me < peer ? kdf(seed, dh, label, session, me, peer, my_pk, peer_pk)
+                       : kdf(seed, dh, label, session, peer, me, peer_pk, my_pk);
+    sodium_memzero(dh, sizeof dh);
+    return rc;
 }
 
-int sa_share_key(uint8_t key[32], const uint8_t my_sk[32], const uint8_t my_pk[32],
-                 uint32_t me, const uint8_t peer_pk[32], uint32_t peer,
-                 uint32_t from, uint32_t to,
-                 const uint8_t session[GDN_SECAGG_SESSION_BYTES])
+int sa_share_keys(uint8_t send[32], uint8_t recv[32], const uint8_t my_sk[32],
+                  const uint8_t my_pk[32], uint32_t me, const uint8_t peer_pk[32],
+                  uint32_t peer, const uint8_t session[GDN_SECAGG_SESSION_BYTES])
 {
     static const char label[24] = "guardian secagg+ shr v1";
+    uint8_t dh[32];
+    int rc = x25519(dh, my_sk, peer_pk);
 
     /* Each direction gets its own key, used for one message: nonce 0 is safe. */
-    if (me == from)
-        return derive(key, my_sk, peer_pk, label, session, from, to, my_pk, peer_pk);
-    (void)peer;
-    return derive(key, my_sk, peer_pk, label, session, from, to, peer_pk, my_pk);
+    if (rc == 0)
+        rc = kdf(send, dh, label, session, me, peer, my_pk, peer_pk);
+    if (rc == 0)
+        rc = kdf(recv, dh, label, session, peer, me, peer_pk, my_pk);
+    sodium_memzero(dh, sizeof dh);
+    return rc;
 }
 
 void sa_share_ad(uint8_t ad[SA_SHARE_AD_BYTES],

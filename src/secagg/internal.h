@@ -70,11 +70,11 @@ int sa_graph_adjacent(const sa_graph *g, uint32_t i, uint32_t j);
 int sa_mask_seed(uint8_t seed[32], const uint8_t my_sk[32], const uint8_t my_pk[32],
                  uint32_t me, const uint8_t peer_pk[32], uint32_t peer,
                  const uint8_t session[GDN_SECAGG_SESSION_BYTES]);
-/* One-time AEAD key for the shares sent from `from` to `to`, directional. */
-int sa_share_key(uint8_t key[32], const uint8_t my_sk[32], const uint8_t my_pk[32],
-                 uint32_t me, const uint8_t peer_pk[32], uint32_t peer,
-                 uint32_t from, uint32_t to,
-                 const uint8_t session[GDN_SECAGG_SESSION_BYTES]);
+/* One-time AEAD keys for the shares between me and peer, one per direction,
+ * from a single X25519(my c_sk, peer c_pk). */
+int sa_share_keys(uint8_t send[32], uint8_t recv[32], const uint8_t my_sk[32],
+                  const uint8_t my_pk[32], uint32_t me, const uint8_t peer_pk[32],
+                  uint32_t peer, const uint8_t session[GDN_SECAGG_SESSION_BYTES]);
 /* Associated data of a share ciphertext: (label, session, from, to). */
 #define SA_SHARE_AD_BYTES (24 + GDN_SECAGG_SESSION_BYTES + 8)
 void sa_share_ad(uint8_t ad[SA_SHARE_AD_BYTES],
