@@ -9,6 +9,7 @@
 #include "guardian/core.h"
 #include "guardian/secagg.h"
 #include "harness.h"
+#include "secagg/internal.h"
 
 /* ---- Shamir ---------------------------------------------------------------- */
 
@@ -50,6 +51,38 @@ GDN_TEST(secagg_shamir_roundtrip)
     CHECK_EQ(gdn_secagg_shamir_split(shares, secret, xs, 5, 3, &rng), GDN_EINVAL);
     xs[1] = 0;
     CHECK_EQ(gdn_secagg_shamir_split(shares, secret, xs, 5, 3, &rng), GDN_EINVAL);
+}
+
+/* ---- PRG ---------------------------------------------------------------------- */
+
+/* The mask PRG (OpenSSL's ChaCha20) is libsodium's crypto_stream_chacha20_ietf
+ * keystream read as le32 words, across chunk boundaries and odd lengths. */
+GDN_TEST(secagg_prg_matches_libsodium)
+{
+    static const uint8_t nonce[12];
+    static const size_t lens[] = {1, 15, 16, 4095, 4096, 4097, 10000, 40000};
+    uint32_t *a = malloc(40000 * 4), *b = malloc(40000 * 4);
+    uint8_t *ks = malloc(40000 * 4), seed[32];
+    gdn_rng rng;
+
+    CHECK(a && b && ks);
+    gdn_rng_init_seed(&rng, 8);
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t m = lens[i];
+        gdn_rng_bytes(&rng, seed, 32);
+        gdn_rng_bytes(&rng, a, m * 4);
+        memcpy(b, a, m * 4);
+        sa_prg_add(a, m, seed, +1);
+        sa_prg_add_reference(b, m, seed, +1);
+        CHECK(memcmp(a, b, m * 4) == 0);
+        crypto_stream_chacha20_ietf(ks, m * 4, nonce, seed);
+        sa_prg_add(a, m, seed, -1);
+        for (size_t e = 0; e < m; e++)
+            CHECK(b[e] - a[e] == gdn_load_le32(ks + 4 * e));
+    }
+    free(a);
+    free(b);
+    free(ks);
 }
 
 /* ---- Graph and parameters ---------------------------------------------------- */

@@ -423,6 +423,24 @@ int gdn_secagg_client_masked_input(gdn_secagg_client *c, gdn_buf *out,
     return 0;
 }
 
+int sa_client_skip_input(gdn_secagg_client *c, const uint8_t *forwarded,
+                         size_t forwarded_len)
+{
+    uint32_t count = 0;
+    int rc;
+
+    if (!c || c->state != C_SHARED)
+        return gdn_error(GDN_ESTATE, "secagg client: not expecting shares");
+    if ((rc = read_forward(c, forwarded, forwarded_len, &count)))
+        return rc;
+    for (uint32_t i = 0; i < c->p.k; i++)
+        sodium_memzero(c->peers[i].recv_key, 32);
+    sodium_memzero(c->s_sk, sizeof c->s_sk);
+    sodium_memzero(c->b, sizeof c->b);
+    c->state = C_MASKED;
+    return 0;
+}
+
 /* Round 3 (Unmasking): for each neighbour in U2, the share of b if the server
  * says it survived, else the share of s_sk — and never both (Bonawitz et al.
  * 2017 §4: revealing both would unmask that peer's input). The request must

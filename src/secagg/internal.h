@@ -84,5 +84,15 @@ void sa_share_ad(uint8_t ad[SA_SHARE_AD_BYTES],
 /* v[i] += sign * PRG(seed)[i] mod 2^32 for i < m, sign = +1 or -1; PRG is the
  * ChaCha20-IETF keystream (key = seed, nonce 0) read as le32 words. */
 void sa_prg_add(uint32_t *v, size_t m, const uint8_t seed[32], int sign);
+/* The same through libsodium's crypto_stream_chacha20_ietf_xor_ic alone. */
+void sa_prg_add_reference(uint32_t *v, size_t m, const uint8_t seed[32], int sign);
+
+/* ---- Benchmark hook ------------------------------------------------------
+ * Round 2 without the mask expansion: reads the forwarded shares as
+ * gdn_secagg_client_masked_input does and moves to the unmasking round, so a
+ * benchmark can time the server on n clients while sending stand-in masked
+ * inputs for all but a few. Never for a real round: the client sends nothing. */
+int sa_client_skip_input(gdn_secagg_client *c, const uint8_t *forwarded,
+                         size_t forwarded_len);
 
 #endif
