@@ -73,6 +73,9 @@ EOF
 # Differential privacy: accountant time and exact samplers' throughput.
 "${run_env[@]}" "$BUILD/bench/dp"
 
+# Secure aggregation: client and server time vs the ChaCha20 bound.
+"${run_env[@]}" "$BUILD/bench/secagg"
+
 # Ledger: durable appends, proofs, audit of 10^6 entries.
 "${run_env[@]}" "$BUILD/bench/ledger"
 

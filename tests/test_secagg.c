@@ -215,6 +215,8 @@ typedef struct world {
     gdn_secagg_client **c;
     gdn_secagg_server *s;
     gdn_buf *unmask_answers;   /* per client, what it sent in round 3 */
+    uint32_t tamper;           /* 1 + the client whose unmasking answer is altered */
+    uint32_t tamper_peer;      /* in its share of this peer's secret */
 } world;
 
 static void world_free(world *w)
@@ -315,6 +317,17 @@ static int world_run(world *w, uint32_t *sum, uint32_t *count)
             }
             if (rc)
                 break;
+            if (r == 3 && w->tamper == i + 1) {
+                uint32_t entries = gdn_load_le32(msg.data + 38);
+                for (uint32_t e = 0; e < entries; e++) {
+                    /* limb 1 += 3^-1 mod p: with Lagrange weight 3 the rebuilt
+                     * limb grows by exactly 1 and still looks valid */
+                    const uint64_t p61 = (1ULL << 61) - 1, inv3 = ((1ULL << 62) - 1) / 3;
+                    uint8_t *p = msg.data + 42 + 69 * (size_t)e;
+                    if (gdn_load_le32(p) == w->tamper_peer)
+                        gdn_store_le64(p + 5 + 8, (gdn_load_le64(p + 5 + 8) + inv3) % p61);
+                }
+            }
             if (r == 3)
                 gdn_buf_append(&w->unmask_answers[i], msg.data, msg.len);
             rc = gdn_secagg_server_collect(w->s, i, msg.data, msg.len);
@@ -517,6 +530,32 @@ GDN_TEST(secagg_rejects_bad_messages)
     gdn_buf_free(&y);
     world_free(&w);
     world_free(&other);
+}
+
+/* A tampered share in an unmasking answer never yields a wrong sum. Client 0
+ * alters its share of client 5's secret so that the rebuilt secret is off by
+ * one in one limb (a plausible value: the server uses the shares at x = 1, 2,
+ * 3, where client 0's Lagrange weight is 3): a bad s_sk fails its public key,
+ * a bad b its commitment. */
+GDN_TEST(secagg_detects_bad_shares)
+{
+    uint32_t sum[16], count;
+    world w;
+    int rc;
+
+    for (int kind = 0; kind < 2; kind++) {
+        CHECK_OK(world_new(&w, 6, 5, 3, 16, 16, 90 + (uint64_t)kind));
+        if (kind == 0)
+            w.drop[5] = 2; /* shares sent, no masked input: its s_sk is rebuilt */
+        w.tamper = 1;
+        w.tamper_peer = 5;
+        rc = world_run(&w, sum, &count);
+        CHECK_MSG(rc == GDN_ECRYPTO, "kind %d: rc %d: %s", kind, rc, gdn_errmsg());
+        CHECK_MSG(strstr(gdn_errmsg(), kind ? "self-mask seed of client 5"
+                                            : "mask key of client 5") != NULL,
+                  "%s", gdn_errmsg());
+        world_free(&w);
+    }
 }
 
 /* ---- Curious server ------------------------------------------------------------ */

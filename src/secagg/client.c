@@ -147,10 +147,11 @@ void gdn_secagg_client_free(gdn_secagg_client *c)
 }
 
 /* Round 0 (AdvertiseKeys): c_pk and s_pk, signed with the identity key over
- * the session and our index (Bonawitz et al. 2017 §4, Figure 4 round 0). */
+ * the session and our index (Bonawitz et al. 2017 §4, Figure 4 round 0), and
+ * a commitment to b so that the server can check the b it rebuilds. */
 int gdn_secagg_client_advertise(gdn_secagg_client *c, gdn_buf *out)
 {
-    uint8_t msg[SA_HEADER_BYTES + 2 * SA_PK_BYTES + SA_SIG_BYTES];
+    uint8_t msg[SA_HEADER_BYTES + SA_KEYS_BYTES + SA_SIG_BYTES];
     uint8_t signed_part[SA_ADV_SIGNED_BYTES];
 
     if (!c || !out)
@@ -160,8 +161,9 @@ int gdn_secagg_client_advertise(gdn_secagg_client *c, gdn_buf *out)
     sa_header(msg, SA_MSG_ADVERTISE, c->p.session, c->index);
     memcpy(msg + SA_HEADER_BYTES, c->c_pk, 32);
     memcpy(msg + SA_HEADER_BYTES + 32, c->s_pk, 32);
-    sa_adv_signed(signed_part, c->p.session, c->index, c->c_pk, c->s_pk);
-    crypto_sign_detached(msg + SA_HEADER_BYTES + 64, NULL, signed_part,
+    sa_b_commit(msg + SA_HEADER_BYTES + 64, c->p.session, c->index, c->b);
+    sa_adv_signed(signed_part, c->p.session, c->index, msg + SA_HEADER_BYTES);
+    crypto_sign_detached(msg + SA_HEADER_BYTES + SA_KEYS_BYTES, NULL, signed_part,
                          sizeof signed_part, c->id_sk);
     sodium_memzero(c->id_sk, sizeof c->id_sk);
     if (gdn_buf_append(out, msg, sizeof msg))
@@ -199,8 +201,8 @@ static int read_keys(gdn_secagg_client *c, const uint8_t *req, size_t len,
         if (!q)
             return gdn_error(GDN_EFORMAT, "secagg keys: client %u is not a "
                                           "neighbour of %u", j, c->index);
-        sa_adv_signed(signed_part, c->p.session, j, e + 4, e + 36);
-        if (crypto_sign_verify_detached(e + 68, signed_part, sizeof signed_part,
+        sa_adv_signed(signed_part, c->p.session, j, e + 4);
+        if (crypto_sign_verify_detached(e + 4 + SA_KEYS_BYTES, signed_part, sizeof signed_part,
                                         q->id_pk) != 0)
             return gdn_error(GDN_ECRYPTO, "secagg keys: bad signature on the keys of "
                                           "client %u", j);

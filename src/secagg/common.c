@@ -69,15 +69,28 @@ int sa_header_check(const uint8_t *msg, size_t len, uint8_t type,
 
 void sa_adv_signed(uint8_t out[SA_ADV_SIGNED_BYTES],
                    const uint8_t session[GDN_SECAGG_SESSION_BYTES], uint32_t index,
-                   const uint8_t c_pk[32], const uint8_t s_pk[32])
+                   const uint8_t keys[SA_KEYS_BYTES])
 {
     static const char label[24] = "guardian secagg+ adv v1";
 
     memcpy(out, label, 24);
     memcpy(out + 24, session, GDN_SECAGG_SESSION_BYTES);
     gdn_store_le32(out + 24 + GDN_SECAGG_SESSION_BYTES, index);
-    memcpy(out + 28 + GDN_SECAGG_SESSION_BYTES, c_pk, 32);
-    memcpy(out + 60 + GDN_SECAGG_SESSION_BYTES, s_pk, 32);
+    memcpy(out + 28 + GDN_SECAGG_SESSION_BYTES, keys, SA_KEYS_BYTES);
+}
+
+void sa_b_commit(uint8_t out[32], const uint8_t session[GDN_SECAGG_SESSION_BYTES],
+                 uint32_t index, const uint8_t b[32])
+{
+    static const char label[24] = "guardian secagg+ b v1\0\0";
+    uint8_t msg[24 + GDN_SECAGG_SESSION_BYTES + 4 + 32];
+
+    memcpy(msg, label, 24);
+    memcpy(msg + 24, session, GDN_SECAGG_SESSION_BYTES);
+    gdn_store_le32(msg + 24 + GDN_SECAGG_SESSION_BYTES, index);
+    memcpy(msg + 28 + GDN_SECAGG_SESSION_BYTES, b, 32);
+    crypto_generichash(out, 32, msg, sizeof msg, NULL, 0);
+    sodium_memzero(msg, sizeof msg);
 }
 
 /* ---- Graph --------------------------------------------------------------- */

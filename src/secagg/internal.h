@@ -24,7 +24,9 @@ enum {
 };
 #define SA_PK_BYTES 32
 #define SA_SIG_BYTES 64
-#define SA_KEYS_ENTRY (4 + 2 * SA_PK_BYTES + SA_SIG_BYTES)
+/* The advertised block: c_pk, s_pk and a commitment to b. */
+#define SA_KEYS_BYTES (3 * 32)
+#define SA_KEYS_ENTRY (4 + SA_KEYS_BYTES + SA_SIG_BYTES)
 #define SA_SHARES_PLAIN (2 * GDN_SECAGG_SHARE_BYTES)
 #define SA_CT_BYTES (SA_SHARES_PLAIN + 16)
 #define SA_CT_ENTRY (4 + SA_CT_BYTES)
@@ -43,10 +45,14 @@ int sa_header_check(const uint8_t *msg, size_t len, uint8_t type,
                     uint32_t party, const char *what);
 
 /* Bytes signed in an advertisement. */
-#define SA_ADV_SIGNED_BYTES (24 + GDN_SECAGG_SESSION_BYTES + 4 + 2 * SA_PK_BYTES)
+#define SA_ADV_SIGNED_BYTES (24 + GDN_SECAGG_SESSION_BYTES + 4 + SA_KEYS_BYTES)
 void sa_adv_signed(uint8_t out[SA_ADV_SIGNED_BYTES],
                    const uint8_t session[GDN_SECAGG_SESSION_BYTES], uint32_t index,
-                   const uint8_t c_pk[32], const uint8_t s_pk[32]);
+                   const uint8_t keys[SA_KEYS_BYTES]);
+/* Commitment to the self-mask seed: BLAKE2b-256(label, session, index, b).
+ * Lets the server detect bad b-shares (an addition to the papers). */
+void sa_b_commit(uint8_t out[32], const uint8_t session[GDN_SECAGG_SESSION_BYTES],
+                 uint32_t index, const uint8_t b[32]);
 
 /* ---- Graph --------------------------------------------------------------- */
 

@@ -30,7 +30,7 @@ struct gdn_secagg_server {
     uint32_t *sum;     /* running sum mod 2^32 of the masked inputs */
 };
 
-#define KEY_REC (2 * SA_PK_BYTES + SA_SIG_BYTES)
+#define KEY_REC (SA_KEYS_BYTES + SA_SIG_BYTES) /* c_pk, s_pk, commit, sig */
 
 static uint32_t *row(const gdn_secagg_server *s, uint32_t i)
 {
@@ -136,8 +136,8 @@ static int collect_advertise(gdn_secagg_server *s, uint32_t from, const uint8_t 
     if (len != SA_HEADER_BYTES + KEY_REC)
         return gdn_error(GDN_EFORMAT, "secagg advertisement from client %u: %zu bytes, "
                                       "expected %d", from, len, SA_HEADER_BYTES + KEY_REC);
-    sa_adv_signed(signed_part, s->p.session, from, b, b + 32);
-    if (crypto_sign_verify_detached(b + 64, signed_part, sizeof signed_part,
+    sa_adv_signed(signed_part, s->p.session, from, b);
+    if (crypto_sign_verify_detached(b + SA_KEYS_BYTES, signed_part, sizeof signed_part,
                                     s->roster + (size_t)32 * from) != 0)
         return gdn_error(GDN_ECRYPTO, "secagg advertisement from client %u: bad "
                                       "signature", from);
@@ -404,6 +404,13 @@ static int unmask(gdn_secagg_server *s)
         if ((rc = recover(s, secret, v)))
             break;
         if (s->stage[v] >= 3) {
+            sa_b_commit(pk, s->p.session, v, secret);
+            if (sodium_memcmp(pk, s->keys + (size_t)v * KEY_REC + 64, 32) != 0) {
+                rc = gdn_error(GDN_ECRYPTO, "secagg: recovered self-mask seed of client "
+                                            "%u does not match its commitment (bad "
+                                            "shares)", v);
+                break;
+            }
             sa_prg_add(s->sum, s->p.length, secret, -1);
             continue;
         }
