@@ -164,3 +164,23 @@ GDN_TEST(cli_simulate_dp_reports_epsilon_and_stops_at_target)
     CHECK(file_contains(m, "seconds,epsilon\n"));
     CHECK(!file_contains(m, "\n50,"));
 }
+
+GDN_TEST(cli_simulate_secagg_with_dropouts)
+{
+    char csv[600], args[2048], log[600];
+    const char *t = gdn_test_tmpdir();
+
+    snprintf(csv, sizeof csv, "%s/sa.csv", t);
+    snprintf(log, sizeof log, "%s/sa.log", t);
+    write_csv(csv);
+    snprintf(args, sizeof args,
+             "simulate --data csv:%s:label=class --model mlp:4-8-3 --clients 12 "
+             "--per-round 10 --rounds 3 --batch 8 --secagg --dropout 0.2 --out %s/sa",
+             csv, t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "round 3/3"));
+    snprintf(args, sizeof args, "simulate --data csv:%s --model mlp:4-8-3 --clients 12 "
+             "--secagg --secagg-k 4 --out %s/sa2", csv, t);
+    CHECK_EQ(run(args, log), 1);
+    CHECK(file_contains(log, "--secagg-k and --secagg-threshold go together"));
+}

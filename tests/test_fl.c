@@ -441,3 +441,48 @@ GDN_TEST(fl_dp_adaptive_clip_tracks_quantile_and_resumes)
     gdn_partition_free(&part);
     gdn_dataset_free(&d);
 }
+
+/* --secagg: the model differs from plain FedAvg's only by the quantization
+ * error; with dropouts the survivors' weighted mean is used; far below the
+ * threshold the round fails with a clear message. */
+GDN_TEST(fl_secagg_matches_plain_fedavg_up_to_quantization)
+{
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_fl_config cfg;
+    gdn_fl_sim *sim;
+    gdn_fl_round_stats st;
+    gdn_rng rng;
+    size_t n = 8 * 16 + 16 + 16 * 4 + 4;
+    double worst = 0;
+
+    blobs(&d, 1000, 12);
+    gdn_rng_init_seed(&rng, 5);
+    CHECK_OK(gdn_data_partition(&part, &d, "dirichlet:1", 20, &rng));
+    small_config(&cfg, 20, 8);
+    float *plain = run(&cfg, &d, &part, 3);
+    cfg.secagg.enabled = 1, cfg.secagg.clip = 1.0, cfg.secagg.levels = 1u << 20;
+    float *secure = run(&cfg, &d, &part, 3);
+    CHECK_MSG(plain && secure, "run failed: %s", gdn_errmsg());
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double)plain[i] - (double)secure[i]));
+    CHECK_MSG(worst > 0 && worst < 1e-3, "largest difference %g", worst);
+    free(plain);
+    free(secure);
+
+    /* 20% dropouts at random phases: rounds go on (majority threshold). */
+    cfg.secagg.dropout = 0.2;
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    for (int r = 0; r < 3; r++)
+        CHECK_OK(gdn_fl_sim_round(sim, &st));
+    gdn_fl_sim_free(sim);
+    /* 95% dropouts: below the threshold, the round fails and says so. */
+    cfg.secagg.dropout = 0.95;
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    int rc = gdn_fl_sim_round(sim, &st);
+    CHECK_MSG(rc != 0 && (strstr(gdn_errmsg(), "threshold") || strstr(gdn_errmsg(), "nothing")),
+              "rc %d: %s", rc, gdn_errmsg());
+    gdn_fl_sim_free(sim);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}

@@ -72,6 +72,8 @@ const char *gdn_aggregator_spec(const gdn_aggregator *agg);
  * an empty cohort is allowed (the round publishes noise only). */
 int gdn_aggregator_new_dp(gdn_aggregator **out, size_t dim, double clip,
                           double noise_multiplier, double expected);
+/* The round's randomness for aggregators that draw some (DP noise, secagg's
+ * rounding and keys); the engine sets it before every round. */
 void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng);
 /* Adaptive clipping (Andrew et al., NeurIPS 2021): after each round the
  * clip moves geometrically (rate clip_lr) towards the `quantile` of the
@@ -82,6 +84,17 @@ int gdn_aggregator_dp_adaptive(gdn_aggregator *agg, double quantile,
                                double clip_lr, double count_noise);
 double gdn_aggregator_dp_clip(const gdn_aggregator *agg);
 void gdn_aggregator_dp_set_clip(gdn_aggregator *agg, double clip);
+
+/* Secure aggregation (SecAgg+, secagg.h) in the simulation: each client's
+ * update, scaled by weight / wscale, and that weight are quantized onto
+ * `levels` points of [-clip, clip] and summed by a full SecAgg+ round among
+ * the cohort (graph degree k and threshold t; k = 0 picks them), in which
+ * each client drops out with probability `dropout` at a random phase; the
+ * result is global + the weighted mean update of the clients whose masked
+ * input arrived. Below the threshold the round fails, revealing nothing. */
+int gdn_aggregator_new_secagg(gdn_aggregator **out, size_t dim, double clip,
+                              uint32_t levels, double wscale, uint32_t k, uint32_t t,
+                              double dropout);
 
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */
@@ -155,6 +168,13 @@ typedef struct gdn_fl_config {
     double attack_scale;     /* update multiplier (scale) */
     double attack_frac;      /* share of clients that are malicious */
     gdn_fl_dp dp;            /* client-level differential privacy */
+    struct {
+        int enabled;
+        double clip;         /* quantization range of an update coordinate */
+        uint32_t levels;     /* quantization points (0: 2^16) */
+        uint32_t k, t;       /* graph degree and threshold (0: chosen) */
+        double dropout;      /* simulated dropout rate per client */
+    } secagg;
     unsigned workers;        /* training threads; 0 = number of cores */
     uint64_t seed;
 } gdn_fl_config;

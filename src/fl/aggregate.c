@@ -9,8 +9,10 @@
 
 #include <sodium.h>
 
+#include "fl/internal.h"
 #include "guardian/dp.h"
 #include "guardian/fl.h"
+#include "guardian/secagg.h"
 
 typedef enum {
     AGG_MEAN,
@@ -19,7 +21,8 @@ typedef enum {
     AGG_KRUM,
     AGG_MULTIKRUM,
     AGG_NORMBOUND,
-    AGG_DP
+    AGG_DP,
+    AGG_SECAGG
 } agg_kind;
 
 #define SPEC_MAX 128
@@ -40,6 +43,13 @@ struct gdn_aggregator {
     double expect; /* dp: expected contributions (the fixed denominator) */
     double quantile, clip_lr, count_noise; /* dp, adaptive clipping (γ, η, σ_b) */
     double below;  /* dp: contributions whose update was within the clip */
+    /* secagg: quantization (clip, levels), weight scale, graph (k, t), the
+     * simulated dropout rate, and the cohort's quantized vectors (dim + 1
+     * values each: the weighted update, then the weight). */
+    uint32_t levels, sa_k, sa_t;
+    double wscale, dropout;
+    uint32_t *qstore, *qsum;
+    uint8_t *sent;
     gdn_rng rng;   /* dp: this round's noise stream */
 
     int open;      /* a round has begun and not finished */
@@ -172,7 +182,8 @@ static int parse_spec(gdn_aggregator *a, const char *spec)
 
 static int is_robust(const gdn_aggregator *a)
 {
-    return a->kind != AGG_MEAN && a->kind != AGG_NORMBOUND && a->kind != AGG_DP;
+    return a->kind != AGG_MEAN && a->kind != AGG_NORMBOUND && a->kind != AGG_DP &&
+           a->kind != AGG_SECAGG;
 }
 
 /* ---- Sorting (no NaN reaches here: add() rejects them) ------------------
@@ -442,6 +453,28 @@ int gdn_aggregator_new_dp(gdn_aggregator **out, size_t dim, double clip,
     return 0;
 }
 
+int gdn_aggregator_new_secagg(gdn_aggregator **out, size_t dim, double clip,
+                              uint32_t levels, double wscale, uint32_t k, uint32_t t,
+                              double dropout)
+{
+    gdn_aggregator *a;
+    int rc;
+
+    *out = NULL;
+    if (!(clip > 0) || !isfinite(clip) || levels < 2 || !(wscale > 0) ||
+        !isfinite(wscale) || !(dropout >= 0 && dropout < 1) || dim > UINT32_MAX - 1)
+        return gdn_error(GDN_EINVAL, "secure aggregation: needs clip > 0, levels >= 2, "
+                         "a weight scale > 0 and a dropout rate in [0, 1)");
+    if ((rc = gdn_aggregator_new(&a, "median", dim))) /* no accumulator needed */
+        return rc;
+    a->kind = AGG_SECAGG;
+    a->bound = clip, a->levels = levels, a->wscale = wscale;
+    a->sa_k = k, a->sa_t = t, a->dropout = dropout;
+    snprintf(a->spec, sizeof a->spec, "secagg:clip=%g,levels=%u", clip, levels);
+    *out = a;
+    return 0;
+}
+
 void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng)
 {
     agg->rng = *rng;
@@ -479,6 +512,9 @@ void gdn_aggregator_free(gdn_aggregator *agg)
         return;
     free_robust(agg);
     free(agg->acc);
+    free(agg->qstore);
+    free(agg->qsum);
+    free(agg->sent);
     gdn_rng_wipe(&agg->rng);
     free(agg);
 }
@@ -486,6 +522,80 @@ void gdn_aggregator_free(gdn_aggregator *agg)
 const char *gdn_aggregator_spec(const gdn_aggregator *agg)
 {
     return agg->spec;
+}
+
+/* ---- Secure aggregation ---------------------------------------------------
+ * Each contribution becomes what a SecAgg+ client would mask: its update
+ * scaled by weight / wscale, then that weight, quantized with stochastic
+ * rounding onto `levels` points of [-clip, clip] (the weight on [-1, 1]). The
+ * server side only learns their sum, through gdn_fl_secagg_round. */
+
+static int reserve_secagg(gdn_aggregator *a, size_t cohort)
+{
+    size_t n;
+
+    if (cohort <= a->cap)
+        return 0;
+    free(a->qstore);
+    free(a->qsum);
+    free(a->sent);
+    a->cap = 0;
+    a->qstore = gdn_mul_size(&n, cohort, (a->dim + 1) * 4) ? NULL : malloc(n);
+    a->qsum = malloc((a->dim + 1) * 4);
+    a->sent = malloc(cohort);
+    if (!a->qstore || !a->qsum || !a->sent)
+        return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory for %zu clients",
+                         a->spec, cohort);
+    a->cap = cohort;
+    return 0;
+}
+
+static int quantize_secagg(gdn_aggregator *a, const float *vec, double weight)
+{
+    size_t dim = a->dim;
+    uint32_t *q = a->qstore + a->count * (dim + 1);
+    float *u = malloc(dim * sizeof *u), w = (float)(weight / a->wscale);
+    int rc;
+
+    if (!u)
+        return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory", a->spec);
+    for (size_t c = 0; c < dim; c++)
+        u[c] = w * (vec[c] - a->global[c]);
+    rc = gdn_secagg_quantize(q, u, dim, (float)a->bound, a->levels, &a->rng);
+    if (!rc)
+        rc = gdn_secagg_quantize(q + dim, &w, 1, 1.0f, a->levels, &a->rng);
+    free(u);
+    return rc;
+}
+
+static int finish_secagg(gdn_aggregator *a, float *out)
+{
+    size_t dim = a->dim;
+    uint32_t bits, included = 0;
+    double *d = malloc(dim * sizeof *d), w = 0;
+    int rc;
+
+    if (!d)
+        return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory", a->spec);
+    rc = gdn_secagg_quant_bits(&bits, (uint32_t)a->count, a->levels);
+    if (!rc)
+        rc = gdn_fl_secagg_round(a->qsum, &included, a->sent, a->qstore,
+                                 (uint32_t)a->count, (uint32_t)dim + 1, bits, a->sa_k,
+                                 a->sa_t, a->dropout, &a->rng);
+    if (!rc && included == 0)
+        rc = gdn_error(GDN_ESTATE, "aggregator '%s': no masked input arrived", a->spec);
+    if (!rc)
+        rc = gdn_secagg_dequantize_sum(d, a->qsum, dim, included, (float)a->bound,
+                                       a->levels);
+    if (!rc)
+        rc = gdn_secagg_dequantize_sum(&w, a->qsum + dim, 1, included, 1.0f, a->levels);
+    if (!rc && !(w > 0))
+        rc = gdn_error(GDN_ESTATE, "aggregator '%s': the summed weight is %g", a->spec, w);
+    for (size_t c = 0; c < dim && !rc; c++)
+        out[c] = (float)((double)a->global[c] + d[c] / w);
+    free(d);
+    gdn_rng_wipe(&a->rng);
+    return rc;
 }
 
 int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
@@ -497,10 +607,13 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
     if (cohort == 0 && agg->kind != AGG_DP) /* Poisson sampling may pick no one */
         return gdn_error(GDN_EINVAL, "aggregator '%s': empty cohort",
                          agg->spec);
-    if ((agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP) && !global)
+    if ((agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP || agg->kind == AGG_SECAGG) &&
+        !global)
         return gdn_error(GDN_EINVAL,
                          "aggregator '%s': needs the global model", agg->spec);
     if (is_robust(agg) && (rc = reserve_robust(agg, cohort)))
+        return rc;
+    if (agg->kind == AGG_SECAGG && (rc = reserve_secagg(agg, cohort)))
         return rc;
     agg->global = global;
     agg->cohort = cohort;
@@ -584,6 +697,9 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
             double u = w * ((double)vec[c] - (double)g[c]);
             agg->acc[c] = agg->count ? agg->acc[c] + u : u;
         }
+    } else if (agg->kind == AGG_SECAGG) {
+        if ((rc = quantize_secagg(agg, vec, weight)))
+            return rc;
     } else {
         memcpy(agg->store + agg->count * dim, vec, dim * sizeof(float));
     }
@@ -646,6 +762,9 @@ int gdn_aggregator_finish(gdn_aggregator *agg, float *out)
     switch (agg->kind) {
     case AGG_DP:
         rc = finish_dp(agg, out);
+        break;
+    case AGG_SECAGG:
+        rc = finish_secagg(agg, out);
         break;
     case AGG_MEAN:
         for (size_t c = 0; c < dim; c++)

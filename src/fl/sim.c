@@ -166,7 +166,23 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     dim = gdn_model_nparams(s->global);
     gdn_fl_init_rng(&rng, cfg->seed);
     gdn_model_init(s->global, &rng);
-    if (cfg->dp.enabled) {
+    if (cfg->secagg.enabled && cfg->dp.enabled)
+        rc = gdn_error(GDN_EINVAL, "federation: --secagg with --dp client is "
+                       "distributed DP, not there yet; use one of them");
+    else if (cfg->secagg.enabled) {
+        size_t largest = 0;
+        for (size_t k = 0; k < part->clients; k++)
+            if (gdn_partition_size(part, k) > largest)
+                largest = gdn_partition_size(part, k);
+        rc = strcmp(cfg->aggregator, "mean") != 0
+                 ? gdn_error(GDN_EINVAL, "federation: secure aggregation sums; it "
+                             "works with the mean aggregator only")
+                 : gdn_aggregator_new_secagg(&s->agg, dim, cfg->secagg.clip,
+                                             cfg->secagg.levels ? cfg->secagg.levels
+                                                                : 1u << 16,
+                                             (double)largest, cfg->secagg.k,
+                                             cfg->secagg.t, cfg->secagg.dropout);
+    } else if (cfg->dp.enabled) {
         double expected = cfg->fraction * (double)cfg->clients;
         rc = gdn_aggregator_new_dp(&s->agg, dim, cfg->dp.clip, cfg->dp.noise, expected);
         if (!rc && cfg->dp.quantile > 0)
@@ -247,8 +263,6 @@ static size_t sample_cohort(gdn_fl_sim *s, unsigned round)
         for (size_t i = 0; i < k; i++)
             if (gdn_rng_double(&rng) < s->cfg.fraction)
                 s->cohort[m++] = (uint32_t)i;
-        /* The noise stream of the round follows the sampling draws. */
-        gdn_aggregator_set_noise_rng(s->agg, &rng);
         gdn_rng_wipe(&rng);
         return m;
     }
@@ -431,6 +445,14 @@ int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
     s->next_take = s->next_add = 0;
     s->loss_sum = s->weight_sum = 0;
     s->rc = 0;
+    {   /* the aggregator's own stream for this round (noise, rounding, keys) */
+        gdn_rng server, agg_rng;
+        gdn_fl_server_rng(&server, s->cfg.seed, round);
+        gdn_rng_derive(&agg_rng, &server, 1);
+        gdn_aggregator_set_noise_rng(s->agg, &agg_rng);
+        gdn_rng_wipe(&server);
+        gdn_rng_wipe(&agg_rng);
+    }
     if ((rc = gdn_aggregator_begin(s->agg, gdn_model_params(s->global), s->ncohort)))
         return rc;
     /* Parallelism is across clients: each worker's BLAS runs on one thread. */
