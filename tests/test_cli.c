@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "guardian/ml.h"
 #include "harness.h"
 
@@ -183,4 +185,36 @@ GDN_TEST(cli_simulate_secagg_with_dropouts)
              "--secagg --secagg-k 4 --out %s/sa2", csv, t);
     CHECK_EQ(run(args, log), 1);
     CHECK(file_contains(log, "--secagg-k and --secagg-threshold go together"));
+}
+
+/* simulate keeps a signed ledger of its rounds; audit verifies it and
+ * catches a rewritten entry. */
+GDN_TEST(cli_simulate_ledger_and_audit)
+{
+    char csv[600], args[2048], log[600], db[700];
+    const char *t = gdn_test_tmpdir();
+    sqlite3 *h;
+
+    snprintf(csv, sizeof csv, "%s/lg.csv", t);
+    snprintf(log, sizeof log, "%s/lg.log", t);
+    write_csv(csv);
+    snprintf(args, sizeof args, "simulate --data csv:%s:label=class --model mlp:4-8-3 "
+             "--clients 6 --per-round 3 --rounds 3 --batch 8 --out %s/lg", csv, t);
+    CHECK_EQ(run(args, log), 0);
+    snprintf(args, sizeof args, "simulate --resume %s/lg --rounds 4", t);
+    CHECK_EQ(run(args, log), 0);
+    snprintf(db, sizeof db, "%s/lg/ledger.db", t);
+    snprintf(args, sizeof args, "audit --ledger %s", db);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "entries 4 (rounds 4, refusals 0), signed heads 4"));
+    CHECK(file_contains(log, "verified: OK"));
+    /* Rewrite round 2's entry (one byte of its model hash), as a coordinator
+     * editing history would. */
+    CHECK(sqlite3_open(db, &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h, "UPDATE entries SET data = CAST(substr(data, 1, 40) || "
+                          "x'ff' || substr(data, 42) AS BLOB) WHERE idx = 1", NULL,
+                       NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+    CHECK_EQ(run(args, log), 1);
+    CHECK(file_contains(log, "FAILED: entry 1: the stored leaf hash is not the hash"));
 }

@@ -208,6 +208,8 @@ gdn_model *gdn_fl_sim_model(gdn_fl_sim *sim); /* holds the global model */
 /* DP: ε that `rounds` rounds of this configuration spend (INFINITY
  * without noise, 0 without DP). */
 double gdn_fl_sim_epsilon(const gdn_fl_sim *sim, unsigned rounds);
+/* The cohort of the last round (client indices, ascending). */
+const uint32_t *gdn_fl_sim_cohort(const gdn_fl_sim *sim, size_t *n);
 /* Whether client k is one of the simulated attackers. */
 int gdn_fl_sim_is_malicious(const gdn_fl_sim *sim, size_t k);
 

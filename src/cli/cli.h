@@ -6,6 +6,7 @@
 
 #include "guardian/core.h"
 #include "guardian/data.h"
+#include "guardian/fl.h"
 
 /* One option of a subcommand. `value` starts as the default (NULL: none) and
  * is replaced by what the user gave; flags take no argument ("1" when set). */
@@ -67,6 +68,15 @@ int cli_simulate(cli_opt *opts);
 extern cli_opt cli_simulate_opts[];
 int cli_privacy(cli_opt *opts);
 extern cli_opt cli_privacy_opts[];
+/* The run's ledger (record.c): DIR/ledger.db, signed by DIR/coordinator.key. */
+typedef struct cli_ledger cli_ledger;
+int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len);
+void cli_ledger_close(cli_ledger *l);
+int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
+                     const uint8_t before[32], const uint8_t after[32],
+                     const uint32_t *cohort, size_t n);
+int cli_audit(cli_opt *opts);
+extern cli_opt cli_audit_opts[];
 int cli_keygen(cli_opt *opts);
 extern cli_opt cli_keygen_opts[];
 int cli_ca(cli_opt *opts);

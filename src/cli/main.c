@@ -14,6 +14,8 @@ static const cli_cmd commands[] = {
     {"privacy", "Privacy spent (epsilon) by DP-SGD / DP-FedAvg, or the noise for a target.",
      "--q Q (--sigma S | --epsilon E) [--steps N] [--delta D] [options]",
      cli_privacy_opts, cli_privacy},
+    {"audit", "Verify a run's ledger: every entry, proof and signature.",
+     "--ledger FILE [--key FILE]", cli_audit_opts, cli_audit},
     {"keygen", "Make a party's long-term key pair and certificate request.",
      "--out DIR [options]", cli_keygen_opts, cli_keygen},
     {"ca", "The federation's certificate authority: ca init | sign | revoke | crl.",

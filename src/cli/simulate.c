@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cli/cli.h"
 #include "guardian/fl.h"
 
@@ -233,6 +235,28 @@ static int load_metrics(gdn_buf *csv, const char *dir, unsigned rounds)
                                "seconds,epsilon\n");
 }
 
+/* SHA-256 of the parameters as little-endian float32 (the safetensors
+ * payload), the model hash the ledger records. */
+static void model_hash(uint8_t out[32], gdn_model *m)
+{
+    const float *p = gdn_model_params(m);
+    size_t n = gdn_model_nparams(m);
+    crypto_hash_sha256_state st;
+    uint8_t chunk[4096];
+
+    crypto_hash_sha256_init(&st);
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < sizeof chunk / 4 && i < n; k++, i++) {
+            uint32_t u;
+            memcpy(&u, &p[i], 4);
+            gdn_store_le32(chunk + 4 * k, u);
+        }
+        crypto_hash_sha256_update(&st, chunk, 4 * k);
+    }
+    crypto_hash_sha256_final(&st, out);
+}
+
 /* accuracy.png with gnuplot; a missing gnuplot only warns. */
 static void plot(const char *dir)
 {
@@ -287,6 +311,8 @@ int cli_simulate(cli_opt *opts)
     gdn_fl_sim *sim = NULL;
     gdn_fl_config cfg;
     gdn_json *saved = NULL;
+    cli_ledger *ledger = NULL;
+    uint8_t before[32], after[32];
     gdn_buf csv = {0};
     gdn_rng rng;
     char path[4200];
@@ -328,6 +354,18 @@ int cli_simulate(cli_opt *opts)
         rc = cli_fail("writing outputs", rc);
         goto out;
     }
+    {
+        gdn_buf conf = {0};
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        rc = gdn_file_read(&conf, path, 1 << 20);
+        if (!rc)
+            rc = cli_ledger_open(&ledger, dir, conf.data, conf.len);
+        gdn_buf_free(&conf);
+        if (rc) {
+            rc = cli_fail("opening the ledger", rc);
+            goto out;
+        }
+    }
     fprintf(stderr, "federation: %s, %s, aggregator %s, %u rounds, %zu workers\n",
             cfg.model, cfg.server.strategy, cfg.aggregator, cfg.rounds,
             (size_t)(cfg.workers ? cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN)));
@@ -346,10 +384,12 @@ int cli_simulate(cli_opt *opts)
                    target, cfg.dp.delta);
             break;
         }
+        model_hash(before, gdn_fl_sim_model(sim));
         if ((rc = gdn_fl_sim_round(sim, &st))) {
             rc = cli_fail("round", rc);
             goto out;
         }
+        model_hash(after, gdn_fl_sim_model(sim));
         printf("round %u/%u  clients %zu  train loss %.4f", st.round, cfg.rounds,
                st.cohort, st.train_loss);
         if (st.evaluated)
@@ -369,6 +409,12 @@ int cli_simulate(cli_opt *opts)
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         if ((rc = gdn_model_save(gdn_fl_sim_model(sim), path)))
             goto io_fail;
+        {
+            size_t n;
+            const uint32_t *cohort = gdn_fl_sim_cohort(sim, &n);
+            if ((rc = cli_ledger_round(ledger, &cfg, st.round, before, after, cohort, n)))
+                goto io_fail;
+        }
         snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
         if ((rc = gdn_fl_sim_save(sim, path)))
             goto io_fail;
@@ -377,11 +423,13 @@ int cli_simulate(cli_opt *opts)
         fprintf(stderr, "interrupted after round %u: resume with guardian simulate "
                         "--resume %s\n", gdn_fl_sim_rounds_done(sim), dir);
     plot(dir);
-    printf("outputs: %s/{metrics.csv,model.safetensors,accuracy.png,config.json}\n", dir);
+    printf("outputs: %s/{metrics.csv,model.safetensors,accuracy.png,config.json,"
+           "ledger.db}\n", dir);
     goto out;
 io_fail:
     rc = cli_fail("writing outputs", rc);
 out:
+    cli_ledger_close(ledger);
     gdn_buf_free(&csv);
     gdn_fl_sim_free(sim);
     gdn_partition_free(&part);

@@ -243,6 +243,12 @@ double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
     return eps;
 }
 
+const uint32_t *gdn_fl_sim_cohort(const gdn_fl_sim *s, size_t *n)
+{
+    *n = s->done ? s->ncohort : 0;
+    return s->cohort;
+}
+
 int gdn_fl_sim_is_malicious(const gdn_fl_sim *s, size_t k)
 {
     return k < s->cfg.clients && s->malicious[k];

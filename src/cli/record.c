@@ -1,0 +1,209 @@
+/* The run's ledger: every finished round of `guardian simulate` becomes an
+ * entry of DIR/ledger.db (ledger/, RFC 9162 log), committed with a head the
+ * coordinator signs; `guardian audit` verifies it all afterwards. The
+ * coordinator's key lives in DIR/coordinator.key (0600), its public half in
+ * DIR/coordinator.pub. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cli/cli.h"
+#include "guardian/ledger.h"
+
+struct cli_ledger {
+    gdn_ledger_store *store;
+    uint8_t pk[GDN_LEDGER_PUBLIC_KEY_BYTES];
+    uint8_t sk[GDN_LEDGER_SECRET_KEY_BYTES];
+    uint8_t task[32];   /* hash of the configuration the rounds ran under */
+    uint8_t log_id[32]; /* random, fixed when the ledger is created */
+};
+
+/* Loads the coordinator key of dir, or makes one (a new run). */
+static int coordinator_key(cli_ledger *l, const char *dir)
+{
+    char path[4200];
+    gdn_buf b = {0};
+    gdn_rng rng;
+    int rc;
+
+    snprintf(path, sizeof path, "%s/coordinator.key", dir);
+    if (gdn_file_read(&b, path, 1024) == 0) {
+        rc = b.len == sizeof l->sk ? 0
+                                   : gdn_error(GDN_EFORMAT, "%s: not a coordinator key", path);
+        if (!rc) {
+            memcpy(l->sk, b.data, sizeof l->sk);
+            crypto_sign_ed25519_sk_to_pk(l->pk, l->sk);
+        }
+        sodium_memzero(b.data, b.len);
+        gdn_buf_free(&b);
+        return rc;
+    }
+    gdn_error_clear();
+    if ((rc = gdn_rng_init_system(&rng)) ||
+        (rc = gdn_ledger_keypair(l->pk, l->sk, &rng)) ||
+        (rc = gdn_file_write_atomic_mode(path, l->sk, sizeof l->sk, 0600)))
+        return rc;
+    gdn_rng_wipe(&rng);
+    snprintf(path, sizeof path, "%s/coordinator.pub", dir);
+    return gdn_file_write_atomic(path, l->pk, sizeof l->pk);
+}
+
+int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len)
+{
+    cli_ledger *l = calloc(1, sizeof *l);
+    char path[4200];
+    int rc;
+
+    *out = NULL;
+    if (!l)
+        return gdn_error(GDN_ENOMEM, "out of memory");
+    crypto_generichash(l->task, sizeof l->task, config, len, NULL, 0);
+    snprintf(path, sizeof path, "%s/ledger.db", dir);
+    randombytes_buf(l->log_id, sizeof l->log_id); /* used only if the file is new */
+    if ((rc = coordinator_key(l, dir)) ||
+        (rc = gdn_ledger_store_open(&l->store, path,
+                                    access(path, F_OK) == 0 ? NULL : l->log_id))) {
+        cli_ledger_close(l);
+        return rc;
+    }
+    memcpy(l->log_id, gdn_ledger_store_log_id(l->store), sizeof l->log_id);
+    *out = l;
+    return 0;
+}
+
+void cli_ledger_close(cli_ledger *l)
+{
+    if (!l)
+        return;
+    gdn_ledger_store_close(l->store);
+    sodium_memzero(l->sk, sizeof l->sk);
+    free(l);
+}
+
+/* Client identities of the simulation: BLAKE2b of "guardian simulated
+ * client" and the index (networked owners use their key fingerprints). */
+static void client_id(uint8_t out[32], uint32_t index)
+{
+    static const char label[] = "guardian simulated client";
+    uint8_t msg[sizeof label - 1 + 4];
+
+    memcpy(msg, label, sizeof label - 1);
+    gdn_store_le32(msg + sizeof label - 1, index);
+    crypto_generichash(out, 32, msg, sizeof msg, NULL, 0);
+}
+
+int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
+                     const uint8_t before[32], const uint8_t after[32],
+                     const uint32_t *cohort, size_t n)
+{
+    gdn_ledger_entry e;
+    gdn_ledger_head head;
+    gdn_buf enc = {0}, old = {0};
+    uint8_t root[GDN_LEDGER_HASH_BYTES], *ids = NULL;
+    uint64_t size = gdn_ledger_store_size(l->store);
+    int rc;
+
+    memset(&e, 0, sizeof e);
+    e.kind = GDN_LEDGER_KIND_ROUND;
+    e.aggregation = cfg->secagg.enabled ? GDN_LEDGER_AGG_SECAGG : GDN_LEDGER_AGG_PLAIN;
+    e.round = round;
+    memcpy(e.task_hash, l->task, 32);
+    memcpy(e.model_before, before, 32);
+    memcpy(e.model_after, after, 32);
+    if (cfg->dp.enabled) {
+        e.noise_multiplier = cfg->dp.noise;
+        e.clip = cfg->dp.clip;
+        e.delta = cfg->dp.delta;
+    }
+    if (n && !(ids = malloc(n * 32)))
+        return gdn_error(GDN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        client_id(ids + 32 * i, cohort[i]);
+    gdn_ledger_sort_cohort(ids, n);
+    e.cohort = ids, e.cohort_len = n;
+    if ((rc = gdn_ledger_entry_encode(&enc, &e)))
+        goto out;
+    if (size >= round) {
+        /* A run resumed after a crash between the ledger's commit and the
+         * checkpoint redoes the round bit for bit: the entry must match. */
+        if ((rc = gdn_ledger_store_entry(l->store, &old, round - 1)))
+            goto out;
+        if (old.len != enc.len || memcmp(old.data, enc.data, enc.len) != 0)
+            rc = gdn_error(GDN_ESTATE, "ledger: round %u is recorded with other "
+                           "values than this run produced", round);
+        goto out;
+    }
+    if (size + 1 != round) {
+        rc = gdn_error(GDN_ESTATE, "ledger: holds %llu rounds, this is round %u",
+                       (unsigned long long)size, round);
+        goto out;
+    }
+    if ((rc = gdn_ledger_store_append(l->store, NULL, enc.data, enc.len)) ||
+        (rc = gdn_ledger_tree_root(root, gdn_ledger_store_tree(l->store), size + 1)) ||
+        (rc = gdn_ledger_head_sign(&head, l->log_id, size + 1, root,
+                                   (uint64_t)time(NULL), l->sk)) ||
+        (rc = gdn_ledger_store_put_head(l->store, NULL, &head)) ||
+        (rc = gdn_ledger_store_commit(l->store)))
+        gdn_ledger_store_rollback(l->store);
+out:
+    free(ids);
+    gdn_buf_free(&enc);
+    gdn_buf_free(&old);
+    return rc;
+}
+
+/* ---- guardian audit ------------------------------------------------------- */
+
+cli_opt cli_audit_opts[] = {
+    {"ledger", "FILE", "the ledger to verify (a run's DIR/ledger.db)", NULL, 0},
+    {"key", "FILE", "the coordinator's public key (default: coordinator.pub beside "
+     "the ledger)", NULL, 0},
+    {NULL, NULL, NULL, NULL, 0},
+};
+
+int cli_audit(cli_opt *opts)
+{
+    const char *ledger = cli_str(opts, "ledger"), *key = cli_str(opts, "key");
+    char keypath[4200], hex[2 * GDN_LEDGER_HASH_BYTES + 1];
+    gdn_ledger_audit_report r;
+    gdn_buf b = {0};
+    uint8_t pk[GDN_LEDGER_PUBLIC_KEY_BYTES];
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    if (!ledger) {
+        fprintf(stderr, "guardian audit: --ledger FILE is required\n");
+        return GDN_EINVAL;
+    }
+    if (!key) {
+        const char *slash = strrchr(ledger, '/');
+        int dirlen = slash ? (int)(slash - ledger) : 1;
+        snprintf(keypath, sizeof keypath, "%.*s/coordinator.pub", dirlen,
+                 slash ? ledger : ".");
+        key = keypath;
+    }
+    if ((rc = gdn_file_read(&b, key, 64)) ||
+        (b.len != sizeof pk && (rc = gdn_error(GDN_EFORMAT, "%s: not a public key", key)))) {
+        gdn_buf_free(&b);
+        return cli_fail("reading the coordinator's key", rc);
+    }
+    memcpy(pk, b.data, sizeof pk);
+    gdn_buf_free(&b);
+    rc = gdn_ledger_audit_file(&r, ledger, pk, NULL, 0);
+    sodium_bin2hex(hex, sizeof hex, r.root, sizeof r.root);
+    printf("ledger %s\n  entries %llu (rounds %llu, refusals %llu), signed heads %llu, "
+           "co-signatures %llu\n  root %s\n", ledger, (unsigned long long)r.entries,
+           (unsigned long long)r.rounds, (unsigned long long)r.refusals,
+           (unsigned long long)r.heads, (unsigned long long)r.cosigs, hex);
+    if (r.ok && !rc)
+        printf("  every entry, proof and signature verified: OK\n");
+    else
+        printf("  FAILED: %s\n", r.problem[0] ? r.problem : gdn_errmsg());
+    gdn_ledger_audit_report_free(&r);
+    return r.ok && !rc ? 0 : (rc ? rc : GDN_ECRYPTO);
+}
