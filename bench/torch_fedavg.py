@@ -42,7 +42,6 @@ if ARGS.threads:
     os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
 
 import ctypes  # noqa: E402
-import gzip  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
@@ -53,28 +52,16 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-FMNIST_DIR = os.environ.get("GDN_FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist"
+from torch_common import blas_in_use, train_arrays  # noqa: E402
+
 MODEL = "mlp:784-200-200-10"
 FRACTION, EPOCHS, BATCH, LR = 0.1, 1, 10, 0.05
 
 
-def read_idx(path):
-    """IDX file (gzip or not): big-endian magic 0x0000 0x08 ndim, dims, ubyte data."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(dims)
 
 
 def load_train():
-    x = read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
-    y = read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
+    x, y = train_arrays()
     x = torch.from_numpy(x.astype(np.float32) / np.float32(255.0))
     return x.reshape(-1, 1, 28, 28).contiguous(), torch.from_numpy(y.astype(np.int64))
 
@@ -146,23 +133,6 @@ def blas_threads():
     return None
 
 
-def blas_in_use():
-    """The BLAS library actually mapped into this process and its config."""
-    paths = set()
-    with open("/proc/self/maps") as f:
-        for line in f:
-            p = line.split()[-1]
-            if "blas" in os.path.basename(p):
-                paths.add(p)
-    desc = []
-    for p in sorted(paths):
-        try:
-            fn = ctypes.CDLL(p).openblas_get_config
-            fn.restype = ctypes.c_char_p
-            desc.append(f"{p}: {fn().decode()}")
-        except (OSError, AttributeError):
-            desc.append(p)
-    return "; ".join(desc) or "none mapped"
 
 
 def main():

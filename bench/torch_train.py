@@ -15,8 +15,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import ctypes
-import gzip
 import json
 import statistics
 import time
@@ -26,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FMNIST_DIR = os.environ.get("GDN_FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist"
+from torch_common import blas_in_use, train_arrays
+
 
 # Same configs and subset sizes as bench/train.c.
 CONFIGS = [("mlp:784-200-200-10", 10, 20000),
@@ -34,23 +33,11 @@ CONFIGS = [("mlp:784-200-200-10", 10, 20000),
            ("cnn", 32, 2000)]
 
 
-def read_idx(path):
-    """IDX file (gzip or not): big-endian magic 0x0000 0x08 ndim, dims, ubyte data."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(dims)
 
 
 def load_train(n):
-    x = read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))[:n]
-    y = read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))[:n]
+    x, y = train_arrays()
+    x, y = x[:n], y[:n]
     x = torch.from_numpy(x.astype(np.float32) / 255.0).reshape(n, 1, 28, 28)
     return x.contiguous(), torch.from_numpy(y.astype(np.int64))
 
@@ -84,23 +71,6 @@ def epoch(model, opt, x, y, batch, gen):
     return n / (time.perf_counter() - t0)
 
 
-def blas_in_use():
-    """The BLAS library actually mapped into this process and its config."""
-    paths = set()
-    with open("/proc/self/maps") as f:
-        for line in f:
-            p = line.split()[-1]
-            if "blas" in os.path.basename(p):
-                paths.add(p)
-    desc = []
-    for p in sorted(paths):
-        try:
-            fn = ctypes.CDLL(p).openblas_get_config
-            fn.restype = ctypes.c_char_p
-            desc.append(f"{p}: {fn().decode()}")
-        except (OSError, AttributeError):
-            desc.append(p)
-    return "; ".join(desc) or "none mapped"
 
 
 def main():
