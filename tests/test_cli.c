@@ -208,6 +208,20 @@ GDN_TEST(cli_simulate_ledger_and_audit)
     CHECK_EQ(run(args, log), 0);
     CHECK(file_contains(log, "entries 4 (rounds 4, refusals 0), signed heads 4"));
     CHECK(file_contains(log, "verified: OK"));
+    /* Inclusion: round 2's entry is in the tree, with exactly its 3 clients. */
+    int members = 0;
+    for (int k = 0; k < 6; k++) {
+        snprintf(args, sizeof args, "audit --ledger %s --prove-inclusion 2 --client %d", db, k);
+        int rc = run(args, log);
+        CHECK(file_contains(log, "verified: the path leads from the entry to the root"));
+        members += rc == 0;
+        CHECK(rc == 0 || file_contains(log, "NOT in this round's cohort"));
+    }
+    CHECK_EQ(members, 3);
+    snprintf(args, sizeof args, "audit --ledger %s --prove-inclusion 9", db);
+    CHECK_EQ(run(args, log), 1);
+    CHECK(file_contains(log, "holds 4 rounds, not 9"));
+    snprintf(args, sizeof args, "audit --ledger %s", db);
     /* Rewrite round 2's entry (one byte of its model hash), as a coordinator
      * editing history would. */
     CHECK(sqlite3_open(db, &h) == SQLITE_OK);
