@@ -183,7 +183,7 @@ GDN_TEST(fl_fedprox_keeps_clients_near_the_global_model)
     gdn_dataset d;
     gdn_partition part;
     gdn_model *m;
-    gdn_fl_local local = {5, 10, 0.1f, 0, 0, 0};
+    gdn_fl_local local = {5, 10, 0.1f, 0, 0, 0, 0, 0};
     gdn_rng rng;
     double loss, dist[2];
 
@@ -482,6 +482,60 @@ GDN_TEST(fl_secagg_matches_plain_fedavg_up_to_quantization)
     int rc = gdn_fl_sim_round(sim, &st);
     CHECK_MSG(rc != 0 && (strstr(gdn_errmsg(), "threshold") || strstr(gdn_errmsg(), "nothing")),
               "rc %d: %s", rc, gdn_errmsg());
+    gdn_fl_sim_free(sim);
+    gdn_partition_free(&part);
+    gdn_dataset_free(&d);
+}
+
+/* DP-SGD: without noise, each step moves the model by at most lr x (count /
+ * B) x C; the reported epsilon is the accountant's for the owners' own
+ * sampling rate and steps, and survives a resume. */
+GDN_TEST(fl_dp_sgd_clips_examples_and_accounts_per_owner)
+{
+    gdn_dataset d;
+    gdn_partition part;
+    gdn_model *m;
+    gdn_fl_local local = {1, 10, 1.0f, 0, 0, 0, 1e-3f, 0};
+    gdn_rng rng;
+    double loss, dist = 0, eps, order;
+
+    blobs(&d, 400, 13);
+    gdn_rng_init_seed(&rng, 1);
+    CHECK_OK(gdn_data_partition(&part, &d, "iid", 4, &rng));
+    CHECK_OK(gdn_model_new(&m, "mlp:8-16-4", 1, 1, 8, 4));
+    size_t n = gdn_model_nparams(m);
+    float *global = malloc(n * sizeof *global);
+    gdn_model_init(m, &rng);
+    memcpy(global, gdn_model_params(m), n * sizeof *global);
+    gdn_fl_client_rng(&rng, 1, 1, 0);
+    CHECK_OK(gdn_fl_client_train(m, &loss, global, &d, part.idx,
+                                 gdn_partition_size(&part, 0), &local, &rng));
+    for (size_t i = 0; i < n; i++)
+        dist += pow(gdn_model_params(m)[i] - global[i], 2);
+    /* 100 examples, B = 10: 10 steps of Poisson batches (at most 100 each). */
+    CHECK_MSG(sqrt(dist) > 0 && sqrt(dist) <= 10 * 1.0 * (100.0 / 10) * 1e-3,
+              "moved %g", sqrt(dist));
+    free(global);
+    gdn_model_free(m);
+
+    gdn_fl_config cfg;
+    gdn_fl_sim *sim;
+    gdn_fl_round_stats st;
+    char path[600];
+    small_config(&cfg, 4, 4);
+    cfg.local.dp_clip = 1.0f, cfg.local.dp_noise = 1.5f, cfg.dp.delta = 1e-5;
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    CHECK_OK(gdn_fl_sim_round(sim, &st));
+    /* Every owner (100 examples) took part twice: 2 x 10 steps at q = 0.1. */
+    CHECK_OK(gdn_dp_rdp_epsilon(&eps, &order, 0.1, 1.5, 20, 1e-5, GDN_DP_RDP_CONSERVATIVE));
+    CHECK_NEAR(st.epsilon, eps, 1e-12);
+    snprintf(path, sizeof path, "%s/dpsgd.bin", gdn_test_tmpdir());
+    CHECK_OK(gdn_fl_sim_save(sim, path));
+    gdn_fl_sim_free(sim);
+    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
+    CHECK_OK(gdn_fl_sim_load(sim, path));
+    CHECK_NEAR(gdn_fl_sim_epsilon(sim, 2), eps, 1e-12);
     gdn_fl_sim_free(sim);
     gdn_partition_free(&part);
     gdn_dataset_free(&d);

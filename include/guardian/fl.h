@@ -36,7 +36,15 @@ typedef struct gdn_fl_local {
     size_t batch;
     float lr, momentum, weight_decay;
     float prox_mu; /* FedProx proximal term (Li et al., MLSys 2020); 0 = off */
+    /* Sample-level DP-SGD (Abadi et al., CCS 2016) when dp_clip > 0: each
+     * step draws examples by Poisson sampling at rate batch / n, clips each
+     * example's gradient to dp_clip, and adds Gaussian noise of deviation
+     * dp_noise x dp_clip to their sum, divided by the expected batch. */
+    float dp_clip, dp_noise;
 } gdn_fl_local;
+
+/* DP-SGD steps one local training of n examples takes: epochs x ceil(n / batch). */
+uint64_t gdn_fl_dp_sgd_steps(const gdn_fl_local *cfg, size_t n);
 
 /* Local training: loads `global` into model, runs cfg->epochs epochs of SGD
  * (fresh optimizer state) over the examples idx[0..n) of data, and writes

@@ -37,7 +37,8 @@ cli_opt cli_simulate_opts[] = {
     {"aggregator", "SPEC", "mean, median, trimmed:B, krum:F, multikrum:F:M or normbound:M", "mean", 0},
     {"attack", "SPEC", "simulated attackers: scale:S,frac:F or signflip[:S],frac:F", NULL, 0},
     {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, "
-     "Gaussian noise on the sum, Poisson sampling at rate --fraction)", NULL, 0},
+     "Gaussian noise on the sum, Poisson sampling at rate --fraction) or sample "
+     "(DP-SGD in every client; epsilon is the largest of any data owner)", NULL, 0},
     {"clip", "S", "DP: L2 bound of each client's update", "1.0", 0},
     {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
     {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
@@ -146,11 +147,12 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
     cfg->server.tau = (float)tau;
     cfg->aggregator = cli_str(opts, "aggregator");
     if (cli_str(opts, "dp")) {
-        if (strcmp(cli_str(opts, "dp"), "client") != 0) {
-            fprintf(stderr, "guardian: --dp %s: expected client\n", cli_str(opts, "dp"));
+        const char *mode = cli_str(opts, "dp");
+        if (strcmp(mode, "client") != 0 && strcmp(mode, "sample") != 0) {
+            fprintf(stderr, "guardian: --dp %s: expected client or sample\n", mode);
             return GDN_EINVAL;
         }
-        cfg->dp.enabled = 1;
+        cfg->dp.enabled = strcmp(mode, "client") == 0;
         if (cli_double(opts, "clip", 1e-9, 1e9, &cfg->dp.clip) ||
             cli_double(opts, "noise", 0, 1e6, &cfg->dp.noise) ||
             cli_double(opts, "delta", 1e-300, 0.999999, &cfg->dp.delta) ||
@@ -158,6 +160,14 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
             (cli_str(opts, "clip-quantile") &&
              cli_double(opts, "clip-quantile", 1e-6, 0.999999, &cfg->dp.quantile)))
             return GDN_EINVAL;
+        if (!cfg->dp.enabled) { /* sample level: DP-SGD inside each client */
+            cfg->local.dp_clip = (float)cfg->dp.clip;
+            cfg->local.dp_noise = (float)cfg->dp.noise;
+            if (cfg->dp.quantile > 0) {
+                fprintf(stderr, "guardian: --clip-quantile is for --dp client\n");
+                return GDN_EINVAL;
+            }
+        }
     }
     if (cli_flag(opts, "secagg")) {
         long k = 0, t = 0, levels;
@@ -394,7 +404,7 @@ int cli_simulate(cli_opt *opts)
                st.cohort, st.train_loss);
         if (st.evaluated)
             printf("  test accuracy %.4f  test loss %.4f", st.test_accuracy, st.test_loss);
-        if (cfg.dp.enabled)
+        if (cfg.dp.enabled || cfg.local.dp_clip > 0)
             printf("  epsilon %.4g (delta %g)", st.epsilon, cfg.dp.delta);
         printf("  %.2fs\n", st.seconds);
         fflush(stdout);

@@ -30,6 +30,7 @@ struct gdn_fl_sim {
     float *aggregate;
     uint32_t *cohort, *pool;
     uint8_t *malicious;
+    uint32_t *joined;                /* rounds each client trained in (DP-SGD's ε) */
     unsigned done;
 
     /* Shared by the workers during a round. */
@@ -90,6 +91,10 @@ static int check_config(const gdn_fl_config *c, const gdn_dataset *train,
         return gdn_error(GDN_EINVAL, "federation: DP-FedAvg needs --fraction (Poisson "
                          "sampling, not --per-round), clip > 0, noise >= 0, 0 < delta < 1 "
                          "and the mean aggregator (it clips and noises the sum itself)");
+    if (c->local.dp_clip > 0 &&
+        (c->dp.enabled || !(c->local.dp_noise >= 0) || !(c->dp.delta > 0 && c->dp.delta < 1)))
+        return gdn_error(GDN_EINVAL, "federation: DP-SGD (sample level) needs noise >= 0 "
+                         "and 0 < delta < 1, and is not combined with client-level DP");
     for (size_t k = 0; k < part->clients; k++)
         if (gdn_partition_size(part, k) == 0)
             return gdn_error(GDN_EINVAL, "federation: client %zu has no examples", k);
@@ -196,7 +201,8 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     s->aggregate = gdn_alloc_aligned(dim * sizeof(float));
     s->cohort = malloc(cfg->clients * sizeof *s->cohort);
     s->pool = malloc(cfg->clients * sizeof *s->pool);
-    if (!s->aggregate || !s->cohort || !s->pool) {
+    s->joined = calloc(cfg->clients, sizeof *s->joined);
+    if (!s->aggregate || !s->cohort || !s->pool || !s->joined) {
         rc = gdn_error(GDN_ENOMEM, "out of memory");
         goto fail;
     }
@@ -222,6 +228,7 @@ void gdn_fl_sim_free(gdn_fl_sim *s)
     free(s->cohort);
     free(s->pool);
     free(s->malicious);
+    free(s->joined);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->turn);
     free(s);
@@ -230,10 +237,35 @@ void gdn_fl_sim_free(gdn_fl_sim *s)
 unsigned gdn_fl_sim_rounds_done(const gdn_fl_sim *s) { return s->done; }
 gdn_model *gdn_fl_sim_model(gdn_fl_sim *s) { return s->global; }
 
+/* DP-SGD: the largest ε of any data owner, each accounted over its own
+ * steps at its own sampling rate batch / n_k; for a round not yet run,
+ * every owner is assumed to take part once more (an upper bound). */
+static double sample_level_epsilon(const gdn_fl_sim *s, unsigned rounds)
+{
+    const gdn_fl_local *l = &s->cfg.local;
+    double worst = 0, eps, order;
+    int ahead = rounds > s->done;
+
+    for (size_t k = 0; k < s->cfg.clients; k++) {
+        size_t n = gdn_partition_size(s->part, k);
+        uint64_t steps = (uint64_t)(s->joined[k] + (unsigned)ahead) * gdn_fl_dp_sgd_steps(l, n);
+        if (steps == 0)
+            continue;
+        if (!(l->dp_noise > 0) ||
+            gdn_dp_rdp_epsilon(&eps, &order, l->batch < n ? (double)l->batch / (double)n : 1.0,
+                               l->dp_noise, steps, s->cfg.dp.delta, GDN_DP_RDP_CONSERVATIVE))
+            return INFINITY;
+        worst = eps > worst ? eps : worst;
+    }
+    return worst;
+}
+
 double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
 {
     double eps, order;
 
+    if (s->cfg.local.dp_clip > 0)
+        return rounds ? sample_level_epsilon(s, rounds) : 0;
     if (!s->cfg.dp.enabled || rounds == 0)
         return 0;
     if (!(s->cfg.dp.noise > 0) ||
@@ -475,6 +507,8 @@ int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
         return rc;
     gdn_fl_server_step(s->server, gdn_model_params(s->global), s->aggregate);
     s->done = round;
+    for (size_t i = 0; i < s->ncohort; i++)
+        s->joined[s->cohort[i]]++;
 
     st->round = round;
     st->cohort = s->ncohort;
@@ -580,6 +614,14 @@ int gdn_fl_sim_load_bytes(gdn_fl_sim *s, const uint8_t *data, size_t len,
     if (s->cfg.dp.enabled)
         gdn_aggregator_dp_set_clip(s->agg, clip);
     s->done = gdn_load_le32(data + 8);
+    /* Who trained in which round follows from the seed: replay the draws. */
+    memset(s->joined, 0, s->cfg.clients * sizeof *s->joined);
+    for (unsigned r = 1; r <= s->done; r++) {
+        size_t m = sample_cohort(s, r);
+        for (size_t i = 0; i < m; i++)
+            s->joined[s->cohort[i]]++;
+    }
+    s->ncohort = 0;
     p = data + CK_HEADER + speclen;
     for (size_t v = 0; v <= ns; v++) {
         float *dst = v == 0 ? gdn_model_params(s->global)
