@@ -206,7 +206,9 @@ GDN_TEST(cli_simulate_ledger_and_audit)
     snprintf(db, sizeof db, "%s/lg/ledger.db", t);
     snprintf(args, sizeof args, "audit --ledger %s", db);
     CHECK_EQ(run(args, log), 0);
-    CHECK(file_contains(log, "entries 4 (rounds 4, refusals 0), signed heads 4"));
+    /* 4 rounds of 3 owners, each co-signing the head after its round. */
+    CHECK(file_contains(log, "entries 4 (rounds 4, refusals 0), signed heads 4, "
+                             "co-signatures 12"));
     CHECK(file_contains(log, "verified: OK"));
     /* Inclusion: round 2's entry is in the tree, with exactly its 3 clients. */
     int members = 0;

@@ -70,7 +70,8 @@ int cli_privacy(cli_opt *opts);
 extern cli_opt cli_privacy_opts[];
 /* The run's ledger (record.c): DIR/ledger.db, signed by DIR/coordinator.key. */
 typedef struct cli_ledger cli_ledger;
-int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len);
+int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len,
+                    size_t clients);
 void cli_ledger_close(cli_ledger *l);
 int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
                      const uint8_t before[32], const uint8_t after[32],

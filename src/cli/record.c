@@ -21,6 +21,10 @@ struct cli_ledger {
     uint8_t sk[GDN_LEDGER_SECRET_KEY_BYTES];
     uint8_t task[32];   /* hash of the configuration the rounds ran under */
     uint8_t log_id[32]; /* random, fixed when the ledger is created */
+    /* The last head each simulated data owner verified and co-signed
+     * (size 0: none yet; after a resume, trust on first use again). */
+    gdn_ledger_head *held;
+    size_t clients;
 };
 
 /* Loads the coordinator key of dir, or makes one (a new run). */
@@ -53,15 +57,19 @@ static int coordinator_key(cli_ledger *l, const char *dir)
     return gdn_file_write_atomic(path, l->pk, sizeof l->pk);
 }
 
-int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len)
+int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len,
+                    size_t clients)
 {
     cli_ledger *l = calloc(1, sizeof *l);
     char path[4200];
     int rc;
 
     *out = NULL;
-    if (!l)
+    if (!l || !(l->held = calloc(clients ? clients : 1, sizeof *l->held))) {
+        free(l);
         return gdn_error(GDN_ENOMEM, "out of memory");
+    }
+    l->clients = clients;
     crypto_generichash(l->task, sizeof l->task, config, len, NULL, 0);
     snprintf(path, sizeof path, "%s/ledger.db", dir);
     randombytes_buf(l->log_id, sizeof l->log_id); /* used only if the file is new */
@@ -82,19 +90,67 @@ void cli_ledger_close(cli_ledger *l)
         return;
     gdn_ledger_store_close(l->store);
     sodium_memzero(l->sk, sizeof l->sk);
+    free(l->held);
     free(l);
 }
 
-/* Client identities of the simulation: BLAKE2b of "guardian simulated
- * client" and the index (networked owners use their key fingerprints). */
-static void client_id(uint8_t out[32], uint32_t index)
+/* A simulated data owner's Ed25519 key pair, from BLAKE2b("guardian
+ * simulated client" || le32(index)); its public key is its identity in the
+ * ledger. (A simulation's keys are derivable by anyone; networked owners
+ * have their own.) */
+static void client_keys(uint8_t pk[32], uint8_t sk[64], uint32_t index)
 {
     static const char label[] = "guardian simulated client";
-    uint8_t msg[sizeof label - 1 + 4];
+    uint8_t msg[sizeof label - 1 + 4], seed[32];
 
     memcpy(msg, label, sizeof label - 1);
     gdn_store_le32(msg + sizeof label - 1, index);
-    crypto_generichash(out, 32, msg, sizeof msg, NULL, 0);
+    crypto_generichash(seed, sizeof seed, msg, sizeof msg, NULL, 0);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(seed, sizeof seed);
+}
+
+static void client_id(uint8_t out[32], uint32_t index)
+{
+    uint8_t sk[64];
+
+    client_keys(out, sk, index);
+    sodium_memzero(sk, sizeof sk);
+}
+
+/* Each owner of the cohort checks the new head against the one it holds
+ * (consistency proof, signature: split-view detection) and co-signs it. */
+static int cosign(cli_ledger *l, const gdn_ledger_head *head, uint64_t head_id,
+                  const uint32_t *cohort, size_t n)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        gdn_ledger_head *held = cohort[i] < l->clients ? &l->held[cohort[i]] : NULL;
+        const gdn_ledger_head *old = held && held->size ? held : NULL;
+        gdn_ledger_proof proof;
+        gdn_ledger_cosig cosig;
+        gdn_ledger_verdict verdict;
+        uint8_t pk[32], sk[64];
+        gdn_ledger_head keep;
+
+        if (!held)
+            return gdn_error(GDN_EINTERNAL, "client %u outside the federation", cohort[i]);
+        if (old && old->size < head->size &&
+            (rc = gdn_ledger_tree_prove_consistency(&proof, gdn_ledger_store_tree(l->store),
+                                                    old->size, head->size)))
+            break;
+        client_keys(pk, sk, cohort[i]);
+        rc = gdn_ledger_client_update(&cosig, &keep, &verdict, old, head,
+                                      old && old->size < head->size ? &proof : NULL,
+                                      l->pk, sk);
+        sodium_memzero(sk, sizeof sk);
+        if (!rc) {
+            *held = keep;
+            rc = gdn_ledger_store_put_cosig(l->store, head_id, &cosig);
+        }
+    }
+    return rc;
 }
 
 int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
@@ -105,7 +161,7 @@ int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
     gdn_ledger_head head;
     gdn_buf enc = {0}, old = {0};
     uint8_t root[GDN_LEDGER_HASH_BYTES], *ids = NULL;
-    uint64_t size = gdn_ledger_store_size(l->store);
+    uint64_t size = gdn_ledger_store_size(l->store), head_id;
     int rc;
 
     memset(&e, 0, sizeof e);
@@ -147,7 +203,8 @@ int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
         (rc = gdn_ledger_tree_root(root, gdn_ledger_store_tree(l->store), size + 1)) ||
         (rc = gdn_ledger_head_sign(&head, l->log_id, size + 1, root,
                                    (uint64_t)time(NULL), l->sk)) ||
-        (rc = gdn_ledger_store_put_head(l->store, NULL, &head)) ||
+        (rc = gdn_ledger_store_put_head(l->store, &head_id, &head)) ||
+        (rc = cosign(l, &head, head_id, cohort, n)) ||
         (rc = gdn_ledger_store_commit(l->store)))
         gdn_ledger_store_rollback(l->store);
 out:
