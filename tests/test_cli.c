@@ -222,7 +222,7 @@ GDN_TEST(cli_simulate_ledger_and_audit)
     CHECK_EQ(members, 3);
     snprintf(args, sizeof args, "audit --ledger %s --prove-inclusion 9", db);
     CHECK_EQ(run(args, log), 1);
-    CHECK(file_contains(log, "holds 4 rounds, not 9"));
+    CHECK(file_contains(log, "the ledger has no entry for round 9"));
     snprintf(args, sizeof args, "audit --ledger %s", db);
     /* Rewrite round 2's entry (one byte of its model hash), as a coordinator
      * editing history would. */
@@ -233,4 +233,39 @@ GDN_TEST(cli_simulate_ledger_and_audit)
     sqlite3_close(h);
     CHECK_EQ(run(args, log), 1);
     CHECK(file_contains(log, "FAILED: entry 1: the stored leaf hash is not the hash"));
+}
+
+/* Every data owner enforces its own budget: owners whose epsilon would pass
+ * it decline, the refusals are in the ledger, and no owner passes it. */
+GDN_TEST(cli_simulate_owner_budget_refusals)
+{
+    char csv[600], args[2048], log[600], m[700];
+    const char *t = gdn_test_tmpdir();
+    FILE *f;
+    char line[256];
+    double worst = 0;
+
+    snprintf(csv, sizeof csv, "%s/ob.csv", t);
+    snprintf(log, sizeof log, "%s/ob.log", t);
+    write_csv(csv);
+    snprintf(args, sizeof args,
+             "simulate --data csv:%s:label=class --model mlp:4-8-3 --clients 8 "
+             "--fraction 0.5 --rounds 8 --batch 20 --dp sample --clip 1 --noise 3 "
+             "--owner-epsilon 1.3 --out %s/ob", csv, t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "declined"));
+    snprintf(m, sizeof m, "%s/ob/metrics.csv", t);
+    f = fopen(m, "r");
+    CHECK(f != NULL);
+    while (fgets(line, sizeof line, f)) {
+        const char *last = strrchr(line, ',');
+        double e = last ? strtod(last + 1, NULL) : 0;
+        worst = e > worst ? e : worst;
+    }
+    fclose(f);
+    CHECK_MSG(worst > 0 && worst <= 1.3, "largest epsilon %g", worst);
+    snprintf(args, sizeof args, "audit --ledger %s/ob/ledger.db", t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(!file_contains(log, "refusals 0)"));
+    CHECK(file_contains(log, "verified: OK"));
 }

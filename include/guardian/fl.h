@@ -162,6 +162,13 @@ typedef struct gdn_fl_dp {
     double count_noise; /* its count noise σ_b (0: expected cohort / 20) */
 } gdn_fl_dp;
 
+/* A data owner's own check before it trains in a round (its policy, its
+ * privacy budget): 0 to take part, or non-zero with a reason written to
+ * `reason` (NUL-terminated, at most cap bytes). Called on the engine's
+ * thread, in cohort order, also when a resumed run replays past rounds. */
+typedef int (*gdn_fl_admit_fn)(void *ctx, char *reason, size_t cap, size_t client,
+                               unsigned round);
+
 typedef struct gdn_fl_config {
     const char *model;       /* model spec */
     size_t clients;          /* simulated data owners */
@@ -185,6 +192,8 @@ typedef struct gdn_fl_config {
     } secagg;
     unsigned workers;        /* training threads; 0 = number of cores */
     uint64_t seed;
+    gdn_fl_admit_fn admit;   /* NULL: every sampled client takes part */
+    void *admit_ctx;
 } gdn_fl_config;
 
 /* Sets the defaults: fedavg, mean, 1 local epoch, batch 10, lr 0.05, ... */
@@ -198,7 +207,14 @@ typedef struct gdn_fl_round_stats {
     double test_loss, test_accuracy;
     double seconds;
     double epsilon;        /* DP: ε spent after this round (δ from the config) */
+    size_t refused;        /* sampled clients that declined (gdn_fl_sim_refusals) */
 } gdn_fl_round_stats;
+
+typedef struct gdn_fl_refusal {
+    uint32_t client;
+    char reason[200];
+} gdn_fl_refusal;
+
 
 typedef struct gdn_fl_sim gdn_fl_sim; /* opaque */
 
@@ -216,8 +232,13 @@ gdn_model *gdn_fl_sim_model(gdn_fl_sim *sim); /* holds the global model */
 /* DP: ε that `rounds` rounds of this configuration spend (INFINITY
  * without noise, 0 without DP). */
 double gdn_fl_sim_epsilon(const gdn_fl_sim *sim, unsigned rounds);
+/* The refusals of the last round, in client order. */
+const gdn_fl_refusal *gdn_fl_sim_refusals(const gdn_fl_sim *sim, size_t *n);
 /* The cohort of the last round (client indices, ascending). */
 const uint32_t *gdn_fl_sim_cohort(const gdn_fl_sim *sim, size_t *n);
+/* Owner `client`'s ε so far, or (next != 0) if it takes part in one more
+ * round: its own DP-SGD steps, or client-level DP's ε for all alike. */
+double gdn_fl_sim_owner_epsilon(const gdn_fl_sim *sim, size_t client, int next);
 /* Whether client k is one of the simulated attackers. */
 int gdn_fl_sim_is_malicious(const gdn_fl_sim *sim, size_t k);
 

@@ -75,7 +75,8 @@ int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_
 void cli_ledger_close(cli_ledger *l);
 int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
                      const uint8_t before[32], const uint8_t after[32],
-                     const uint32_t *cohort, size_t n);
+                     const uint32_t *cohort, size_t n, const gdn_fl_refusal *refusals,
+                     size_t nref);
 int cli_audit(cli_opt *opts);
 extern cli_opt cli_audit_opts[];
 int cli_keygen(cli_opt *opts);

@@ -153,25 +153,25 @@ static int cosign(cli_ledger *l, const gdn_ledger_head *head, uint64_t head_id,
     return rc;
 }
 
-int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
-                     const uint8_t before[32], const uint8_t after[32],
-                     const uint32_t *cohort, size_t n)
+/* Encodes one entry of the run: a round (cohort = its clients), or a
+ * refusal (cohort = the owner who declined, with its reason). */
+static int encode(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cfg,
+                  gdn_ledger_kind kind, uint32_t round, const uint8_t before[32],
+                  const uint8_t after[32], const uint32_t *clients, size_t n,
+                  const char *reason)
 {
     gdn_ledger_entry e;
-    gdn_ledger_head head;
-    gdn_buf enc = {0}, old = {0};
-    uint8_t root[GDN_LEDGER_HASH_BYTES], *ids = NULL;
-    uint64_t size = gdn_ledger_store_size(l->store), head_id;
+    uint8_t *ids = NULL;
     int rc;
 
     memset(&e, 0, sizeof e);
-    e.kind = GDN_LEDGER_KIND_ROUND;
+    e.kind = kind;
     e.aggregation = cfg->secagg.enabled ? GDN_LEDGER_AGG_SECAGG : GDN_LEDGER_AGG_PLAIN;
     e.round = round;
     memcpy(e.task_hash, l->task, 32);
     memcpy(e.model_before, before, 32);
     memcpy(e.model_after, after, 32);
-    if (cfg->dp.enabled) {
+    if (cfg->dp.enabled || cfg->local.dp_clip > 0) {
         e.noise_multiplier = cfg->dp.noise;
         e.clip = cfg->dp.clip;
         e.delta = cfg->dp.delta;
@@ -179,36 +179,91 @@ int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
     if (n && !(ids = malloc(n * 32)))
         return gdn_error(GDN_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
-        client_id(ids + 32 * i, cohort[i]);
+        client_id(ids + 32 * i, clients[i]);
     gdn_ledger_sort_cohort(ids, n);
     e.cohort = ids, e.cohort_len = n;
-    if ((rc = gdn_ledger_entry_encode(&enc, &e)))
+    e.reason = reason;
+    rc = gdn_ledger_entry_encode(out, &e);
+    free(ids);
+    return rc;
+}
+
+/* Index of the entry recording round `round` (kind ROUND), searching from
+ * the end; GDN_ERANGE when there is none. */
+static int find_round(uint64_t *index, gdn_ledger_store *st, uint64_t round)
+{
+    gdn_buf b = {0};
+    int rc = GDN_ERANGE;
+
+    for (uint64_t i = gdn_ledger_store_size(st); i-- > 0;) {
+        gdn_ledger_entry e;
+        b.len = 0;
+        if (gdn_ledger_store_entry(st, &b, i) || gdn_ledger_entry_decode(&e, b.data, b.len))
+            continue;
+        int hit = e.kind == GDN_LEDGER_KIND_ROUND && e.round == round;
+        int past = e.kind == GDN_LEDGER_KIND_ROUND && e.round < round;
+        gdn_ledger_entry_free(&e);
+        if (hit) {
+            *index = i;
+            rc = 0;
+            break;
+        }
+        if (past)
+            break;
+    }
+    gdn_buf_free(&b);
+    return rc ? gdn_error(rc, "the ledger has no entry for round %llu",
+                          (unsigned long long)round) : 0;
+}
+
+int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
+                     const uint8_t before[32], const uint8_t after[32],
+                     const uint32_t *cohort, size_t n, const gdn_fl_refusal *refusals,
+                     size_t nref)
+{
+    gdn_ledger_head head;
+    gdn_buf enc = {0}, old = {0};
+    uint8_t root[GDN_LEDGER_HASH_BYTES];
+    uint64_t size, head_id, at;
+    int rc;
+
+    if ((rc = encode(&enc, l, cfg, GDN_LEDGER_KIND_ROUND, round, before, after, cohort, n,
+                     NULL)))
         goto out;
-    if (size >= round) {
+    if (find_round(&at, l->store, round) == 0) {
         /* A run resumed after a crash between the ledger's commit and the
          * checkpoint redoes the round bit for bit: the entry must match. */
-        if ((rc = gdn_ledger_store_entry(l->store, &old, round - 1)))
+        gdn_error_clear();
+        if ((rc = gdn_ledger_store_entry(l->store, &old, at)))
             goto out;
         if (old.len != enc.len || memcmp(old.data, enc.data, enc.len) != 0)
             rc = gdn_error(GDN_ESTATE, "ledger: round %u is recorded with other "
                            "values than this run produced", round);
         goto out;
     }
-    if (size + 1 != round) {
-        rc = gdn_error(GDN_ESTATE, "ledger: holds %llu rounds, this is round %u",
-                       (unsigned long long)size, round);
-        goto out;
+    gdn_error_clear();
+    /* The owners' refusals first, then the round; one commit for all. */
+    for (size_t i = 0; i < nref && !rc; i++) {
+        gdn_buf r = {0};
+        rc = encode(&r, l, cfg, GDN_LEDGER_KIND_REFUSAL, round, before, before,
+                    &refusals[i].client, 1, refusals[i].reason[0] ? refusals[i].reason
+                                                                  : "declined");
+        if (!rc)
+            rc = gdn_ledger_store_append(l->store, NULL, r.data, r.len);
+        gdn_buf_free(&r);
     }
-    if ((rc = gdn_ledger_store_append(l->store, NULL, enc.data, enc.len)) ||
-        (rc = gdn_ledger_tree_root(root, gdn_ledger_store_tree(l->store), size + 1)) ||
-        (rc = gdn_ledger_head_sign(&head, l->log_id, size + 1, root,
-                                   (uint64_t)time(NULL), l->sk)) ||
+    if (!rc)
+        rc = gdn_ledger_store_append(l->store, NULL, enc.data, enc.len);
+    size = gdn_ledger_store_size(l->store);
+    if (rc ||
+        (rc = gdn_ledger_tree_root(root, gdn_ledger_store_tree(l->store), size)) ||
+        (rc = gdn_ledger_head_sign(&head, l->log_id, size, root, (uint64_t)time(NULL),
+                                   l->sk)) ||
         (rc = gdn_ledger_store_put_head(l->store, &head_id, &head)) ||
         (rc = cosign(l, &head, head_id, cohort, n)) ||
         (rc = gdn_ledger_store_commit(l->store)))
         gdn_ledger_store_rollback(l->store);
 out:
-    free(ids);
     gdn_buf_free(&enc);
     gdn_buf_free(&old);
     return rc;
@@ -245,7 +300,7 @@ static int prove(const char *ledger, const cli_opt *opts)
     gdn_buf data = {0};
     uint8_t leaf[32], root[32], id[32];
     const char *client = cli_str(opts, "client");
-    uint64_t size;
+    uint64_t size, at = 0;
     long round;
     int rc, found = 0;
 
@@ -270,23 +325,18 @@ static int prove(const char *ledger, const cli_opt *opts)
     if ((rc = gdn_ledger_store_open(&st, ledger, NULL)))
         return cli_fail("opening the ledger", rc);
     size = gdn_ledger_store_size(st);
-    if ((uint64_t)round > size) {
-        rc = gdn_error(GDN_ERANGE, "%s holds %llu rounds, not %ld", ledger,
-                       (unsigned long long)size, round);
-        goto out;
-    }
-    if ((rc = gdn_ledger_store_entry(st, &data, (uint64_t)round - 1)) ||
+    if ((rc = find_round(&at, st, (uint64_t)round)) ||
+        (rc = gdn_ledger_store_entry(st, &data, at)) ||
         (rc = gdn_ledger_entry_decode(&e, data.data, data.len)) ||
-        (rc = gdn_ledger_tree_leaf(leaf, gdn_ledger_store_tree(st), (uint64_t)round - 1)) ||
+        (rc = gdn_ledger_tree_leaf(leaf, gdn_ledger_store_tree(st), at)) ||
         (rc = gdn_ledger_tree_root(root, gdn_ledger_store_tree(st), size)) ||
-        (rc = gdn_ledger_tree_prove_inclusion(&proof, gdn_ledger_store_tree(st),
-                                              (uint64_t)round - 1, size)) ||
-        (rc = gdn_ledger_verify_inclusion(leaf, (uint64_t)round - 1, size, &proof, root)))
+        (rc = gdn_ledger_tree_prove_inclusion(&proof, gdn_ledger_store_tree(st), at, size)) ||
+        (rc = gdn_ledger_verify_inclusion(leaf, at, size, &proof, root)))
         goto out;
     for (size_t i = 0; client && i < e.cohort_len; i++)
         found |= sodium_memcmp(e.cohort + 32 * i, id, 32) == 0;
-    printf("inclusion proof: round %ld is entry %ld of %llu (RFC 9162 §2.1.3)\n", round,
-           round - 1, (unsigned long long)size);
+    printf("inclusion proof: round %ld is entry %llu of %llu (RFC 9162 §2.1.3)\n", round,
+           (unsigned long long)at, (unsigned long long)size);
     print_hex("leaf hash", leaf, 32);
     print_hex("tree root", root, 32);
     for (size_t i = 0; i < proof.len; i++) {

@@ -43,6 +43,8 @@ cli_opt cli_simulate_opts[] = {
     {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
     {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
     {"target-epsilon", "E", "DP: stop before a round would spend more than E", NULL, 0},
+    {"owner-epsilon", "E", "DP: every data owner's own budget: an owner whose epsilon "
+     "would pass E declines the round (recorded in the ledger)", NULL, 0},
     {"clip-quantile", "G", "DP: adapt the clip to this quantile of update norms "
      "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
     {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
@@ -245,6 +247,26 @@ static int load_metrics(gdn_buf *csv, const char *dir, unsigned rounds)
                                "seconds,epsilon\n");
 }
 
+/* --owner-epsilon: the simulated owners enforce their own budget. */
+typedef struct owner_budget {
+    gdn_fl_sim *sim;
+    double epsilon, delta;
+} owner_budget;
+
+static int admit_budget(void *ctx, char *reason, size_t cap, size_t client,
+                        unsigned round)
+{
+    owner_budget *b = ctx;
+    double eps = gdn_fl_sim_owner_epsilon(b->sim, client, 1);
+
+    (void)round;
+    if (!(eps > b->epsilon))
+        return 0;
+    snprintf(reason, cap, "budget: this round would bring epsilon to %.4g > %g "
+             "(delta %g)", eps, b->epsilon, b->delta);
+    return 1;
+}
+
 /* SHA-256 of the parameters as little-endian float32 (the safetensors
  * payload), the model hash the ledger records. */
 static void model_hash(uint8_t out[32], gdn_model *m)
@@ -328,6 +350,7 @@ int cli_simulate(cli_opt *opts)
     char path[4200];
     const char *dir;
     double target = INFINITY;
+    owner_budget budget = {NULL, 0, 0};
     int rc;
 
     if (cli_str(opts, "resume") &&
@@ -344,10 +367,25 @@ int cli_simulate(cli_opt *opts)
         goto out;
     }
     describe_partition(&part);
+    if (cli_str(opts, "owner-epsilon")) {
+        if (!cfg.dp.enabled && !(cfg.local.dp_clip > 0)) {
+            fprintf(stderr, "guardian: --owner-epsilon needs --dp client or sample\n");
+            rc = GDN_EINVAL;
+            goto out;
+        }
+        if (cli_double(opts, "owner-epsilon", 1e-6, 1e6, &budget.epsilon)) {
+            rc = GDN_EINVAL;
+            goto out;
+        }
+        budget.delta = cfg.dp.delta;
+        cfg.admit = admit_budget;
+        cfg.admit_ctx = &budget;
+    }
     if ((rc = gdn_fl_sim_new(&sim, &cfg, &train, &test, &part))) {
         rc = cli_fail("setting up the federation", rc);
         goto out;
     }
+    budget.sim = sim;
     snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
     if (cli_str(opts, "resume")) {
         if ((rc = gdn_fl_sim_load(sim, path))) {
@@ -406,6 +444,8 @@ int cli_simulate(cli_opt *opts)
             printf("  test accuracy %.4f  test loss %.4f", st.test_accuracy, st.test_loss);
         if (cfg.dp.enabled || cfg.local.dp_clip > 0)
             printf("  epsilon %.4g (delta %g)", st.epsilon, cfg.dp.delta);
+        if (st.refused)
+            printf("  %zu declined", st.refused);
         printf("  %.2fs\n", st.seconds);
         fflush(stdout);
         gdn_buf_printf(&csv, "%u,%zu,%.6f,%.6f,%.6f,%.3f,%.6g\n", st.round, st.cohort,
@@ -420,9 +460,11 @@ int cli_simulate(cli_opt *opts)
         if ((rc = gdn_model_save(gdn_fl_sim_model(sim), path)))
             goto io_fail;
         {
-            size_t n;
+            size_t n, nref;
             const uint32_t *cohort = gdn_fl_sim_cohort(sim, &n);
-            if ((rc = cli_ledger_round(ledger, &cfg, st.round, before, after, cohort, n)))
+            const gdn_fl_refusal *refusals = gdn_fl_sim_refusals(sim, &nref);
+            if ((rc = cli_ledger_round(ledger, &cfg, st.round, before, after, cohort, n,
+                                       refusals, nref)))
                 goto io_fail;
         }
         snprintf(path, sizeof path, "%s/checkpoint.bin", dir);

@@ -31,6 +31,8 @@ struct gdn_fl_sim {
     uint32_t *cohort, *pool;
     uint8_t *malicious;
     uint32_t *joined;                /* rounds each client trained in (DP-SGD's ε) */
+    gdn_fl_refusal *refusals;        /* the last round's, up to the cohort's size */
+    size_t nrefused;
     unsigned done;
 
     /* Shared by the workers during a round. */
@@ -202,7 +204,8 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     s->cohort = malloc(cfg->clients * sizeof *s->cohort);
     s->pool = malloc(cfg->clients * sizeof *s->pool);
     s->joined = calloc(cfg->clients, sizeof *s->joined);
-    if (!s->aggregate || !s->cohort || !s->pool || !s->joined) {
+    s->refusals = calloc(cfg->clients, sizeof *s->refusals);
+    if (!s->aggregate || !s->cohort || !s->pool || !s->joined || !s->refusals) {
         rc = gdn_error(GDN_ENOMEM, "out of memory");
         goto fail;
     }
@@ -229,6 +232,7 @@ void gdn_fl_sim_free(gdn_fl_sim *s)
     free(s->pool);
     free(s->malicious);
     free(s->joined);
+    free(s->refusals);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->turn);
     free(s);
@@ -237,27 +241,45 @@ void gdn_fl_sim_free(gdn_fl_sim *s)
 unsigned gdn_fl_sim_rounds_done(const gdn_fl_sim *s) { return s->done; }
 gdn_model *gdn_fl_sim_model(gdn_fl_sim *s) { return s->global; }
 
-/* DP-SGD: the largest ε of any data owner, each accounted over its own
- * steps at its own sampling rate batch / n_k; for a round not yet run,
- * every owner is assumed to take part once more (an upper bound). */
-static double sample_level_epsilon(const gdn_fl_sim *s, unsigned rounds)
+/* DP-SGD: owner k's ε over its own steps at its own sampling rate
+ * batch / n_k, counting `extra` more rounds of taking part. */
+static double owner_sample_epsilon(const gdn_fl_sim *s, size_t k, unsigned extra)
 {
     const gdn_fl_local *l = &s->cfg.local;
-    double worst = 0, eps, order;
-    int ahead = rounds > s->done;
+    size_t n = gdn_partition_size(s->part, k);
+    uint64_t steps = (uint64_t)(s->joined[k] + extra) * gdn_fl_dp_sgd_steps(l, n);
+    double eps, order;
+
+    if (steps == 0)
+        return 0;
+    if (!(l->dp_noise > 0) ||
+        gdn_dp_rdp_epsilon(&eps, &order, l->batch < n ? (double)l->batch / (double)n : 1.0,
+                           l->dp_noise, steps, s->cfg.dp.delta, GDN_DP_RDP_CONSERVATIVE))
+        return INFINITY;
+    return eps;
+}
+
+/* DP-SGD: the largest ε of any data owner; for a round not yet run, every
+ * owner is assumed to take part once more (an upper bound). */
+static double sample_level_epsilon(const gdn_fl_sim *s, unsigned rounds)
+{
+    double worst = 0;
 
     for (size_t k = 0; k < s->cfg.clients; k++) {
-        size_t n = gdn_partition_size(s->part, k);
-        uint64_t steps = (uint64_t)(s->joined[k] + (unsigned)ahead) * gdn_fl_dp_sgd_steps(l, n);
-        if (steps == 0)
-            continue;
-        if (!(l->dp_noise > 0) ||
-            gdn_dp_rdp_epsilon(&eps, &order, l->batch < n ? (double)l->batch / (double)n : 1.0,
-                               l->dp_noise, steps, s->cfg.dp.delta, GDN_DP_RDP_CONSERVATIVE))
-            return INFINITY;
+        double eps = owner_sample_epsilon(s, k, rounds > s->done);
         worst = eps > worst ? eps : worst;
     }
     return worst;
+}
+
+double gdn_fl_sim_owner_epsilon(const gdn_fl_sim *s, size_t client, int next)
+{
+    if (client >= s->cfg.clients)
+        return 0;
+    if (s->cfg.local.dp_clip > 0)
+        return owner_sample_epsilon(s, client, next ? 1 : 0);
+    /* Client-level DP protects every owner alike, sampled or not. */
+    return gdn_fl_sim_epsilon(s, s->done + (next ? 1 : 0));
 }
 
 double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
@@ -273,6 +295,12 @@ double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
                            s->cfg.dp.delta, GDN_DP_RDP_CONSERVATIVE))
         return INFINITY;
     return eps;
+}
+
+const gdn_fl_refusal *gdn_fl_sim_refusals(const gdn_fl_sim *s, size_t *n)
+{
+    *n = s->nrefused;
+    return s->refusals;
 }
 
 const uint32_t *gdn_fl_sim_cohort(const gdn_fl_sim *s, size_t *n)
@@ -334,6 +362,29 @@ static void attack(const gdn_fl_sim *s, float *x, const float *g, size_t dim)
                                                             : s->cfg.attack_scale);
     for (size_t i = 0; i < dim; i++)
         x[i] = g[i] + a * (x[i] - g[i]);
+}
+
+/* Each sampled owner may decline (its policy, its budget): it then sends
+ * nothing and the round goes on without it. Returns the cohort kept. */
+static size_t admit(gdn_fl_sim *s, size_t m, unsigned round)
+{
+    size_t kept = 0;
+
+    s->nrefused = 0;
+    if (!s->cfg.admit)
+        return m;
+    for (size_t i = 0; i < m; i++) {
+        gdn_fl_refusal *r = &s->refusals[s->nrefused];
+        r->reason[0] = '\0';
+        if (s->cfg.admit(s->cfg.admit_ctx, r->reason, sizeof r->reason, s->cohort[i],
+                         round)) {
+            r->client = s->cohort[i];
+            s->nrefused++;
+        } else {
+            s->cohort[kept++] = s->cohort[i];
+        }
+    }
+    return kept;
 }
 
 typedef struct worker_arg {
@@ -480,6 +531,7 @@ int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
 
     memset(st, 0, sizeof *st);
     s->ncohort = sample_cohort(s, round);
+    s->ncohort = admit(s, s->ncohort, round);
     s->next_take = s->next_add = 0;
     s->loss_sum = s->weight_sum = 0;
     s->rc = 0;
@@ -491,27 +543,31 @@ int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
         gdn_rng_wipe(&server);
         gdn_rng_wipe(&agg_rng);
     }
-    if ((rc = gdn_aggregator_begin(s->agg, gdn_model_params(s->global), s->ncohort)))
-        return rc;
-    /* Parallelism is across clients: each worker's BLAS runs on one thread. */
-    w = s->nworkers < s->ncohort ? s->nworkers : (unsigned)s->ncohort;
-    w = w ? w : 1; /* an empty (Poisson) cohort still runs the loop once */
-    gdn_ml_set_threads(1);
-    for (unsigned i = 0; i < w; i++)
-        args[i].sim = s, args[i].index = i;
-    if ((rc = run_threads(train_worker, args, sizeof args[0], w)))
-        return rc;
-    if (s->rc)
-        return gdn_error(s->rc, "round %u: %s", round, s->err);
-    if ((rc = gdn_aggregator_finish(s->agg, s->aggregate)))
-        return rc;
-    gdn_fl_server_step(s->server, gdn_model_params(s->global), s->aggregate);
+    /* Everyone declined (and no DP noise to publish): the model stays. */
+    if (s->ncohort > 0 || s->cfg.dp.enabled) {
+        if ((rc = gdn_aggregator_begin(s->agg, gdn_model_params(s->global), s->ncohort)))
+            return rc;
+        /* Parallelism is across clients: each worker's BLAS runs on one thread. */
+        w = s->nworkers < s->ncohort ? s->nworkers : (unsigned)s->ncohort;
+        w = w ? w : 1; /* an empty (Poisson) cohort still runs the loop once */
+        gdn_ml_set_threads(1);
+        for (unsigned i = 0; i < w; i++)
+            args[i].sim = s, args[i].index = i;
+        if ((rc = run_threads(train_worker, args, sizeof args[0], w)))
+            return rc;
+        if (s->rc)
+            return gdn_error(s->rc, "round %u: %s", round, s->err);
+        if ((rc = gdn_aggregator_finish(s->agg, s->aggregate)))
+            return rc;
+        gdn_fl_server_step(s->server, gdn_model_params(s->global), s->aggregate);
+    }
     s->done = round;
     for (size_t i = 0; i < s->ncohort; i++)
         s->joined[s->cohort[i]]++;
 
     st->round = round;
     st->cohort = s->ncohort;
+    st->refused = s->nrefused;
     st->train_loss = s->weight_sum > 0 ? s->loss_sum / s->weight_sum : 0;
     st->epsilon = gdn_fl_sim_epsilon(s, round);
     if (round % s->cfg.eval_every == 0 || round == s->cfg.rounds) {
@@ -617,11 +673,12 @@ int gdn_fl_sim_load_bytes(gdn_fl_sim *s, const uint8_t *data, size_t len,
     /* Who trained in which round follows from the seed: replay the draws. */
     memset(s->joined, 0, s->cfg.clients * sizeof *s->joined);
     for (unsigned r = 1; r <= s->done; r++) {
-        size_t m = sample_cohort(s, r);
+        size_t m = admit(s, sample_cohort(s, r), r);
         for (size_t i = 0; i < m; i++)
             s->joined[s->cohort[i]]++;
     }
     s->ncohort = 0;
+    s->nrefused = 0;
     p = data + CK_HEADER + speclen;
     for (size_t v = 0; v <= ns; v++) {
         float *dst = v == 0 ? gdn_model_params(s->global)
