@@ -269,3 +269,34 @@ GDN_TEST(cli_simulate_owner_budget_refusals)
     CHECK(!file_contains(log, "refusals 0)"));
     CHECK(file_contains(log, "verified: OK"));
 }
+
+/* A data-owner policy, enforced by every simulated owner: without secure
+ * aggregation they all decline, naming the rule, and the refusals are in
+ * the ledger; with it they train. */
+GDN_TEST(cli_simulate_policy_refusals)
+{
+    char csv[600], pol[600], args[2048], log[600];
+    const char *t = gdn_test_tmpdir();
+    static const char policy[] =
+        "{\"version\": 1, \"require\": [\"secagg\"], \"min_cohort\": 3,"
+        " \"allowed_models\": [\"mlp:*\"]}";
+
+    snprintf(csv, sizeof csv, "%s/po.csv", t);
+    snprintf(pol, sizeof pol, "%s/owner.json", t);
+    snprintf(log, sizeof log, "%s/po.log", t);
+    write_csv(csv);
+    CHECK_OK(gdn_file_write_atomic(pol, policy, sizeof policy - 1));
+    snprintf(args, sizeof args, "simulate --data csv:%s:label=class --model mlp:4-8-3 "
+             "--clients 8 --per-round 4 --rounds 2 --policy %s --out %s/po1", csv, pol, t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "declined: refused: require: secure aggregation is off"));
+    snprintf(args, sizeof args, "audit --ledger %s/po1/ledger.db", t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "entries 10 (rounds 2, refusals 8)"));
+    snprintf(args, sizeof args, "simulate --data csv:%s:label=class --model mlp:4-8-3 "
+             "--clients 8 --per-round 4 --rounds 2 --secagg --policy %s --out %s/po2",
+             csv, pol, t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(!file_contains(log, "declined"));
+    CHECK(file_contains(log, "round 2/2  clients 4"));
+}

@@ -167,7 +167,7 @@ typedef struct gdn_fl_dp {
  * `reason` (NUL-terminated, at most cap bytes). Called on the engine's
  * thread, in cohort order, also when a resumed run replays past rounds. */
 typedef int (*gdn_fl_admit_fn)(void *ctx, char *reason, size_t cap, size_t client,
-                               unsigned round);
+                               unsigned round, size_t cohort);
 
 typedef struct gdn_fl_config {
     const char *model;       /* model spec */
@@ -236,6 +236,10 @@ double gdn_fl_sim_epsilon(const gdn_fl_sim *sim, unsigned rounds);
 const gdn_fl_refusal *gdn_fl_sim_refusals(const gdn_fl_sim *sim, size_t *n);
 /* The cohort of the last round (client indices, ascending). */
 const uint32_t *gdn_fl_sim_cohort(const gdn_fl_sim *sim, size_t *n);
+/* Examples owner `client` holds. */
+size_t gdn_fl_sim_owner_examples(const gdn_fl_sim *sim, size_t client);
+/* Rounds owner `client` has trained in so far. */
+unsigned gdn_fl_sim_owner_rounds(const gdn_fl_sim *sim, size_t client);
 /* Owner `client`'s ε so far, or (next != 0) if it takes part in one more
  * round: its own DP-SGD steps, or client-level DP's ε for all alike. */
 double gdn_fl_sim_owner_epsilon(const gdn_fl_sim *sim, size_t client, int next);

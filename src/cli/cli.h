@@ -73,12 +73,19 @@ typedef struct cli_ledger cli_ledger;
 int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len,
                     size_t clients);
 void cli_ledger_close(cli_ledger *l);
+/* SHA-256 of the run's coordinator public key (what policies trust). */
+void cli_ledger_coordinator(const cli_ledger *l, uint8_t fingerprint[32]);
 int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
                      const uint8_t before[32], const uint8_t after[32],
                      const uint32_t *cohort, size_t n, const gdn_fl_refusal *refusals,
                      size_t nref);
 int cli_audit(cli_opt *opts);
 extern cli_opt cli_audit_opts[];
+int cli_policy(cli_opt *opts);
+extern cli_opt cli_policy_opts[];
+/* guardian policy check FILE: argv holds what follows "policy"; returns the
+ * process's exit code (0 valid, 1 invalid, 2 usage). */
+int cli_policy_main(int argc, char **argv);
 int cli_keygen(cli_opt *opts);
 extern cli_opt cli_keygen_opts[];
 int cli_ca(cli_opt *opts);

@@ -20,6 +20,8 @@ static const cli_cmd commands[] = {
      "--out DIR [options]", cli_keygen_opts, cli_keygen},
     {"ca", "The federation's certificate authority: ca init | sign | revoke | crl.",
      "init|sign|revoke|crl [options]", cli_ca_opts, cli_ca},
+    {"policy", "Check a data owner's policy file and explain it in plain words.",
+     "check FILE", cli_policy_opts, cli_policy},
 };
 
 static void usage(FILE *f)
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "ca") == 0) /* subcommands: init, sign, revoke, crl */
         return cli_ca_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "policy") == 0) /* subcommand: check FILE */
+        return cli_policy_main(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;

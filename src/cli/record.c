@@ -84,6 +84,11 @@ int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_
     return 0;
 }
 
+void cli_ledger_coordinator(const cli_ledger *l, uint8_t fingerprint[32])
+{
+    crypto_hash_sha256(fingerprint, l->pk, sizeof l->pk);
+}
+
 void cli_ledger_close(cli_ledger *l)
 {
     if (!l)

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "guardian/fl.h"
+#include "guardian/policy.h"
 
 cli_opt cli_simulate_opts[] = {
     CLI_DATA_OPTS,
@@ -45,6 +46,8 @@ cli_opt cli_simulate_opts[] = {
     {"target-epsilon", "E", "DP: stop before a round would spend more than E", NULL, 0},
     {"owner-epsilon", "E", "DP: every data owner's own budget: an owner whose epsilon "
      "would pass E declines the round (recorded in the ledger)", NULL, 0},
+    {"policy", "FILE", "a data-owner policy (guardian policy check) that every "
+     "simulated owner enforces; refusals go to the ledger", NULL, 0},
     {"clip-quantile", "G", "DP: adapt the clip to this quantile of update norms "
      "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
     {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
@@ -247,23 +250,71 @@ static int load_metrics(gdn_buf *csv, const char *dir, unsigned rounds)
                                "seconds,epsilon\n");
 }
 
-/* --owner-epsilon: the simulated owners enforce their own budget. */
-typedef struct owner_budget {
+/* --owner-epsilon and --policy: checks every simulated owner makes before
+ * it trains in a round. */
+typedef struct owner_checks {
     gdn_fl_sim *sim;
-    double epsilon, delta;
-} owner_budget;
+    const gdn_fl_config *cfg;
+    double epsilon, delta;       /* --owner-epsilon (0: none) */
+    gdn_policy *policy;          /* --policy (NULL: none) */
+    uint8_t coordinator[32];     /* SHA-256 of the coordinator's public key */
+} owner_checks;
 
-static int admit_budget(void *ctx, char *reason, size_t cap, size_t client,
-                        unsigned round)
+/* The owner's policy on this round, as the round is described to it. In the
+ * simulation nothing crosses a network, so "tls" counts as satisfied. */
+static int check_policy(owner_checks *o, char *reason, size_t cap, size_t client,
+                        size_t cohort)
 {
-    owner_budget *b = ctx;
-    double eps = gdn_fl_sim_owner_epsilon(b->sim, client, 1);
+    const gdn_fl_config *c = o->cfg;
+    gdn_policy_round r;
+    gdn_policy_verdict v;
+    unsigned joined = gdn_fl_sim_owner_rounds(o->sim, client);
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    memcpy(r.coordinator, o->coordinator, sizeof r.coordinator);
+    r.cohort = cohort;
+    r.layers = GDN_POLICY_TLS | (c->secagg.enabled ? GDN_POLICY_SECAGG : 0) |
+               (c->dp.enabled || c->local.dp_clip > 0 ? GDN_POLICY_DP : 0);
+    r.model = c->model;
+    r.rounds_today = joined;
+    r.delta = c->dp.delta;
+    if (c->dp.enabled) { /* one step per round, at the client sampling rate */
+        r.q = c->fraction, r.sigma = c->dp.noise;
+        r.steps = gdn_fl_sim_rounds_done(o->sim);
+    } else if (c->local.dp_clip > 0) { /* DP-SGD: this round's steps at once */
+        size_t n = gdn_fl_sim_owner_examples(o->sim, client);
+        uint64_t per = gdn_fl_dp_sgd_steps(&c->local, n);
+        r.q = c->local.batch < n ? (double)c->local.batch / (double)n : 1.0;
+        r.sigma = c->local.dp_noise;
+        r.steps = (uint64_t)(joined + 1) * per - 1;
+    }
+    if ((rc = gdn_policy_check(&v, o->policy, &r))) {
+        snprintf(reason, cap, "policy check failed: %s", gdn_errmsg());
+        return 1;
+    }
+    if (v.accept)
+        return 0;
+    snprintf(reason, cap, "%s", v.message);
+    return 1;
+}
+
+static int admit_owner(void *ctx, char *reason, size_t cap, size_t client,
+                       unsigned round, size_t cohort)
+{
+    owner_checks *o = ctx;
+    double eps;
 
     (void)round;
-    if (!(eps > b->epsilon))
+    if (o->policy && check_policy(o, reason, cap, client, cohort))
+        return 1;
+    if (!(o->epsilon > 0))
+        return 0;
+    eps = gdn_fl_sim_owner_epsilon(o->sim, client, 1);
+    if (!(eps > o->epsilon))
         return 0;
     snprintf(reason, cap, "budget: this round would bring epsilon to %.4g > %g "
-             "(delta %g)", eps, b->epsilon, b->delta);
+             "(delta %g)", eps, o->epsilon, o->delta);
     return 1;
 }
 
@@ -350,8 +401,10 @@ int cli_simulate(cli_opt *opts)
     char path[4200];
     const char *dir;
     double target = INFINITY;
-    owner_budget budget = {NULL, 0, 0};
+    owner_checks owners;
     int rc;
+
+    memset(&owners, 0, sizeof owners);
 
     if (cli_str(opts, "resume") &&
         (rc = apply_saved_config(opts, cli_str(opts, "resume"), &saved)))
@@ -373,32 +426,28 @@ int cli_simulate(cli_opt *opts)
             rc = GDN_EINVAL;
             goto out;
         }
-        if (cli_double(opts, "owner-epsilon", 1e-6, 1e6, &budget.epsilon)) {
+        if (cli_double(opts, "owner-epsilon", 1e-6, 1e6, &owners.epsilon)) {
             rc = GDN_EINVAL;
             goto out;
         }
-        budget.delta = cfg.dp.delta;
-        cfg.admit = admit_budget;
-        cfg.admit_ctx = &budget;
+        owners.delta = cfg.dp.delta;
+    }
+    if (cli_str(opts, "policy") &&
+        (rc = gdn_policy_load(&owners.policy, cli_str(opts, "policy")))) {
+        rc = cli_fail("reading the owners' policy", rc);
+        goto out;
+    }
+    if (owners.epsilon > 0 || owners.policy) {
+        cfg.admit = admit_owner;
+        cfg.admit_ctx = &owners;
     }
     if ((rc = gdn_fl_sim_new(&sim, &cfg, &train, &test, &part))) {
         rc = cli_fail("setting up the federation", rc);
         goto out;
     }
-    budget.sim = sim;
-    snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
-    if (cli_str(opts, "resume")) {
-        if ((rc = gdn_fl_sim_load(sim, path))) {
-            rc = cli_fail("resuming", rc);
-            goto out;
-        }
-        fprintf(stderr, "resuming %s after round %u\n", dir, gdn_fl_sim_rounds_done(sim));
-        if (gdn_fl_sim_rounds_done(sim) >= cfg.rounds)
-            fprintf(stderr, "nothing to do: %u rounds are finished (ask for more "
-                            "with --rounds)\n", gdn_fl_sim_rounds_done(sim));
-    }
-    if ((rc = gdn_mkdir_p(dir)) || (rc = cli_write_config(dir, "simulate", opts)) ||
-        (rc = load_metrics(&csv, dir, gdn_fl_sim_rounds_done(sim)))) {
+    owners.sim = sim;
+    owners.cfg = &cfg;
+    if ((rc = gdn_mkdir_p(dir)) || (rc = cli_write_config(dir, "simulate", opts))) {
         rc = cli_fail("writing outputs", rc);
         goto out;
     }
@@ -413,6 +462,24 @@ int cli_simulate(cli_opt *opts)
             rc = cli_fail("opening the ledger", rc);
             goto out;
         }
+        cli_ledger_coordinator(ledger, owners.coordinator);
+    }
+    /* After the ledger: owners' checks (replayed by the load) need the
+     * coordinator's fingerprint. */
+    snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+    if (cli_str(opts, "resume")) {
+        if ((rc = gdn_fl_sim_load(sim, path))) {
+            rc = cli_fail("resuming", rc);
+            goto out;
+        }
+        fprintf(stderr, "resuming %s after round %u\n", dir, gdn_fl_sim_rounds_done(sim));
+        if (gdn_fl_sim_rounds_done(sim) >= cfg.rounds)
+            fprintf(stderr, "nothing to do: %u rounds are finished (ask for more "
+                            "with --rounds)\n", gdn_fl_sim_rounds_done(sim));
+    }
+    if ((rc = load_metrics(&csv, dir, gdn_fl_sim_rounds_done(sim)))) {
+        rc = cli_fail("reading metrics", rc);
+        goto out;
     }
     fprintf(stderr, "federation: %s, %s, aggregator %s, %u rounds, %zu workers\n",
             cfg.model, cfg.server.strategy, cfg.aggregator, cfg.rounds,
@@ -447,6 +514,14 @@ int cli_simulate(cli_opt *opts)
         if (st.refused)
             printf("  %zu declined", st.refused);
         printf("  %.2fs\n", st.seconds);
+        {
+            size_t nref;
+            const gdn_fl_refusal *ref = gdn_fl_sim_refusals(sim, &nref);
+            for (size_t i = 0; i < nref && i < 3; i++)
+                printf("  owner %u declined: %s\n", ref[i].client, ref[i].reason);
+            if (nref > 3)
+                printf("  ... and %zu more (all in the ledger)\n", nref - 3);
+        }
         fflush(stdout);
         gdn_buf_printf(&csv, "%u,%zu,%.6f,%.6f,%.6f,%.3f,%.6g\n", st.round, st.cohort,
                        st.train_loss, st.evaluated ? st.test_loss : -1.0,
@@ -481,6 +556,7 @@ int cli_simulate(cli_opt *opts)
 io_fail:
     rc = cli_fail("writing outputs", rc);
 out:
+    gdn_policy_free(owners.policy);
     cli_ledger_close(ledger);
     gdn_buf_free(&csv);
     gdn_fl_sim_free(sim);

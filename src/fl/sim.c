@@ -272,6 +272,16 @@ static double sample_level_epsilon(const gdn_fl_sim *s, unsigned rounds)
     return worst;
 }
 
+size_t gdn_fl_sim_owner_examples(const gdn_fl_sim *s, size_t client)
+{
+    return client < s->cfg.clients ? gdn_partition_size(s->part, client) : 0;
+}
+
+unsigned gdn_fl_sim_owner_rounds(const gdn_fl_sim *s, size_t client)
+{
+    return client < s->cfg.clients ? s->joined[client] : 0;
+}
+
 double gdn_fl_sim_owner_epsilon(const gdn_fl_sim *s, size_t client, int next)
 {
     if (client >= s->cfg.clients)
@@ -377,7 +387,7 @@ static size_t admit(gdn_fl_sim *s, size_t m, unsigned round)
         gdn_fl_refusal *r = &s->refusals[s->nrefused];
         r->reason[0] = '\0';
         if (s->cfg.admit(s->cfg.admit_ctx, r->reason, sizeof r->reason, s->cohort[i],
-                         round)) {
+                         round, m)) {
             r->client = s->cohort[i];
             s->nrefused++;
         } else {
