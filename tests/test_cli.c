@@ -264,10 +264,19 @@ GDN_TEST(cli_simulate_owner_budget_refusals)
     }
     fclose(f);
     CHECK_MSG(worst > 0 && worst <= 1.3, "largest epsilon %g", worst);
-    snprintf(args, sizeof args, "audit --ledger %s/ob/ledger.db", t);
+    snprintf(args, sizeof args, "audit --ledger %s/ob/ledger.db --budget 1.3", t);
     CHECK_EQ(run(args, log), 0);
     CHECK(!file_contains(log, "refusals 0)"));
     CHECK(file_contains(log, "verified: OK"));
+    /* The audit re-adds each owner's recorded ε: its largest total is the
+     * largest epsilon the run reported, and a smaller budget fails. */
+    char want[64];
+    snprintf(want, sizeof want, "the largest is %.6g", worst);
+    CHECK_MSG(file_contains(log, want), "audit does not report %s", want);
+    CHECK(file_contains(log, "every owner within the budget of 1.3: OK"));
+    snprintf(args, sizeof args, "audit --ledger %s/ob/ledger.db --budget 0.5", t);
+    CHECK_EQ(run(args, log), 1);
+    CHECK(file_contains(log, "exceeds the budget 0.5"));
 }
 
 /* A data-owner policy, enforced by every simulated owner: without secure

@@ -78,7 +78,7 @@ void cli_ledger_coordinator(const cli_ledger *l, uint8_t fingerprint[32]);
 int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
                      const uint8_t before[32], const uint8_t after[32],
                      const uint32_t *cohort, size_t n, const gdn_fl_refusal *refusals,
-                     size_t nref);
+                     size_t nref, const double *eps_spent);
 int cli_audit(cli_opt *opts);
 extern cli_opt cli_audit_opts[];
 int cli_policy(cli_opt *opts);

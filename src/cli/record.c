@@ -4,6 +4,7 @@
  * coordinator's key lives in DIR/coordinator.key (0600), its public half in
  * DIR/coordinator.pub. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +164,7 @@ static int cosign(cli_ledger *l, const gdn_ledger_head *head, uint64_t head_id,
 static int encode(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cfg,
                   gdn_ledger_kind kind, uint32_t round, const uint8_t before[32],
                   const uint8_t after[32], const uint32_t *clients, size_t n,
-                  const char *reason)
+                  const char *reason, gdn_ledger_eps *eps, size_t neps)
 {
     gdn_ledger_entry e;
     uint8_t *ids = NULL;
@@ -188,6 +189,8 @@ static int encode(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cfg,
     gdn_ledger_sort_cohort(ids, n);
     e.cohort = ids, e.cohort_len = n;
     e.reason = reason;
+    gdn_ledger_sort_eps(eps, neps);
+    e.eps = eps, e.eps_len = neps;
     rc = gdn_ledger_entry_encode(out, &e);
     free(ids);
     return rc;
@@ -224,16 +227,35 @@ static int find_round(uint64_t *index, gdn_ledger_store *st, uint64_t round)
 int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
                      const uint8_t before[32], const uint8_t after[32],
                      const uint32_t *cohort, size_t n, const gdn_fl_refusal *refusals,
-                     size_t nref)
+                     size_t nref, const double *eps_spent)
 {
+    /* ε spent this round: by each owner that trained (DP-SGD), or, for
+     * client-level DP, by every owner alike (the all-zero identity). The
+     * increments add up to each owner's accounted total, which audit sums. */
+    gdn_ledger_eps *eps = NULL;
+    size_t neps = 0;
     gdn_ledger_head head;
     gdn_buf enc = {0}, old = {0};
     uint8_t root[GDN_LEDGER_HASH_BYTES];
     uint64_t size, head_id, at;
     int rc;
 
+    if (eps_spent && !(eps = calloc(n ? n : 1, sizeof *eps))) {
+        rc = gdn_error(GDN_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (eps_spent && cfg->dp.enabled) {
+        eps[0].eps = eps_spent[0];
+        neps = eps_spent[0] > 0;
+    } else if (eps_spent) {
+        for (size_t i = 0; i < n; i++)
+            if (eps_spent[i] > 0) {
+                client_id(eps[neps].client, cohort[i]);
+                eps[neps++].eps = eps_spent[i];
+            }
+    }
     if ((rc = encode(&enc, l, cfg, GDN_LEDGER_KIND_ROUND, round, before, after, cohort, n,
-                     NULL)))
+                     NULL, eps, neps)))
         goto out;
     if (find_round(&at, l->store, round) == 0) {
         /* A run resumed after a crash between the ledger's commit and the
@@ -251,8 +273,8 @@ int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
     for (size_t i = 0; i < nref && !rc; i++) {
         gdn_buf r = {0};
         rc = encode(&r, l, cfg, GDN_LEDGER_KIND_REFUSAL, round, before, before,
-                    &refusals[i].client, 1, refusals[i].reason[0] ? refusals[i].reason
-                                                                  : "declined");
+                    &refusals[i].client, 1,
+                    refusals[i].reason[0] ? refusals[i].reason : "declined", NULL, 0);
         if (!rc)
             rc = gdn_ledger_store_append(l->store, NULL, r.data, r.len);
         gdn_buf_free(&r);
@@ -269,6 +291,7 @@ int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
         (rc = gdn_ledger_store_commit(l->store)))
         gdn_ledger_store_rollback(l->store);
 out:
+    free(eps);
     gdn_buf_free(&enc);
     gdn_buf_free(&old);
     return rc;
@@ -283,6 +306,7 @@ cli_opt cli_audit_opts[] = {
     {"prove-inclusion", "ROUND", "print the proof that round ROUND is in the ledger "
      "(and, with --client, that the client took part)", NULL, 0},
     {"client", "ID", "a simulated client's index, or a 64-hex-digit identity", NULL, 0},
+    {"budget", "E", "fail when any data owner's recorded epsilon exceeds E", NULL, 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -406,6 +430,27 @@ int cli_audit(cli_opt *opts)
         printf("  every entry, proof and signature verified: OK\n");
     else
         printf("  FAILED: %s\n", r.problem[0] ? r.problem : gdn_errmsg());
+    if (r.ok && !rc && r.eps_clients) {
+        /* ε per data owner: the sum of its recorded per-round increments. */
+        static const uint8_t everyone[32];
+        double worst = 0, budget = INFINITY;
+        size_t at = 0;
+        for (size_t i = 0; i < r.eps_clients; i++)
+            if (r.eps_total[i].eps > worst)
+                worst = r.eps_total[i].eps, at = i;
+        sodium_bin2hex(hex, sizeof hex, r.eps_total[at].client, 32);
+        printf("  epsilon recorded for %zu data owner%s; the largest is %.6g (%s)\n",
+               r.eps_clients, r.eps_clients == 1 ? "" : "s", worst,
+               memcmp(r.eps_total[at].client, everyone, 32) == 0 ? "every owner alike"
+                                                                 : hex);
+        if (cli_str(opts, "budget") && cli_double(opts, "budget", 0, 1e9, &budget) == 0 &&
+            worst > budget * (1 + 1e-9)) {
+            printf("  FAILED: epsilon %.6g exceeds the budget %g\n", worst, budget);
+            rc = GDN_ERANGE;
+        } else if (cli_str(opts, "budget")) {
+            printf("  every owner within the budget of %g: OK\n", budget);
+        }
+    }
     gdn_ledger_audit_report_free(&r);
     return r.ok && !rc ? 0 : (rc ? rc : GDN_ECRYPTO);
 }

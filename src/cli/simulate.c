@@ -318,6 +318,26 @@ static int admit_owner(void *ctx, char *reason, size_t cap, size_t client,
     return 1;
 }
 
+/* ε each owner of the cohort spent in the round just run (DP-SGD), or the
+ * round's ε for every owner alike (client-level DP, in spent[0]); last[]
+ * holds each owner's ε before it (last[clients] for client-level DP). */
+static int spent_this_round(double *spent, double *last, const gdn_fl_sim *sim,
+                            const gdn_fl_config *cfg, const uint32_t *cohort, size_t n)
+{
+    if (cfg->dp.enabled) {
+        double now = gdn_fl_sim_epsilon(sim, gdn_fl_sim_rounds_done(sim));
+        spent[0] = now - last[cfg->clients];
+        last[cfg->clients] = now;
+        return 0;
+    }
+    for (size_t i = 0; cfg->local.dp_clip > 0 && i < n; i++) {
+        double now = gdn_fl_sim_owner_epsilon(sim, cohort[i], 0);
+        spent[i] = now - last[cohort[i]];
+        last[cohort[i]] = now;
+    }
+    return 0;
+}
+
 /* SHA-256 of the parameters as little-endian float32 (the safetensors
  * payload), the model hash the ledger records. */
 static void model_hash(uint8_t out[32], gdn_model *m)
@@ -402,6 +422,7 @@ int cli_simulate(cli_opt *opts)
     const char *dir;
     double target = INFINITY;
     owner_checks owners;
+    double *spent = NULL, *last_eps = NULL;
     int rc;
 
     memset(&owners, 0, sizeof owners);
@@ -481,6 +502,15 @@ int cli_simulate(cli_opt *opts)
         rc = cli_fail("reading metrics", rc);
         goto out;
     }
+    spent = calloc(cfg.clients + 1, sizeof *spent);
+    last_eps = calloc(cfg.clients + 1, sizeof *last_eps);
+    if (!spent || !last_eps) {
+        rc = cli_fail("allocating", gdn_error(GDN_ENOMEM, "out of memory"));
+        goto out;
+    }
+    for (size_t k = 0; k < cfg.clients; k++) /* where a resumed run stands */
+        last_eps[k] = gdn_fl_sim_owner_epsilon(sim, k, 0);
+    last_eps[cfg.clients] = gdn_fl_sim_epsilon(sim, gdn_fl_sim_rounds_done(sim));
     fprintf(stderr, "federation: %s, %s, aggregator %s, %u rounds, %zu workers\n",
             cfg.model, cfg.server.strategy, cfg.aggregator, cfg.rounds,
             (size_t)(cfg.workers ? cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN)));
@@ -538,8 +568,11 @@ int cli_simulate(cli_opt *opts)
             size_t n, nref;
             const uint32_t *cohort = gdn_fl_sim_cohort(sim, &n);
             const gdn_fl_refusal *refusals = gdn_fl_sim_refusals(sim, &nref);
-            if ((rc = cli_ledger_round(ledger, &cfg, st.round, before, after, cohort, n,
-                                       refusals, nref)))
+            if ((rc = spent_this_round(spent, last_eps, sim, &cfg, cohort, n)) ||
+                (rc = cli_ledger_round(ledger, &cfg, st.round, before, after, cohort, n,
+                                       refusals, nref,
+                                       cfg.dp.enabled || cfg.local.dp_clip > 0 ? spent
+                                                                               : NULL)))
                 goto io_fail;
         }
         snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
@@ -556,6 +589,8 @@ int cli_simulate(cli_opt *opts)
 io_fail:
     rc = cli_fail("writing outputs", rc);
 out:
+    free(spent);
+    free(last_eps);
     gdn_policy_free(owners.policy);
     cli_ledger_close(ledger);
     gdn_buf_free(&csv);
