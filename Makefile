@@ -7,15 +7,15 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := libsodium zlib sqlite3 openssl
+PKGS     := libsodium zlib sqlite3 openssl libprotobuf-c
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 DEP_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(BLAS_CFLAGS)
-DEP_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lz -lsqlite3 -lssl -lcrypto) -lopenblas -lpthread -lm
+DEP_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lz -lsqlite3 -lssl -lcrypto -lprotobuf-c) -lopenblas -lpthread -lm
 
 OPT      ?= -O3
 CFLAGS   ?= $(OPT) -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(SAN_FLAGS) -fPIC -Iinclude -Isrc $(DEP_CFLAGS) -MMD -MP
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(SAN_FLAGS) -fPIC -Iinclude -Isrc -I$(BUILD)/proto $(DEP_CFLAGS) -MMD -MP
 ifdef SAN
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
@@ -27,7 +27,7 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/*.c))
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/guardian.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -50,6 +50,16 @@ setup:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The wire messages, generated from proto/guardian.proto by protoc-c.
+$(BUILD)/proto/guardian.pb-c.c $(BUILD)/proto/guardian.pb-c.h: proto/guardian.proto
+	@mkdir -p $(BUILD)/proto
+	protoc-c --proto_path=proto --c_out=$(BUILD)/proto $<
+
+$(BUILD)/proto/guardian.pb-c.o: $(BUILD)/proto/guardian.pb-c.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/src/net/message.o: $(BUILD)/proto/guardian.pb-c.h
 
 $(BUILD)/libguardian.a: $(LIB_OBJ)
 	@rm -f $@
@@ -90,13 +100,14 @@ bench: setup
 FUZZ_SECONDS ?= 20
 FUZZ_CC ?= clang
 FUZZ_BUILD := build-fuzz
-FUZZ_LIB_SRC := $(LIB_SRC)
+FUZZ_LIB_SRC := $(LIB_SRC) build/proto/guardian.pb-c.c
 fuzz: setup
+	@$(MAKE) --no-print-directory build/proto/guardian.pb-c.c
 	@mkdir -p $(FUZZ_BUILD)
 	@for f in $(FUZZ_SRC); do \
 	  n=$$(basename $$f .c); \
 	  echo "fuzz: building $$n"; \
-	  $(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc $(DEP_CFLAGS) \
+	  $(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Ibuild/proto $(DEP_CFLAGS) \
 	    $$f $(FUZZ_LIB_SRC) -o $(FUZZ_BUILD)/$$n $(DEP_LIBS) || exit 1; \
 	  mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
 	  cp -n fuzz/corpus/$$n/* $(FUZZ_BUILD)/corpus-$$n/ 2>/dev/null; \
