@@ -24,4 +24,4 @@ rm -rf runs/demo
   --fraction 0.1 --rounds 20 --local-epochs 1 --batch 10 --lr 0.05 \
   --partition dirichlet:0.5 --seed 1 --out runs/demo
 echo "== CNN run: $(final runs/demo) =="
-echo "== outputs: runs/demo-dp/ and runs/demo/ (metrics.csv, model.safetensors, accuracy.png, config.json) =="
+echo "== outputs: runs/demo-dp/ and runs/demo/ (metrics.csv, model.safetensors, accuracy.png, config.json, ledger.db: try guardian audit --ledger runs/demo/ledger.db) =="
