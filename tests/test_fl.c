@@ -305,6 +305,8 @@ GDN_TEST(fl_dp_aggregator_clips_and_noises)
         g[i] = 1.0f, x[i] = i == 0 ? 4.0f : 1.0f; /* update: 3 e_0, norm 3 */
     /* No noise: two clients, clip 1.5, expected 4 -> global + 2 * 1.5 e_0 / 4. */
     CHECK_OK(gdn_aggregator_new_dp(&agg, DIM, 1.5, 0.0, 4.0));
+    /* No round without its randomness: noise from a zero key would be no noise. */
+    CHECK_EQ(gdn_aggregator_begin(agg, g, 2), GDN_ESTATE);
     gdn_rng_init_seed(&rng, 1);
     gdn_aggregator_set_noise_rng(agg, &rng);
     CHECK_OK(gdn_aggregator_begin(agg, g, 2));

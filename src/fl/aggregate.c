@@ -50,7 +50,8 @@ struct gdn_aggregator {
     double wscale, dropout;
     uint32_t *qstore, *qsum;
     uint8_t *sent;
-    gdn_rng rng;   /* dp: this round's noise stream */
+    gdn_rng rng;   /* dp, secagg: this round's stream */
+    int rng_set;   /* set for the current round (it is wiped after use) */
 
     int open;      /* a round has begun and not finished */
     const float *global;
@@ -478,6 +479,7 @@ int gdn_aggregator_new_secagg(gdn_aggregator **out, size_t dim, double clip,
 void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng)
 {
     agg->rng = *rng;
+    agg->rng_set = 1;
 }
 
 int gdn_aggregator_dp_adaptive(gdn_aggregator *agg, double quantile,
@@ -595,6 +597,7 @@ static int finish_secagg(gdn_aggregator *a, float *out)
         out[c] = (float)((double)a->global[c] + d[c] / w);
     free(d);
     gdn_rng_wipe(&a->rng);
+    a->rng_set = 0;
     return rc;
 }
 
@@ -607,6 +610,9 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
     if (cohort == 0 && agg->kind != AGG_DP) /* Poisson sampling may pick no one */
         return gdn_error(GDN_EINVAL, "aggregator '%s': empty cohort",
                          agg->spec);
+    if ((agg->kind == AGG_DP || agg->kind == AGG_SECAGG) && !agg->rng_set)
+        return gdn_error(GDN_ESTATE, "aggregator '%s': the round's randomness was not "
+                         "set (gdn_aggregator_set_noise_rng)", agg->spec);
     if ((agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP || agg->kind == AGG_SECAGG) &&
         !global)
         return gdn_error(GDN_EINVAL,
@@ -744,6 +750,7 @@ static int finish_dp(gdn_aggregator *agg, float *out)
     sodium_memzero(noise, dim * sizeof *noise);
     free(noise);
     gdn_rng_wipe(&agg->rng);
+    agg->rng_set = 0;
     return rc;
 }
 
