@@ -73,6 +73,11 @@ EOF
 # Differential privacy: accountant time and exact samplers' throughput.
 "${run_env[@]}" "$BUILD/bench/dp"
 
+# Privacy layers' cost per round (1,000 clients, 100 per round): none, DP, SecAgg+.
+for privacy in none dp secagg; do
+  "${run_env[@]}" "$BUILD/bench/simulate" --clients 1000 --rounds 10 --privacy "$privacy"
+done
+
 # Secure aggregation: client and server time vs the ChaCha20 bound.
 "${run_env[@]}" "$BUILD/bench/secagg"
 

@@ -69,7 +69,8 @@ static int parse_count(const char *s, long lo, long hi, long *out)
 static int usage(void)
 {
     fprintf(stderr, "usage: simulate [--clients N (10..%d)] [--rounds R (1..%d)] "
-                    "[--workers W (0 = cores)]\n", MAX_CLIENTS, MAX_ROUNDS);
+                    "[--workers W (0 = cores)] [--privacy none|dp|secagg]\n",
+            MAX_CLIENTS, MAX_ROUNDS);
     return 2;
 }
 
@@ -85,10 +86,17 @@ int main(int argc, char **argv)
     gdn_rng rng;
     double *secs = NULL, base_rss, data_rss, load_peak, median;
     long nworkers;
+    const char *privacy = "none";
     int rc;
 
     for (int i = 1; i < argc; i++) {
         long *dst = NULL, lo = 0, hi = 0;
+        if (strcmp(argv[i], "--privacy") == 0 && i + 1 < argc) {
+            privacy = argv[++i]; /* none, dp (client-level), secagg */
+            if (strcmp(privacy, "none") && strcmp(privacy, "dp") && strcmp(privacy, "secagg"))
+                return usage();
+            continue;
+        }
         if (strcmp(argv[i], "--clients") == 0)
             dst = &clients, lo = 10, hi = MAX_CLIENTS;
         else if (strcmp(argv[i], "--rounds") == 0)
@@ -123,6 +131,11 @@ int main(int argc, char **argv)
     cfg.local.lr = 0.05f;
     cfg.workers = (unsigned)workers;
     cfg.seed = 1;
+    if (strcmp(privacy, "dp") == 0) { /* DP-FedAvg: clip 1, noise 1 */
+        cfg.dp.enabled = 1, cfg.dp.clip = 1, cfg.dp.noise = 1, cfg.dp.delta = 1e-5;
+    } else if (strcmp(privacy, "secagg") == 0) {
+        cfg.secagg.enabled = 1, cfg.secagg.clip = 1, cfg.secagg.levels = 1u << 16;
+    }
     /* test = NULL: gdn_fl_sim_round evaluates only on a non-empty test set. */
     if ((rc = gdn_fl_sim_new(&sim, &cfg, &train, NULL, &part)))
         goto fail;
@@ -143,10 +156,10 @@ int main(int argc, char **argv)
     median = bench_median(secs, (size_t)rounds);
 
     gdn_buf_printf(&out, "{\"bench\":\"simulate\",\"impl\":\"guardian\",\"model\":\"%s\","
-                   "\"clients\":%ld,\"per_round\":%zu,\"examples_per_client\":%zu,"
+                   "\"privacy\":\"%s\",\"clients\":%ld,\"per_round\":%zu,\"examples_per_client\":%zu,"
                    "\"local_epochs\":1,\"batch\":10,\"workers\":%ld,"
                    "\"sec_per_round_median\":%.5f,\"rounds\":%ld,\"all\":[",
-                   MODEL, clients, st.cohort, gdn_partition_size(&part, 0),
+                   MODEL, privacy, clients, st.cohort, gdn_partition_size(&part, 0),
                    nworkers, median, rounds);
     for (long r = 0; r < rounds; r++)
         gdn_buf_printf(&out, "%s%.5f", r ? "," : "", secs[r]);
