@@ -196,6 +196,14 @@ typedef struct gdn_fl_config {
     void *admit_ctx;
 } gdn_fl_config;
 
+/* The cohort of round `round` (client indices, ascending), drawn from the
+ * server's stream of (seed, round): max(1, round(C x clients)) clients, or
+ * per_round, without replacement; with client-level DP, Poisson sampling
+ * at rate C. scratch holds cfg->clients entries. The simulation and a
+ * networked coordinator call this and get the same cohorts. */
+size_t gdn_fl_sample_cohort(uint32_t *cohort, uint32_t *scratch, const gdn_fl_config *cfg,
+                            unsigned round);
+
 /* Sets the defaults: fedavg, mean, 1 local epoch, batch 10, lr 0.05, ... */
 void gdn_fl_config_default(gdn_fl_config *cfg);
 

@@ -46,6 +46,45 @@ void gdn_fl_client_rng(gdn_rng *rng, uint64_t seed, uint64_t round,
     gdn_rng_wipe(&per_round);
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+size_t gdn_fl_sample_cohort(uint32_t *cohort, uint32_t *scratch, const gdn_fl_config *cfg,
+                            unsigned round)
+{
+    size_t k = cfg->clients, m = cfg->per_round;
+    gdn_rng rng;
+
+    gdn_fl_server_rng(&rng, cfg->seed, round);
+    if (cfg->dp.enabled) { /* Poisson sampling, what the accountant assumes */
+        m = 0;
+        for (size_t i = 0; i < k; i++)
+            if (gdn_rng_double(&rng) < cfg->fraction)
+                cohort[m++] = (uint32_t)i;
+        gdn_rng_wipe(&rng);
+        return m;
+    }
+    if (!m) {
+        m = (size_t)llround(cfg->fraction * (double)k);
+        m = m ? m : 1;
+    }
+    for (size_t i = 0; i < k; i++)
+        scratch[i] = (uint32_t)i;
+    for (size_t i = 0; i < m; i++) { /* partial Fisher-Yates */
+        size_t j = i + (size_t)gdn_rng_uniform(&rng, k - i);
+        uint32_t t = scratch[i];
+        scratch[i] = scratch[j];
+        scratch[j] = t;
+    }
+    gdn_rng_wipe(&rng);
+    memcpy(cohort, scratch, m * sizeof *cohort);
+    qsort(cohort, m, sizeof *cohort, cmp_u32);
+    return m;
+}
+
 uint64_t gdn_fl_dp_sgd_steps(const gdn_fl_local *cfg, size_t n)
 {
     return (uint64_t)cfg->epochs * ((n + cfg->batch - 1) / cfg->batch);

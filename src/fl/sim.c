@@ -326,42 +326,9 @@ int gdn_fl_sim_is_malicious(const gdn_fl_sim *s, size_t k)
 
 /* ---- One round --------------------------------------------------------------- */
 
-/* Cohort of round r: a seeded partial shuffle, then ascending client order;
- * with DP, Poisson sampling (each client independently with rate q). */
 static size_t sample_cohort(gdn_fl_sim *s, unsigned round)
 {
-    size_t k = s->cfg.clients, m = s->cfg.per_round;
-    gdn_rng rng;
-
-    gdn_fl_server_rng(&rng, s->cfg.seed, round);
-    if (s->cfg.dp.enabled) {
-        m = 0;
-        for (size_t i = 0; i < k; i++)
-            if (gdn_rng_double(&rng) < s->cfg.fraction)
-                s->cohort[m++] = (uint32_t)i;
-        gdn_rng_wipe(&rng);
-        return m;
-    }
-    if (!m) {
-        m = (size_t)llround(s->cfg.fraction * (double)k);
-        m = m ? m : 1;
-    }
-    for (size_t i = 0; i < k; i++)
-        s->pool[i] = (uint32_t)i;
-    for (size_t i = 0; i < m; i++) {
-        size_t j = i + (size_t)gdn_rng_uniform(&rng, k - i);
-        uint32_t t = s->pool[i];
-        s->pool[i] = s->pool[j];
-        s->pool[j] = t;
-    }
-    memcpy(s->cohort, s->pool, m * sizeof *s->cohort);
-    for (size_t i = 1; i < m; i++) /* insertion sort: m is small */
-        for (size_t j = i; j > 0 && s->cohort[j - 1] > s->cohort[j]; j--) {
-            uint32_t t = s->cohort[j];
-            s->cohort[j] = s->cohort[j - 1];
-            s->cohort[j - 1] = t;
-        }
-    return m;
+    return gdn_fl_sample_cohort(s->cohort, s->pool, &s->cfg, round);
 }
 
 /* A simulated attacker replaces its update u = x - g by scale * u, or by
