@@ -90,6 +90,10 @@ static inline uint32_t gdn_load_be32(const uint8_t p[4])
            (uint32_t)p[3];
 }
 
+/* Length of the UTF-8 sequence at s[0..n) (RFC 3629 §4), 0 when it is not
+ * valid: overlong forms, surrogates and code points above U+10FFFF are not. */
+size_t gdn_utf8_seq(const unsigned char *s, size_t n);
+
 /* ---- Files -------------------------------------------------------------- */
 
 /* Reads a whole file (at most max_bytes) into *out (caller frees). */

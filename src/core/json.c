@@ -104,9 +104,7 @@ static int oom(parser *p)
     return gdn_error(GDN_ENOMEM, "%s: out of memory", p->name);
 }
 
-/* Length of the UTF-8 sequence at s (RFC 3629 §4), 0 when invalid:
- * overlong forms, surrogates and code points above U+10FFFF are invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t gdn_utf8_seq(const unsigned char *s, size_t n)
 {
     size_t len, i;
     uint32_t cp;
@@ -206,7 +204,7 @@ static int parse_string(parser *p, gdn_json *node)
         if (c < 0x20)
             return syntax(p, i, "control character in string (must be escaped)");
         if (c >= 0x80) {
-            if (!(k = utf8_seq((const unsigned char *)t + i, end - i)))
+            if (!(k = gdn_utf8_seq((const unsigned char *)t + i, end - i)))
                 return syntax(p, i, "invalid UTF-8 in string");
             memcpy(dst + n, t + i, k);
             n += k;
@@ -597,7 +595,7 @@ int gdn_json_write_string(gdn_buf *out, const char *s)
     int rc = 0;
 
     for (i = 0; i < n; i += k)
-        if (!(k = utf8_seq((const unsigned char *)s + i, n - i)))
+        if (!(k = gdn_utf8_seq((const unsigned char *)s + i, n - i)))
             return gdn_error(GDN_EINVAL, "string is not valid UTF-8 (byte %zu)", i);
     rc = gdn_buf_append(out, "\"", 1);
     for (i = 0; i < n && !rc; i += run) {

@@ -40,36 +40,6 @@ static int bad(int code, int type, const char *field, const char *fmt, ...)
 
 /* ---- Field checks ------------------------------------------------------------- */
 
-/* Length of the UTF-8 sequence at s (RFC 3629 §4), 0 when invalid:
- * overlong forms, surrogates and code points above U+10FFFF are invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len, i;
-    uint32_t cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2, cp = s[0] & 0x1fu;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, cp = s[0] & 0x0fu;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, cp = s[0] & 0x07u;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 static int id_char(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -95,7 +65,7 @@ static int check_text(int code, int type, const char *field, const char *s, size
         if (kind == TEXT_SPEC && (u[i] < 0x21 || u[i] > 0x7e))
             return bad(code, type, field, "byte %zu (0x%02x) is not printable ASCII", i,
                        u[i]);
-        if (kind == TEXT_UTF8 && !(k = utf8_seq(u + i, n - i)))
+        if (kind == TEXT_UTF8 && !(k = gdn_utf8_seq(u + i, n - i)))
             return bad(code, type, field, "invalid UTF-8 at byte %zu", i);
     }
     return 0;
