@@ -47,36 +47,16 @@ static int check_f64(const uint8_t p[8], const char *what)
     return 0;
 }
 
-/* UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF)
- * without NUL; returns the offset of the first bad byte or len. */
+/* UTF-8 (gdn_utf8_seq) without NUL; returns the offset of the first bad
+ * byte, or len. */
 static size_t utf8_valid_prefix(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
+    size_t i = 0, k;
 
     while (i < len) {
-        uint8_t c = s[i];
-        size_t n;
-        uint8_t lo = 0x80, hi = 0xbf;
-        if (c == 0)
+        if (s[i] == 0 || !(k = gdn_utf8_seq(s + i, len - i)))
             return i;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        else
-            return i;
-        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t j = 2; j <= n; j++)
-            if (s[i + j] < 0x80 || s[i + j] > 0xbf)
-                return i;
-        i += n + 1;
+        i += k;
     }
     return len;
 }
