@@ -29,6 +29,9 @@ static void blobs(gdn_dataset *d, size_t n, uint64_t seed)
     }
 }
 
+/* Parameters of small_config's model, mlp:8-16-4. */
+#define SMALL_PARAMS (8 * 16 + 16 + 16 * 4 + 4)
+
 static void small_config(gdn_fl_config *c, size_t clients, size_t per_round)
 {
     gdn_fl_config_default(c);
@@ -102,6 +105,39 @@ done:
     return out;
 }
 
+/* Runs 2 rounds, checkpoints to `name` in the test directory, resumes in a
+ * new simulation for 2 more, and checks the model equals 4 uninterrupted
+ * rounds bit for bit. Returns 0 when it does (failures are reported). */
+static int resume_check(const gdn_fl_config *cfg, const gdn_dataset *d,
+                        const gdn_partition *part, const char *name)
+{
+    gdn_fl_sim *sim;
+    gdn_fl_round_stats st;
+    char path[600];
+    float *straight = run(cfg, d, part, 4);
+    int bad = 1;
+
+    gdn_error_clear();
+    snprintf(path, sizeof path, "%s/%s", gdn_test_tmpdir(), name);
+    if (straight && !gdn_fl_sim_new(&sim, cfg, d, NULL, part)) {
+        bad = gdn_fl_sim_round(sim, &st) || gdn_fl_sim_round(sim, &st) ||
+              gdn_fl_sim_save(sim, path);
+        gdn_fl_sim_free(sim);
+    }
+    if (!bad && !gdn_fl_sim_new(&sim, cfg, d, NULL, part)) {
+        bad = gdn_fl_sim_load(sim, path) || gdn_fl_sim_rounds_done(sim) != 2 ||
+              gdn_fl_sim_round(sim, &st) || gdn_fl_sim_round(sim, &st) || st.round != 4 ||
+              memcmp(straight, gdn_model_params(gdn_fl_sim_model(sim)),
+                     SMALL_PARAMS * sizeof(float)) != 0;
+        gdn_fl_sim_free(sim);
+    }
+    if (bad)
+        gdn_test_fail(__FILE__, __LINE__, "%s: the resumed run differs (last error: "
+                      "'%s')", name, gdn_errmsg());
+    free(straight);
+    return bad;
+}
+
 GDN_TEST(fl_same_bits_whatever_the_threads)
 {
     static const char *const aggs[] = {"mean", "median", "trimmed:0.25"};
@@ -122,7 +158,7 @@ GDN_TEST(fl_same_bits_whatever_the_threads)
         cfg.workers = 3;
         float *three = run(&cfg, &d, &part, 3);
         CHECK_MSG(one && three, "run failed: %s", gdn_errmsg());
-        CHECK_MSG(memcmp(one, three, (8 * 16 + 16 + 16 * 4 + 4) * sizeof(float)) == 0,
+        CHECK_MSG(memcmp(one, three, SMALL_PARAMS * sizeof(float)) == 0,
                   "%s: 1 and 3 workers differ", aggs[a]);
         free(one);
         free(three);
@@ -137,10 +173,8 @@ GDN_TEST(fl_resume_equals_uninterrupted)
     gdn_partition part;
     gdn_fl_config cfg;
     gdn_fl_sim *sim;
-    gdn_fl_round_stats st;
     gdn_rng rng;
     char path[600];
-    size_t n = 8 * 16 + 16 + 16 * 4 + 4;
 
     blobs(&d, 600, 3);
     gdn_rng_init_seed(&rng, 5);
@@ -148,32 +182,15 @@ GDN_TEST(fl_resume_equals_uninterrupted)
     small_config(&cfg, 6, 3);
     cfg.server.strategy = "fedadam";
     cfg.server.lr = 0.05f;
-    float *straight = run(&cfg, &d, &part, 4);
-    CHECK(straight != NULL);
-
-    snprintf(path, sizeof path, "%s/ck.bin", gdn_test_tmpdir());
-    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
-    CHECK_OK(gdn_fl_sim_round(sim, &st));
-    CHECK_OK(gdn_fl_sim_round(sim, &st));
-    CHECK_OK(gdn_fl_sim_save(sim, path));
-    gdn_fl_sim_free(sim);
-
-    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
-    CHECK_OK(gdn_fl_sim_load(sim, path));
-    CHECK_EQ(gdn_fl_sim_rounds_done(sim), 2);
-    CHECK_OK(gdn_fl_sim_round(sim, &st));
-    CHECK_OK(gdn_fl_sim_round(sim, &st));
-    CHECK_EQ(st.round, 4);
-    CHECK(memcmp(straight, gdn_model_params(gdn_fl_sim_model(sim)), n * sizeof(float)) == 0);
-    gdn_fl_sim_free(sim);
+    CHECK(resume_check(&cfg, &d, &part, "ck.bin") == 0);
 
     /* A checkpoint of another configuration is refused. */
+    snprintf(path, sizeof path, "%s/ck.bin", gdn_test_tmpdir());
     cfg.seed = 43;
     CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
     CHECK_EQ(gdn_fl_sim_load(sim, path), GDN_EFORMAT);
     CHECK(strstr(gdn_errmsg(), "another configuration"));
     gdn_fl_sim_free(sim);
-    free(straight);
     gdn_partition_free(&part);
     gdn_dataset_free(&d);
 }
@@ -369,7 +386,7 @@ GDN_TEST(fl_dp_fedavg_poisson_sampling_and_epsilon)
     gdn_fl_sim_free(sim);
     cfg.workers = 3;
     float *b = run(&cfg, &d, &part, 8);
-    CHECK(b && memcmp(a, b, (8 * 16 + 16 + 16 * 4 + 4) * sizeof *a) == 0);
+    CHECK(b && memcmp(a, b, SMALL_PARAMS * sizeof *a) == 0);
     free(a);
     free(b);
     /* DP refuses what it cannot account for. */
@@ -413,10 +430,6 @@ GDN_TEST(fl_dp_adaptive_clip_tracks_quantile_and_resumes)
     gdn_dataset d;
     gdn_partition part;
     gdn_fl_config cfg;
-    gdn_fl_sim *sim;
-    gdn_fl_round_stats st;
-    char path[600];
-    size_t n = 8 * 16 + 16 + 16 * 4 + 4;
 
     blobs(&d, 600, 9);
     gdn_rng_init_seed(&rng, 3);
@@ -425,21 +438,7 @@ GDN_TEST(fl_dp_adaptive_clip_tracks_quantile_and_resumes)
     cfg.fraction = 0.3;
     cfg.dp.enabled = 1, cfg.dp.clip = 0.05, cfg.dp.noise = 0.5, cfg.dp.delta = 1e-5;
     cfg.dp.quantile = 0.5;
-    float *straight = run(&cfg, &d, &part, 4);
-    CHECK(straight != NULL);
-    snprintf(path, sizeof path, "%s/dp-ck.bin", gdn_test_tmpdir());
-    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
-    CHECK_OK(gdn_fl_sim_round(sim, &st));
-    CHECK_OK(gdn_fl_sim_round(sim, &st));
-    CHECK_OK(gdn_fl_sim_save(sim, path));
-    gdn_fl_sim_free(sim);
-    CHECK_OK(gdn_fl_sim_new(&sim, &cfg, &d, NULL, &part));
-    CHECK_OK(gdn_fl_sim_load(sim, path));
-    CHECK_OK(gdn_fl_sim_round(sim, &st));
-    CHECK_OK(gdn_fl_sim_round(sim, &st));
-    CHECK(memcmp(straight, gdn_model_params(gdn_fl_sim_model(sim)), n * sizeof(float)) == 0);
-    gdn_fl_sim_free(sim);
-    free(straight);
+    CHECK(resume_check(&cfg, &d, &part, "dp-ck.bin") == 0);
     gdn_partition_free(&part);
     gdn_dataset_free(&d);
 }
@@ -455,7 +454,7 @@ GDN_TEST(fl_secagg_matches_plain_fedavg_up_to_quantization)
     gdn_fl_sim *sim;
     gdn_fl_round_stats st;
     gdn_rng rng;
-    size_t n = 8 * 16 + 16 + 16 * 4 + 4;
+    size_t n = SMALL_PARAMS;
     double worst = 0;
 
     blobs(&d, 1000, 12);

@@ -69,7 +69,7 @@ static unsigned cores(void)
 
 /* ---- Construction ---------------------------------------------------------- */
 
-static int check_config(const gdn_fl_config *c, const gdn_dataset *train,
+static int check_config(const gdn_fl_config *c,
                         const gdn_partition *part)
 {
     if (!c->model || !c->aggregator || !c->server.strategy)
@@ -100,7 +100,6 @@ static int check_config(const gdn_fl_config *c, const gdn_dataset *train,
     for (size_t k = 0; k < part->clients; k++)
         if (gdn_partition_size(part, k) == 0)
             return gdn_error(GDN_EINVAL, "federation: client %zu has no examples", k);
-    (void)train;
     return 0;
 }
 
@@ -145,7 +144,7 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     int rc;
 
     *out = NULL;
-    if ((rc = check_config(cfg, train, part)))
+    if ((rc = check_config(cfg, part)))
         return rc;
     if (!(s = calloc(1, sizeof *s)))
         return gdn_error(GDN_ENOMEM, "out of memory");

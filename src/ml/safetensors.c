@@ -287,7 +287,7 @@ static int check_tensor(struct span *sp, const gdn_json *e,
 /* The spec requires the byte buffer to be entirely indexed and the tensors
  * not to overlap: sorted by offset, each begins where the previous ends. */
 static int check_coverage(struct span *sp, size_t n, const gdn_tensor_info *t,
-                          uint64_t data_len, const char *name)
+                          const char *name)
 {
     uint64_t pos = 0;
 
@@ -305,11 +305,8 @@ static int check_coverage(struct span *sp, size_t n, const gdn_tensor_info *t,
                              (unsigned long long)sp[i].begin);
         pos = sp[i].end;
     }
-    if (pos != data_len)
-        return gdn_error(GDN_EFORMAT,
-                         "%s: %llu bytes of the data buffer after the last "
-                         "tensor belong to no tensor", name,
-                         (unsigned long long)(data_len - pos));
+    /* No byte can follow the last tensor: the tensors' sizes were checked to
+     * add up to the data buffer's before the model was built. */
     return 0;
 }
 
@@ -369,7 +366,7 @@ static int load_tensors(gdn_model *m, const gdn_json *root, const uint8_t *data,
         rc = find_extra(root, t, n, name);
         goto done;
     }
-    if ((rc = check_coverage(sp, n, t, data_len, name)))
+    if ((rc = check_coverage(sp, n, t, name)))
         goto done;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p = data + sp[i].begin;
