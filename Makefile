@@ -7,10 +7,10 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := libsodium zlib sqlite3 openssl libprotobuf-c
+PKGS     := libsodium zlib sqlite3 openssl libprotobuf-c yaml-0.1
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 DEP_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(BLAS_CFLAGS)
-DEP_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lz -lsqlite3 -lssl -lcrypto -lprotobuf-c) -lopenblas -lpthread -lm
+DEP_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lz -lsqlite3 -lssl -lcrypto -lprotobuf-c -lyaml) -lopenblas -lpthread -lm
 
 OPT      ?= -O3
 CFLAGS   ?= $(OPT) -g

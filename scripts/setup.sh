@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config clang libclang-rt-14-dev
   libsodium-dev libssl-dev libopenblas-dev zlib1g-dev libsqlite3-dev
-  libprotobuf-c-dev protobuf-c-compiler libopenmpi-dev openmpi-bin
+  libprotobuf-c-dev protobuf-c-compiler libyaml-dev libopenmpi-dev openmpi-bin
   gnuplot-nox dataset-fashion-mnist
   python3-torch python3-numpy
 )

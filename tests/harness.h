@@ -25,6 +25,14 @@ const char *gdn_test_tmpdir(void);
 int gdn_test_guardian(const char *args, const char *log);
 /* Whether the file at path contains needle (0 when it cannot be read). */
 int gdn_test_file_contains(const char *path, const char *needle);
+/* Starts the guardian command in the background like gdn_test_guardian,
+ * with env ("NAME=value ..." or NULL) added; returns its pid (-1 on failure). */
+int gdn_test_spawn(const char *args, const char *log, const char *env);
+/* Waits up to timeout seconds for pid: its exit code, 128 + the signal that
+ * killed it, or -1 on timeout (it is then killed). */
+int gdn_test_wait(int pid, double timeout);
+/* Waits up to timeout seconds until the file at path contains needle. */
+int gdn_test_wait_file(const char *path, const char *needle, double timeout);
 
 #define GDN_TEST(name)                                                        \
     static void test_##name(void);                                            \

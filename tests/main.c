@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guardian/core.h"
@@ -80,6 +82,60 @@ int gdn_test_file_contains(const char *path, const char *needle)
         found = strstr((const char *)b.data, needle) != NULL;
     gdn_buf_free(&b);
     return found;
+}
+
+static void nap(void)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+int gdn_test_spawn(const char *args, const char *log, const char *env)
+{
+    const char *g = getenv("GDN_GUARDIAN");
+    char cmd[8192];
+    pid_t pid;
+
+    snprintf(cmd, sizeof cmd, "%s exec %s %s > '%s' 2>&1", env ? env : "",
+             g && *g ? g : "build/guardian", args, log);
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid > 0 ? (int)pid : -1;
+}
+
+int gdn_test_wait(int pid, double timeout)
+{
+    double end = gdn_now() + timeout;
+    int st;
+
+    for (;;) {
+        pid_t r = waitpid((pid_t)pid, &st, WNOHANG);
+        if (r == (pid_t)pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r < 0)
+            return -1;
+        if (gdn_now() > end) {
+            kill((pid_t)pid, SIGKILL);
+            waitpid((pid_t)pid, &st, 0);
+            return -1;
+        }
+        nap();
+    }
+}
+
+int gdn_test_wait_file(const char *path, const char *needle, double timeout)
+{
+    double end = gdn_now() + timeout;
+
+    while (!gdn_test_file_contains(path, needle)) {
+        if (gdn_now() > end)
+            return 0;
+        nap();
+    }
+    return 1;
 }
 
 static int by_name(const void *a, const void *b)

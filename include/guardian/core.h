@@ -232,4 +232,44 @@ int gdn_json_uint(const gdn_json *v, uint64_t *out);
  * characters; GDN_EINVAL (nothing appended) when s is not valid UTF-8. */
 int gdn_json_write_string(gdn_buf *out, const char *s);
 
+/* ---- Config files --------------------------------------------------------
+ * A config file: a YAML mapping at the top level whose keys are option names
+ * and whose values are scalars, or sequences of scalars (an option given
+ * several times). Parsed by libyaml; anchors, aliases, tags other than the
+ * plain ones (any explicit tag, "!!str" included), nested mappings, nested or
+ * empty sequences, documents after the first, and duplicate keys are refused.
+ * Errors name file:line:column and what is wrong ("serve.yaml:4:3: key
+ * 'rounds' appears twice"): GDN_ERANGE when a limit below is exceeded,
+ * GDN_EFORMAT for everything else, GDN_EIO when the file cannot be read.
+ * Limits: file at most GDN_CONFIG_MAX_BYTES, at most GDN_CONFIG_MAX_ENTRIES
+ * values, a key 1 to GDN_CONFIG_MAX_KEY_BYTES of [A-Za-z0-9_-], a value at
+ * most GDN_CONFIG_MAX_VALUE_BYTES; the text is valid UTF-8 without NUL. */
+
+#define GDN_CONFIG_MAX_BYTES (1u << 20)
+#define GDN_CONFIG_MAX_ENTRIES 4096
+#define GDN_CONFIG_MAX_KEY_BYTES 64
+#define GDN_CONFIG_MAX_VALUE_BYTES 4096
+
+typedef struct gdn_config gdn_config; /* opaque */
+
+/* Reads and parses the file at path; a file over the limit is refused before
+ * parsing. The name in errors and gdn_config_name is path. */
+int gdn_config_read(gdn_config **out, const char *path);
+/* Parses data[0, len) (no NUL needed); name is used in errors. An empty
+ * text, one holding only comments, or a lone "---" is an empty config. */
+int gdn_config_parse(gdn_config **out, const uint8_t *data, size_t len,
+                     const char *name);
+/* Values, in file order; a sequence gives one entry per item, all with its
+ * key. Scalars are their text: "true", "10", "1e-3", a quoted string's
+ * content. A null value ("key:" with nothing, "~", "null") is refused. */
+size_t gdn_config_count(const gdn_config *c);
+/* Key and value of entry i, NUL-terminated; NULL when i is out of range. */
+const char *gdn_config_key(const gdn_config *c, size_t i);
+const char *gdn_config_value(const gdn_config *c, size_t i);
+/* 1-based line of entry i's value; 0 when i is out of range. */
+unsigned gdn_config_line(const gdn_config *c, size_t i);
+/* The file name given to gdn_config_read or gdn_config_parse. */
+const char *gdn_config_name(const gdn_config *c);
+void gdn_config_free(gdn_config *c); /* accepts NULL */
+
 #endif

@@ -31,6 +31,17 @@ typedef struct cli_cmd {
 int cli_parse(const cli_cmd *cmd, int argc, char **argv);
 void cli_help(const cli_cmd *cmd);
 
+/* Fills the options the command line left unset from the config file at
+ * path (keys are the long option names without dashes; "config" itself may
+ * not appear). An unknown key, a flag given a value other than true/false,
+ * or a list for a flag, is an error naming file and line; prints why and
+ * returns non-zero. A list for any other option becomes its items joined
+ * with ',' (an item may not hold a comma). Options given on the command
+ * line win over the file; `given` stays as cli_parse left it. Applies one
+ * file per process; values stay valid until cli_config_release(). */
+int cli_apply_config(const cli_cmd *cmd, const char *path);
+void cli_config_release(void);
+
 const char *cli_str(const cli_opt *opts, const char *name);
 int cli_flag(const cli_opt *opts, const char *name);
 /* Whole-string numeric parses within [lo, hi]; print why on failure. */
@@ -98,5 +109,39 @@ int cli_ca_main(int argc, char **argv);
 const char *cli_model_spec(const cli_opt *opts, const gdn_dataset *train);
 /* Writes DIR/config.json: every option that has a value, as strings. */
 int cli_write_config(const char *dir, const char *command, const cli_opt *opts);
+
+/* The federation options simulate and serve share (options.c): cohort,
+ * local training, server strategy and aggregator. */
+#define CLI_FL_OPTS                                                            \
+    {"clients", "N", "data owners", "100", 0},                                 \
+    {"fraction", "C", "share of owners sampled each round", "0.1", 0},         \
+    {"per-round", "N", "a fixed number of owners per round (overrides "        \
+     "--fraction)", NULL, 0},                                                  \
+    {"rounds", "N", "federated rounds", "10", 0},                              \
+    {"local-epochs", "E", "local epochs per round", "1", 0},                   \
+    {"batch", "B", "local batch size", "10", 0},                               \
+    {"lr", "X", "local learning rate", "0.05", 0},                             \
+    {"momentum", "X", "local SGD momentum", "0", 0},                           \
+    {"weight-decay", "X", "local L2 weight decay", "0", 0},                    \
+    {"prox-mu", "MU", "FedProx proximal term (0: off)", "0", 0},               \
+    {"strategy", "NAME", "fedavg, fedavgm, fedadagrad, fedadam or fedyogi",    \
+     "fedavg", 0},                                                             \
+    {"server-lr", "X", "server learning rate (0: the strategy's default)",     \
+     "0", 0},                                                                  \
+    {"server-momentum", "X", "fedavgm's momentum (0: default 0.9)", "0", 0},   \
+    {"beta1", "X", "adaptive strategies' beta1 (0: default 0.9)", "0", 0},     \
+    {"beta2", "X", "adaptive strategies' beta2 (0: default 0.99)", "0", 0},    \
+    {"tau", "X", "adaptive strategies' tau (0: default 1e-3)", "0", 0},        \
+    {"aggregator", "SPEC", "mean, median, trimmed:B, krum:F, multikrum:F:M "   \
+     "or normbound:M", "mean", 0},                                             \
+    {"eval-every", "K", "evaluate on the test set every K rounds", "1", 0}
+
+/* Reads the CLI_FL_OPTS (and --seed) into cfg, after gdn_fl_config_default. */
+int cli_fl_config(gdn_fl_config *cfg, cli_opt *opts);
+
+int cli_serve(cli_opt *opts);
+extern cli_opt cli_serve_opts[];
+int cli_join(cli_opt *opts);
+extern cli_opt cli_join_opts[];
 
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,148 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv)
             fprintf(stderr, "guardian %s: --%s needs a value (%s)\n", cmd->name,
                     o->name, o->metavar);
             return -1;
+        }
+    }
+    return 0;
+}
+
+/* The config file applied by cli_apply_config, and the lists it joined:
+ * options point into both until cli_config_release. */
+static gdn_config *config_file;
+static char **config_joined;
+static size_t config_njoined;
+
+void cli_config_release(void)
+{
+    for (size_t i = 0; i < config_njoined; i++)
+        free(config_joined[i]);
+    free(config_joined);
+    config_joined = NULL;
+    config_njoined = 0;
+    gdn_config_free(config_file);
+    config_file = NULL;
+}
+
+static int config_error(const cli_cmd *cmd, const gdn_config *c, size_t i,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int config_error(const cli_cmd *cmd, const gdn_config *c, size_t i,
+                        const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "guardian %s: %s:%u: ", cmd->name, gdn_config_name(c),
+            gdn_config_line(c, i));
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return -1;
+}
+
+/* The end of the entries of the key of entry i: a list's items are adjacent
+ * and no key appears twice (gdn_config refuses that). */
+static size_t config_key_end(const gdn_config *c, size_t i)
+{
+    size_t end = i + 1;
+
+    while (end < gdn_config_count(c) &&
+           strcmp(gdn_config_key(c, end), gdn_config_key(c, i)) == 0)
+        end++;
+    return end;
+}
+
+/* Entries [i, end) hold one option's value or list: may they set it? */
+static int config_check(const cli_cmd *cmd, const gdn_config *c, size_t i,
+                        size_t end)
+{
+    const char *key = gdn_config_key(c, i), *v = gdn_config_value(c, i);
+    const cli_opt *o = find(cmd->opts, key, strlen(key));
+
+    if (strcmp(key, "config") == 0)
+        return config_error(cmd, c, i, "'config' cannot be set in a config file");
+    if (!o)
+        return config_error(cmd, c, i, "unknown option '%s' (see guardian %s --help)",
+                            key, cmd->name);
+    if (!o->metavar && end - i > 1)
+        return config_error(cmd, c, i, "'%s' is a flag: expected true or false, "
+                                       "not a list", key);
+    if (!o->metavar && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+        return config_error(cmd, c, i, "'%s' is a flag: expected true or false, "
+                                       "not '%.64s'", key, v);
+    for (size_t k = i; end - i > 1 && k < end; k++)
+        if (strchr(gdn_config_value(c, k), ','))
+            return config_error(cmd, c, k, "an item of '%s' holds a ',' (the "
+                                           "items are joined with ',')", key);
+    return 0;
+}
+
+/* The items of entries [i, end) joined with ','. */
+static char *config_join(const gdn_config *c, size_t i, size_t end)
+{
+    size_t len = 0, at = 0;
+    char *s;
+
+    for (size_t k = i; k < end; k++)
+        len += strlen(gdn_config_value(c, k)) + 1;
+    if (!(s = malloc(len)))
+        return NULL;
+    for (size_t k = i; k < end; k++) {
+        size_t n = strlen(gdn_config_value(c, k));
+        memcpy(s + at, gdn_config_value(c, k), n);
+        at += n;
+        s[at++] = k + 1 < end ? ',' : '\0';
+    }
+    return s;
+}
+
+int cli_apply_config(const cli_cmd *cmd, const char *path)
+{
+    gdn_config *c;
+    size_t n, i, end;
+    int rc;
+
+    if (config_file) {
+        fprintf(stderr, "guardian %s: %s: a config file is already applied\n",
+                cmd->name, path);
+        return -1;
+    }
+    if ((rc = gdn_config_read(&c, path))) {
+        fprintf(stderr, "guardian %s: %s\n", cmd->name,
+                *gdn_errmsg() ? gdn_errmsg() : gdn_strerror(rc));
+        return -1;
+    }
+    n = gdn_config_count(c);
+    for (i = 0; i < n; i = end) { /* every entry is checked before any is used */
+        end = config_key_end(c, i);
+        if (config_check(cmd, c, i, end)) {
+            gdn_config_free(c);
+            return -1;
+        }
+    }
+    config_file = c;
+    if (n && !(config_joined = calloc(n, sizeof *config_joined))) {
+        fprintf(stderr, "guardian %s: %s: out of memory\n", cmd->name, path);
+        return -1;
+    }
+    for (i = 0; i < n; i = end) {
+        const char *key = gdn_config_key(c, i), *v = gdn_config_value(c, i);
+        cli_opt *o = find(cmd->opts, key, strlen(key));
+        end = config_key_end(c, i);
+        if (o->given)
+            continue;
+        if (!o->metavar) {
+            if (strcmp(v, "true") == 0)
+                o->value = "1";
+        } else if (end - i == 1) {
+            o->value = v;
+        } else {
+            char *joined = config_join(c, i, end);
+            if (!joined) {
+                fprintf(stderr, "guardian %s: %s: out of memory\n", cmd->name, path);
+                return -1;
+            }
+            config_joined[config_njoined++] = joined;
+            o->value = joined;
         }
     }
     return 0;

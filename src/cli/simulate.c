@@ -18,24 +18,8 @@
 
 cli_opt cli_simulate_opts[] = {
     CLI_DATA_OPTS,
-    {"clients", "N", "simulated data owners", "100", 0},
+    CLI_FL_OPTS,
     {"partition", "SCHEME", "iid, shards[:S] (McMahan's non-IID) or dirichlet:ALPHA", "iid", 0},
-    {"fraction", "C", "share of clients sampled each round", "0.1", 0},
-    {"per-round", "N", "a fixed number of clients per round (overrides --fraction)", NULL, 0},
-    {"rounds", "N", "federated rounds", "10", 0},
-    {"local-epochs", "E", "local epochs per round", "1", 0},
-    {"batch", "B", "local batch size", "10", 0},
-    {"lr", "X", "local learning rate", "0.05", 0},
-    {"momentum", "X", "local SGD momentum", "0", 0},
-    {"weight-decay", "X", "local L2 weight decay", "0", 0},
-    {"prox-mu", "MU", "FedProx proximal term (0: off)", "0", 0},
-    {"strategy", "NAME", "fedavg, fedavgm, fedadagrad, fedadam or fedyogi", "fedavg", 0},
-    {"server-lr", "X", "server learning rate (0: the strategy's default)", "0", 0},
-    {"server-momentum", "X", "fedavgm's momentum (0: default 0.9)", "0", 0},
-    {"beta1", "X", "adaptive strategies' beta1 (0: default 0.9)", "0", 0},
-    {"beta2", "X", "adaptive strategies' beta2 (0: default 0.99)", "0", 0},
-    {"tau", "X", "adaptive strategies' tau (0: default 1e-3)", "0", 0},
-    {"aggregator", "SPEC", "mean, median, trimmed:B, krum:F, multikrum:F:M or normbound:M", "mean", 0},
     {"attack", "SPEC", "simulated attackers: scale:S,frac:F or signflip[:S],frac:F", NULL, 0},
     {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, "
      "Gaussian noise on the sum, Poisson sampling at rate --fraction) or sample "
@@ -59,7 +43,6 @@ cli_opt cli_simulate_opts[] = {
     {"secagg-levels", "L", "SecAgg+: quantization points", "65536", 0},
     {"dropout", "P", "SecAgg+: each client drops out with probability P at a random "
      "phase of the round", "0", 0},
-    {"eval-every", "K", "evaluate on the test set every K rounds", "1", 0},
     {"workers", "N", "training threads (0: one per core)", "0", 0},
     {"out", "DIR", "output directory", "runs/simulate", 0},
     {"resume", "DIR", "continue the run in DIR from its last finished round", NULL, 0},
@@ -101,56 +84,13 @@ bad:
     return GDN_EINVAL;
 }
 
-static int read_config(cli_opt *opts, const char *cfg_opt_name, long lo, long hi,
-                       size_t *out)
-{
-    long v;
-
-    if (cli_long(opts, cfg_opt_name, lo, hi, &v))
-        return GDN_EINVAL;
-    *out = (size_t)v;
-    return 0;
-}
-
 static int build_config(gdn_fl_config *cfg, cli_opt *opts)
 {
-    size_t clients, rounds, epochs, batch, eval_every, workers, per_round = 0;
-    long seed;
-    double lr, mom, wd, mu, slr, smom, b1, b2, tau;
+    long workers;
 
-    gdn_fl_config_default(cfg);
-    if (read_config(opts, "clients", 1, 1000000, &clients) ||
-        read_config(opts, "rounds", 1, 1000000, &rounds) ||
-        read_config(opts, "local-epochs", 1, 10000, &epochs) ||
-        read_config(opts, "batch", 1, 65536, &batch) ||
-        read_config(opts, "eval-every", 1, 1000000, &eval_every) ||
-        read_config(opts, "workers", 0, 256, &workers) ||
-        (cli_str(opts, "per-round") &&
-         read_config(opts, "per-round", 1, 1000000, &per_round)) ||
-        cli_long(opts, "seed", 0, 0x7fffffffL, &seed) ||
-        cli_double(opts, "fraction", 1e-9, 1, &cfg->fraction) ||
-        cli_double(opts, "lr", 1e-9, 100, &lr) ||
-        cli_double(opts, "momentum", 0, 0.999, &mom) ||
-        cli_double(opts, "weight-decay", 0, 1, &wd) ||
-        cli_double(opts, "prox-mu", 0, 1e6, &mu) ||
-        cli_double(opts, "server-lr", 0, 1e3, &slr) ||
-        cli_double(opts, "server-momentum", 0, 0.999, &smom) ||
-        cli_double(opts, "beta1", 0, 0.999999, &b1) ||
-        cli_double(opts, "beta2", 0, 0.999999, &b2) ||
-        cli_double(opts, "tau", 0, 10, &tau))
+    if (cli_fl_config(cfg, opts) || cli_long(opts, "workers", 0, 256, &workers))
         return GDN_EINVAL;
-    cfg->clients = clients, cfg->rounds = (unsigned)rounds;
-    cfg->per_round = per_round;
-    cfg->eval_every = (unsigned)eval_every, cfg->workers = (unsigned)workers;
-    cfg->seed = (uint64_t)seed;
-    cfg->local.epochs = (unsigned)epochs, cfg->local.batch = batch;
-    cfg->local.lr = (float)lr, cfg->local.momentum = (float)mom;
-    cfg->local.weight_decay = (float)wd, cfg->local.prox_mu = (float)mu;
-    cfg->server.strategy = cli_str(opts, "strategy");
-    cfg->server.lr = (float)slr, cfg->server.momentum = (float)smom;
-    cfg->server.beta1 = (float)b1, cfg->server.beta2 = (float)b2;
-    cfg->server.tau = (float)tau;
-    cfg->aggregator = cli_str(opts, "aggregator");
+    cfg->workers = (unsigned)workers;
     if (cli_str(opts, "dp")) {
         const char *mode = cli_str(opts, "dp");
         if (strcmp(mode, "client") != 0 && strcmp(mode, "sample") != 0) {

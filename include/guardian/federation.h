@@ -1,0 +1,124 @@
+/* Guardian federation: the networked roles. A coordinator process runs the
+ * rounds of a federation (fl.h) for data owners that connect over mutually
+ * authenticated TLS (net.h) and speak the protocol of wire.h
+ * (docs/protocol.md); a data owner process trains on its own data when the
+ * coordinator asks. For the same seed, configuration and data split, the
+ * rounds produce the same model bits as gdn_fl_sim (fl.h).
+ *
+ * The coordinator is one thread around an epoll loop over non-blocking
+ * sockets; it keeps its state (owners, rounds, participants, checkpoints and
+ * their SHA-256, metrics) in SQLite with WAL, one transaction per finished
+ * round, so a restart after kill -9 resumes from the last finished round. */
+#ifndef GUARDIAN_FEDERATION_H
+#define GUARDIAN_FEDERATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guardian/data.h"
+#include "guardian/fl.h"
+#include "guardian/net.h"
+#include "guardian/wire.h"
+
+/* ---- Coordinator ----------------------------------------------------------- */
+
+typedef struct gdn_coord_round {
+    unsigned round, rounds;
+    size_t cohort;    /* owners sampled */
+    size_t updates;   /* updates aggregated */
+    size_t dropouts;  /* sampled owners that did not answer in time */
+    size_t refusals;  /* sampled owners whose policy declined */
+    int completed;    /* 0: failed (fewer than min_clients updates) */
+    double train_loss; /* mean over the updates, weighted by examples */
+    int evaluated;
+    double test_loss, test_accuracy;
+    double seconds;   /* wall time of the round */
+    uint8_t model_sha256[32]; /* the global model after the round */
+} gdn_coord_round;
+
+/* Called after every finished round with the history of all finished rounds
+ * (history[n - 1] is the one just finished; a resumed run's earlier rounds
+ * come from the state file) and the global model. Non-zero stops the
+ * coordinator (its state stays resumable). */
+typedef int (*gdn_coord_round_fn)(void *ctx, const gdn_coord_round *history, size_t n,
+                                  gdn_model *global);
+
+typedef struct gdn_coord_config {
+    gdn_fl_config fl; /* model, clients, cohort sampling, local training,
+                         strategy, aggregator, seed (simulate's settings);
+                         DP, SecAgg+ and attacks are not networked yet */
+    size_t channels, height, width, classes; /* the model's input and output */
+    const gdn_dataset *test;  /* evaluated every fl.eval_every rounds; may be NULL */
+    const char *host;         /* address to listen on (NULL: 127.0.0.1) */
+    uint16_t port;            /* 0: an ephemeral port (see on_listen) */
+    gdn_tls_config tls;       /* the coordinator's credentials and CA */
+    const char *federation_id;
+    /* The roster: owners[i] is the fingerprint of the owner with data index i
+     * (what RoundStart.client_index says). NULL: the first fl.clients owners
+     * to connect get indices in order of arrival, kept in the state file. */
+    const uint8_t (*owners)[GDN_NET_FINGERPRINT_BYTES];
+    const char *state_path;   /* SQLite file (created; WAL) */
+    size_t min_clients;       /* updates a round needs (>= 1) */
+    size_t wait_clients;      /* connected owners awaited before a round (0: all) */
+    uint32_t wait_ms;         /* ... for at most this long, then min_clients do */
+    uint32_t round_timeout_ms;  /* RoundStart to the last update */
+    uint32_t heartbeat_ms, idle_timeout_ms, handshake_timeout_ms;
+    size_t max_connections;   /* open sockets, handshakes included (0: 2 x clients + 16) */
+    uint32_t max_frame;       /* frame limit announced to owners (0: 64 KiB) */
+    size_t keep_checkpoints;  /* model blobs kept in the state file (0: 2) */
+    gdn_coord_round_fn on_round;
+    void (*on_listen)(void *ctx, uint16_t port); /* once listening */
+    void *ctx;
+    volatile int *stop;       /* set (e.g. by SIGINT/SIGTERM): Bye{SHUTDOWN}, return */
+} gdn_coord_config;
+
+/* Sets the protocol defaults: heartbeat 5 s, idle 30 s, handshake 10 s,
+ * round timeout 10 min, wait 30 s, min_clients 1, and gdn_fl_config_default. */
+void gdn_coord_config_default(gdn_coord_config *cfg);
+
+/* What a run used, for benchmarks and logs. */
+typedef struct gdn_coord_stats {
+    size_t peak_connections;
+    uint64_t bytes_sent, bytes_received; /* on the wire, TLS included */
+    unsigned rounds_run;                 /* by this process (not resumed ones) */
+} gdn_coord_stats;
+
+/* Runs the federation until fl.rounds rounds are finished (resuming from
+ * state_path), *stop is set, or a fatal error. stats may be NULL. */
+int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats);
+
+/* ---- Data owner ------------------------------------------------------------ */
+
+/* The owner's own check of a round before it trains (its policy): 0 to take
+ * part, or non-zero with a rule name and a message, sent as a Refusal. */
+typedef int (*gdn_owner_admit_fn)(void *ctx, char rule[GDN_WIRE_MAX_RULE + 1],
+                                  char *message, size_t cap, uint64_t round,
+                                  const char *model, int aggregation);
+
+typedef struct gdn_owner_config {
+    const char *host;
+    uint16_t port;
+    gdn_tls_config tls;
+    const gdn_dataset *data;  /* local training data ... */
+    const uint32_t *idx;      /* ... these examples of it (NULL: all) */
+    size_t n;
+    /* Pin: refuse a coordinator whose fingerprint differs (NULL: any that the
+     * federation CA certified). */
+    const uint8_t *coordinator;
+    uint32_t retry_ms;        /* keep reconnecting this long without success
+                                 (0: 60 s); each attempt has a 10 s limit */
+    int no_reconnect;         /* a lost connection ends the run */
+    gdn_owner_admit_fn admit;
+    /* Called when a round's model has arrived, before training (tests use
+     * it to die mid-round). */
+    void (*on_round_start)(void *ctx, uint64_t round, uint64_t client_index);
+    void *ctx;
+    volatile int *stop;       /* set: Bye{LEAVING}, return */
+} gdn_owner_config;
+
+/* Takes part in the federation until the coordinator says Bye{DONE} (0),
+ * *stop is set (0), or the coordinator cannot be reached for retry_ms
+ * (an error naming the last failure). Rounds trained are logged. */
+int gdn_owner_run(const gdn_owner_config *cfg);
+
+#endif

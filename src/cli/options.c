@@ -1,0 +1,54 @@
+/* The federation options that simulate and serve share (CLI_FL_OPTS). */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+static int read_size(cli_opt *opts, const char *name, long lo, long hi, size_t *out)
+{
+    long v;
+
+    if (cli_long(opts, name, lo, hi, &v))
+        return GDN_EINVAL;
+    *out = (size_t)v;
+    return 0;
+}
+
+int cli_fl_config(gdn_fl_config *cfg, cli_opt *opts)
+{
+    size_t clients, rounds, epochs, batch, eval_every, per_round = 0;
+    long seed;
+    double lr, mom, wd, mu, slr, smom, b1, b2, tau;
+
+    gdn_fl_config_default(cfg);
+    if (read_size(opts, "clients", 1, 1000000, &clients) ||
+        read_size(opts, "rounds", 1, 1000000, &rounds) ||
+        read_size(opts, "local-epochs", 1, 1000, &epochs) ||
+        read_size(opts, "batch", 1, 65536, &batch) ||
+        read_size(opts, "eval-every", 1, 1000000, &eval_every) ||
+        (cli_str(opts, "per-round") && read_size(opts, "per-round", 1, 1000000, &per_round)) ||
+        cli_long(opts, "seed", 0, 0x7fffffffL, &seed) ||
+        cli_double(opts, "fraction", 1e-9, 1, &cfg->fraction) ||
+        cli_double(opts, "lr", 1e-9, 100, &lr) ||
+        cli_double(opts, "momentum", 0, 0.999, &mom) ||
+        cli_double(opts, "weight-decay", 0, 1, &wd) ||
+        cli_double(opts, "prox-mu", 0, 1e6, &mu) ||
+        cli_double(opts, "server-lr", 0, 1e3, &slr) ||
+        cli_double(opts, "server-momentum", 0, 0.999, &smom) ||
+        cli_double(opts, "beta1", 0, 0.999999, &b1) ||
+        cli_double(opts, "beta2", 0, 0.999999, &b2) ||
+        cli_double(opts, "tau", 0, 10, &tau))
+        return GDN_EINVAL;
+    cfg->clients = clients, cfg->rounds = (unsigned)rounds;
+    cfg->per_round = per_round;
+    cfg->eval_every = (unsigned)eval_every;
+    cfg->seed = (uint64_t)seed;
+    cfg->local.epochs = (unsigned)epochs, cfg->local.batch = batch;
+    cfg->local.lr = (float)lr, cfg->local.momentum = (float)mom;
+    cfg->local.weight_decay = (float)wd, cfg->local.prox_mu = (float)mu;
+    cfg->server.strategy = cli_str(opts, "strategy");
+    cfg->server.lr = (float)slr, cfg->server.momentum = (float)smom;
+    cfg->server.beta1 = (float)b1, cfg->server.beta2 = (float)b2;
+    cfg->server.tau = (float)tau;
+    cfg->aggregator = cli_str(opts, "aggregator");
+    return 0;
+}

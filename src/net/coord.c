@@ -1,0 +1,1249 @@
+/* The coordinator (federation.h): one thread, an epoll loop over
+ * non-blocking TLS connections, the round state machine of docs/protocol.md.
+ *
+ * Memory per connection is bounded: a frame decoder holding at most one
+ * frame of max_frame bytes, an output queue refilled a few chunks at a time
+ * from the round's one encoded model, and while an update arrives, its bytes
+ * (exactly the announced model size). Updates enter the aggregator in cohort
+ * order, as in the simulation, so the same seed gives the same bits; one that
+ * arrives early waits in its slot until those before it are in or dropped. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "net/internal.h"
+#include "net/state.h"
+
+#define READ_BYTES 16384
+#define OUT_REFILL ((size_t)256 << 10) /* model bytes queued per connection at once */
+#define MAX_EVENTS 256
+#define TICK_MS 50
+
+enum { C_HANDSHAKE, C_WELCOMED, C_IDLE, C_TRAINING, C_SUBMITTED };
+enum { S_PENDING, S_RECEIVED, S_DROPPED, S_REFUSED, S_ADDED, S_REJECTED };
+
+typedef struct conn {
+    gdn_tls_conn *tls;
+    int state;
+    int dead;         /* freed after this pass of the loop */
+    int closing;      /* send what is queued, then close_notify and close */
+    long owner;       /* roster index, -1 before admission */
+    uint8_t fp[GDN_NET_FINGERPRINT_BYTES];
+    gdn_frame_decoder *dec;
+    gdn_frame_reasm *reasm;
+    gdn_buf out;
+    size_t out_pos;
+    uint32_t events;  /* registered with epoll */
+    /* the round's model, streamed from coord.model_bytes */
+    int streaming;
+    uint64_t model_off;
+    uint32_t model_stream;
+    /* an announced update: its chunks follow */
+    int expecting;
+    long slot;        /* -1: late, discarded */
+    uint64_t update_examples;
+    double update_loss;
+    uint64_t round_sent, index_sent;
+    double t_open, t_rx, t_tx;
+    uint64_t hb_tx, hb_rx;
+} conn;
+
+typedef struct slot {
+    uint32_t owner;
+    int status;
+    conn *c;
+    gdn_buf bytes;
+    uint64_t examples;
+    double loss;
+} slot;
+
+typedef struct coord {
+    const gdn_coord_config *cfg;
+    gdn_fl_config fl;
+    gdn_tls_ctx *tls;
+    uint8_t fp[GDN_NET_FINGERPRINT_BYTES];
+    int lfd, ep;
+    conn **conns;
+    size_t nconns, maxconns;
+    conn **by_owner;               /* roster index -> admitted connection */
+    uint8_t (*roster)[GDN_NET_FINGERPRINT_BYTES];
+    size_t nroster;
+    net_state *state;
+    gdn_model *global;
+    gdn_aggregator *agg;
+    gdn_fl_server *server;
+    float *scratch, *aggregate;
+    size_t dim;
+    unsigned done;
+    gdn_coord_round *hist;
+    size_t nhist;
+    /* the round under way */
+    int in_round;
+    unsigned round;
+    double t_round, deadline, t_wait;
+    uint32_t *cohort, *pool;
+    size_t m, next_add, updates;
+    slot *slots;
+    double loss_sum, weight_sum;
+    gdn_buf model_bytes;
+    uint32_t stream_seq;
+    int finishing;                 /* Bye{DONE} sent: drain and stop */
+    double t_finish;
+    int rc;                        /* a fatal error inside a callback of the loop */
+    gdn_coord_stats stats;
+    uint64_t gone_sent, gone_received; /* bytes of closed connections */
+} coord;
+
+static void short_fp(char out[17], const uint8_t fp[32])
+{
+    char hex[GDN_NET_FINGERPRINT_HEX_BYTES];
+
+    gdn_net_fingerprint_hex(hex, fp);
+    memcpy(out, hex, 16);
+    out[16] = '\0';
+}
+
+/* ---- Output ------------------------------------------------------------------ */
+
+static int queue_msg(conn *c, const gdn_wire_msg *m)
+{
+    gdn_buf enc = {0};
+    int rc;
+
+    if (!(rc = gdn_wire_encode(&enc, m)))
+        rc = gdn_frame_encode(&c->out, GDN_FRAME_MESSAGE, enc.data, enc.len,
+                              GDN_FRAME_MAX_DEFAULT);
+    gdn_buf_free(&enc);
+    return rc;
+}
+
+/* Queues an Error and closes after it (the answer to any fault of the peer). */
+static void fail_conn(conn *c, int code, const char *msg)
+{
+    gdn_wire_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_ERROR;
+    m.u.error.code = code;
+    snprintf(m.u.error.message, sizeof m.u.error.message, "%s", msg);
+    if (c->state != C_HANDSHAKE && !c->closing)
+        queue_msg(c, &m);
+    c->closing = 1;
+    c->streaming = 0;
+}
+
+static void refill(coord *co, conn *c)
+{
+    uint64_t total = co->model_bytes.len;
+    size_t queued = 0;
+
+    while (c->streaming && queued < OUT_REFILL) {
+        uint64_t left = total - c->model_off;
+        size_t n = left < co->cfg->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES
+                       ? (size_t)left
+                       : co->cfg->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
+        if (gdn_frame_encode_chunk(&c->out, c->model_stream, c->model_off, total,
+                                   co->model_bytes.data + c->model_off, n,
+                                   co->cfg->max_frame)) {
+            fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
+            return;
+        }
+        c->model_off += n;
+        queued += n;
+        if (c->model_off == total)
+            c->streaming = 0;
+    }
+}
+
+static void kill_conn(coord *co, conn *c, const char *why);
+
+/* Writes what is queued; 0 when all of it went out, WANT_WRITE otherwise. */
+static int flush(coord *co, conn *c)
+{
+    for (;;) {
+        size_t n;
+        int rc;
+        if (c->out_pos == c->out.len) {
+            c->out.len = c->out_pos = 0;
+            if (!c->streaming)
+                break;
+            refill(co, c);
+            continue;
+        }
+        rc = gdn_tls_write(c->tls, c->out.data + c->out_pos, c->out.len - c->out_pos, &n);
+        if (rc == GDN_NET_WANT_WRITE || rc == GDN_NET_WANT_READ)
+            return rc;
+        if (rc) {
+            kill_conn(co, c, gdn_errmsg());
+            return rc;
+        }
+        c->out_pos += n;
+        c->t_tx = gdn_now();
+    }
+    if (c->out.cap > OUT_REFILL + 65536) { /* give a large queue back */
+        gdn_buf_free(&c->out);
+        c->out_pos = 0;
+    }
+    if (c->closing) {
+        gdn_tls_shutdown(c->tls);
+        kill_conn(co, c, NULL);
+    }
+    return 0;
+}
+
+static void set_events(coord *co, conn *c, uint32_t ev)
+{
+    struct epoll_event e;
+
+    if (c->dead || c->events == ev)
+        return;
+    memset(&e, 0, sizeof e);
+    e.events = ev;
+    e.data.ptr = c;
+    epoll_ctl(co->ep, EPOLL_CTL_MOD, gdn_tls_conn_fd(c->tls), &e);
+    c->events = ev;
+}
+
+/* ---- Connections ------------------------------------------------------------- */
+
+static void drop_slot(coord *co, conn *c)
+{
+    if (co->in_round && c->slot >= 0 && (size_t)c->slot < co->m &&
+        co->slots[c->slot].c == c) {
+        slot *s = &co->slots[c->slot];
+        s->c = NULL;
+        if (s->status == S_PENDING)
+            s->status = S_DROPPED;
+    }
+    c->slot = -1;
+}
+
+/* Closes c at the end of this pass; why (may be NULL) is logged. */
+static void kill_conn(coord *co, conn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    if (why) {
+        if (c->owner >= 0)
+            gdn_log(GDN_LOG_WARN, "owner %ld: connection closed: %s", c->owner, why);
+        else
+            gdn_log(GDN_LOG_WARN, "%s", why);
+    }
+    c->dead = 1;
+    if (c->owner >= 0 && co->by_owner[c->owner] == c)
+        co->by_owner[c->owner] = NULL;
+    drop_slot(co, c);
+    epoll_ctl(co->ep, EPOLL_CTL_DEL, gdn_tls_conn_fd(c->tls), NULL);
+}
+
+static void free_conn(coord *co, conn *c)
+{
+    uint64_t sent, received;
+
+    gdn_tls_conn_bytes(c->tls, &sent, &received);
+    co->gone_sent += sent;
+    co->gone_received += received;
+    gdn_tls_conn_free(c->tls);
+    gdn_frame_decoder_free(c->dec);
+    gdn_frame_reasm_free(c->reasm);
+    gdn_buf_free(&c->out);
+    free(c);
+}
+
+static void reap(coord *co)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < co->nconns; i++) {
+        if (co->conns[i]->dead)
+            free_conn(co, co->conns[i]);
+        else
+            co->conns[k++] = co->conns[i];
+    }
+    co->nconns = k;
+}
+
+static void accept_all(coord *co)
+{
+    for (;;) {
+        struct epoll_event e;
+        gdn_tls_conn *t = NULL;
+        conn *c;
+        char peer[80];
+        int fd, rc = gdn_net_accept(&fd, co->lfd, 0);
+
+        if (rc == GDN_NET_WANT_READ)
+            return;
+        if (rc) {
+            gdn_log(GDN_LOG_WARN, "accept: %s", gdn_errmsg());
+            return;
+        }
+        if (co->nconns >= co->maxconns) {
+            gdn_net_peer_address(peer, sizeof peer, fd);
+            gdn_log(GDN_LOG_WARN, "peer %s: refused: %zu connections open, the limit",
+                    peer, co->nconns);
+            close(fd);
+            continue;
+        }
+        if (!(c = calloc(1, sizeof *c)) ||
+            (rc = gdn_tls_conn_new(&t, co->tls, fd, NULL, 1)) ||
+            (rc = gdn_frame_decoder_new(&c->dec, co->cfg->max_frame))) {
+            gdn_log(GDN_LOG_WARN, "accept: %s", c ? gdn_errmsg() : "out of memory");
+            if (t)
+                gdn_tls_conn_free(t);
+            else
+                close(fd);
+            if (c)
+                gdn_frame_decoder_free(c->dec);
+            free(c);
+            continue;
+        }
+        c->tls = t;
+        c->owner = c->slot = -1;
+        c->t_open = c->t_rx = c->t_tx = gdn_now();
+        c->state = C_HANDSHAKE;
+        c->events = EPOLLIN;
+        memset(&e, 0, sizeof e);
+        e.events = EPOLLIN;
+        e.data.ptr = c;
+        epoll_ctl(co->ep, EPOLL_CTL_ADD, fd, &e);
+        co->conns[co->nconns++] = c;
+        if (co->nconns > co->stats.peak_connections)
+            co->stats.peak_connections = co->nconns;
+    }
+}
+
+/* Admission after the handshake: the roster decides the owner's index. */
+static void welcome(coord *co, conn *c)
+{
+    gdn_wire_msg m;
+    const char *refusal = NULL;
+    char fp[17];
+    long idx = -1;
+
+    if (gdn_tls_peer_fingerprint(c->fp, c->tls)) {
+        kill_conn(co, c, gdn_errmsg());
+        return;
+    }
+    short_fp(fp, c->fp);
+    for (size_t i = 0; i < co->nroster; i++)
+        if (sodium_memcmp(co->roster[i], c->fp, 32) == 0)
+            idx = (long)i;
+    if (idx < 0 && co->cfg->owners)
+        refusal = "this identity is not on the federation's roster";
+    else if (idx < 0 && co->nroster == co->fl.clients)
+        refusal = "the federation is full";
+    else if (co->finishing || (co->cfg->stop && *co->cfg->stop))
+        refusal = "the coordinator is shutting down";
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_WELCOME;
+    m.u.welcome.protocol_version = GDN_WIRE_VERSION;
+    snprintf(m.u.welcome.federation_id, sizeof m.u.welcome.federation_id, "%s",
+             co->cfg->federation_id);
+    memcpy(m.u.welcome.coordinator_fingerprint, co->fp, 32);
+    if (refusal) {
+        gdn_log(GDN_LOG_WARN, "%s: %s refused: %s", gdn_tls_peer_label(c->tls), fp,
+                refusal);
+        snprintf(m.u.welcome.reason, sizeof m.u.welcome.reason, "%s", refusal);
+        queue_msg(c, &m);
+        c->closing = 1;
+        c->state = C_WELCOMED;
+        return;
+    }
+    if (idx < 0) { /* first come: the next index, kept in the state file */
+        idx = (long)co->nroster;
+        if (net_state_add_owner(co->state, (size_t)idx, c->fp)) {
+            gdn_log(GDN_LOG_ERROR, "%s", gdn_errmsg());
+            kill_conn(co, c, NULL);
+            return;
+        }
+        memcpy(co->roster[co->nroster++], c->fp, 32);
+    }
+    if (co->by_owner[idx]) { /* the owner reconnected: the newest connection wins */
+        kill_conn(co, co->by_owner[idx], "replaced by a new connection of the same owner");
+    }
+    c->owner = idx;
+    co->by_owner[idx] = c;
+    m.u.welcome.accepted = 1;
+    m.u.welcome.heartbeat_ms = co->cfg->heartbeat_ms;
+    m.u.welcome.idle_timeout_ms = co->cfg->idle_timeout_ms;
+    m.u.welcome.max_frame_bytes = co->cfg->max_frame;
+    if (queue_msg(c, &m)) {
+        kill_conn(co, c, gdn_errmsg());
+        return;
+    }
+    c->state = C_WELCOMED;
+}
+
+/* ---- Rounds -------------------------------------------------------------------- */
+
+static size_t connected_idle(const coord *co)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < co->nroster; i++)
+        if (co->by_owner[i] && co->by_owner[i]->state == C_IDLE && !co->by_owner[i]->closing)
+            n++;
+    return n;
+}
+
+static void finish_round(coord *co);
+
+/* Moves every resolved slot at the head of the cohort into the aggregator. */
+static void advance(coord *co)
+{
+    if (!co->in_round)
+        return;
+    while (co->next_add < co->m) {
+        slot *s = &co->slots[co->next_add];
+        if (s->status == S_PENDING)
+            return;
+        if (s->status == S_RECEIVED) {
+            if (gdn_wire_floats_decode(co->scratch, co->dim, s->bytes.data, s->bytes.len) ||
+                gdn_aggregator_add(co->agg, co->scratch, (double)s->examples)) {
+                gdn_log(GDN_LOG_WARN, "round %u: owner %u's update rejected: %s", co->round,
+                        s->owner, gdn_errmsg());
+                s->status = S_REJECTED;
+            } else {
+                s->status = S_ADDED;
+                co->updates++;
+                co->loss_sum += s->loss * (double)s->examples;
+                co->weight_sum += (double)s->examples;
+            }
+            gdn_buf_free(&s->bytes);
+        }
+        co->next_add++;
+    }
+    finish_round(co);
+}
+
+static int start_round(coord *co)
+{
+    const gdn_coord_config *cfg = co->cfg;
+    gdn_rng server, agg_rng;
+    size_t sent = 0;
+    int rc;
+
+    co->round = co->done + 1;
+    co->m = gdn_fl_sample_cohort(co->cohort, co->pool, &co->fl, co->round);
+    co->next_add = co->updates = 0;
+    co->loss_sum = co->weight_sum = 0;
+    /* the aggregator's stream, as the simulation sets it */
+    gdn_fl_server_rng(&server, co->fl.seed, co->round);
+    gdn_rng_derive(&agg_rng, &server, 1);
+    gdn_aggregator_set_noise_rng(co->agg, &agg_rng);
+    gdn_rng_wipe(&server);
+    gdn_rng_wipe(&agg_rng);
+    if ((rc = gdn_aggregator_begin(co->agg, gdn_model_params(co->global), co->m)))
+        return rc;
+    co->model_bytes.len = 0;
+    if ((rc = gdn_wire_floats_encode(&co->model_bytes, gdn_model_params(co->global),
+                                     co->dim)))
+        return rc;
+    co->stream_seq = co->stream_seq % 0x7fffffffu + 1;
+    co->t_round = gdn_now();
+    co->deadline = co->t_round + cfg->round_timeout_ms / 1000.0;
+    co->in_round = 1;
+    for (size_t i = 0; i < co->m; i++) {
+        slot *s = &co->slots[i];
+        conn *c = co->cohort[i] < co->nroster ? co->by_owner[co->cohort[i]] : NULL;
+        gdn_wire_msg msg;
+        gdn_wire_round_start *rs = &msg.u.round_start;
+
+        memset(s, 0, sizeof *s);
+        s->owner = co->cohort[i];
+        if (!c || c->state != C_IDLE || c->closing) {
+            s->status = S_DROPPED;
+            gdn_log(GDN_LOG_INFO, "round %u: owner %u is not connected", co->round,
+                    s->owner);
+            continue;
+        }
+        memset(&msg, 0, sizeof msg);
+        msg.type = GDN_WIRE_ROUND_START;
+        rs->round = co->round;
+        rs->seed = co->fl.seed;
+        rs->client_index = s->owner;
+        snprintf(rs->model, sizeof rs->model, "%s", co->fl.model);
+        rs->local_epochs = co->fl.local.epochs;
+        rs->batch = co->fl.local.batch;
+        rs->lr = co->fl.local.lr;
+        rs->momentum = co->fl.local.momentum;
+        rs->weight_decay = co->fl.local.weight_decay;
+        rs->prox_mu = co->fl.local.prox_mu;
+        rs->aggregation = GDN_WIRE_AGG_PLAIN;
+        rs->model_stream = co->stream_seq;
+        rs->model_bytes = co->model_bytes.len;
+        rs->deadline_ms = cfg->round_timeout_ms;
+        if ((rc = queue_msg(c, &msg))) {
+            kill_conn(co, c, gdn_errmsg());
+            s->status = S_DROPPED;
+            continue;
+        }
+        s->status = S_PENDING;
+        s->c = c;
+        c->slot = (long)i;
+        c->state = C_TRAINING;
+        c->round_sent = co->round;
+        c->index_sent = s->owner;
+        c->streaming = 1;
+        c->model_off = 0;
+        c->model_stream = co->stream_seq;
+        sent++;
+        if (flush(co, c) == GDN_NET_WANT_WRITE)
+            set_events(co, c, EPOLLIN | EPOLLOUT);
+    }
+    gdn_log(GDN_LOG_INFO, "round %u/%u: %zu owners sampled, model sent to %zu", co->round,
+            co->fl.rounds, co->m, sent);
+    advance(co); /* a cohort of dropouts ends at once */
+    return 0;
+}
+
+static int evaluate(coord *co, gdn_coord_round *r)
+{
+    const gdn_dataset *t = co->cfg->test;
+
+    if (!t || !t->n)
+        return 0;
+    r->evaluated = 1;
+    return gdn_model_evaluate(co->global, &r->test_loss, &r->test_accuracy, t->x, t->y, t->n);
+}
+
+static void end_round_messages(coord *co, const gdn_coord_round *r)
+{
+    for (size_t i = 0; i < co->m; i++) {
+        slot *s = &co->slots[i];
+        conn *c = s->c;
+        gdn_wire_msg m;
+
+        gdn_buf_free(&s->bytes);
+        if (!c || c->dead)
+            continue;
+        memset(&m, 0, sizeof m);
+        m.type = GDN_WIRE_ROUND_END;
+        m.u.round_end.round = r->round;
+        m.u.round_end.outcome =
+            r->completed ? GDN_WIRE_OUTCOME_COMPLETED : GDN_WIRE_OUTCOME_FAILED;
+        m.u.round_end.cohort = (uint32_t)r->updates;
+        m.u.round_end.train_loss = r->train_loss;
+        m.u.round_end.evaluated = r->evaluated;
+        m.u.round_end.test_loss = r->evaluated ? r->test_loss : 0;
+        m.u.round_end.test_accuracy = r->evaluated ? r->test_accuracy : 0;
+        if (!r->completed)
+            snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
+                     "%zu updates, fewer than the %zu needed", r->updates,
+                     co->cfg->min_clients);
+        if (c->slot == (long)i) {
+            c->slot = -1;
+            c->state = C_IDLE;
+            c->streaming = 0; /* a model still on its way is cut off: close */
+            if (c->model_off < co->model_bytes.len && c->round_sent == r->round) {
+                fail_conn(c, GDN_WIRE_ERR_TIMEOUT, "the round ended before its model was "
+                                                   "sent (connection too slow)");
+                continue;
+            }
+        }
+        if (queue_msg(c, &m))
+            kill_conn(co, c, gdn_errmsg());
+        else if (flush(co, c) == GDN_NET_WANT_WRITE)
+            set_events(co, c, EPOLLIN | EPOLLOUT);
+    }
+}
+
+static int record(coord *co, gdn_coord_round *r)
+{
+    net_participant *p = calloc(co->m ? co->m : 1, sizeof *p);
+    static const char *names[] = {"pending", "update", "dropout", "refused", "update",
+                                  "rejected"};
+    float *state[8];
+    size_t nstate = gdn_fl_server_nstate(co->server);
+    int rc;
+
+    if (!p)
+        return gdn_error(GDN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < co->m; i++) {
+        p[i].idx = co->slots[i].owner;
+        p[i].status = names[co->slots[i].status];
+        p[i].examples = co->slots[i].examples;
+        p[i].loss = co->slots[i].loss;
+    }
+    for (size_t i = 0; i < nstate && i < 8; i++)
+        state[i] = gdn_fl_server_state(co->server, i);
+    rc = net_state_commit(co->state, r, p, co->m, gdn_model_params(co->global), state,
+                          nstate, co->dim, co->cfg->keep_checkpoints);
+    free(p);
+    return rc;
+}
+
+static int push_history(coord *co, const gdn_coord_round *r)
+{
+    void *p = realloc(co->hist, (co->nhist + 1) * sizeof *co->hist);
+
+    if (!p)
+        return gdn_error(GDN_ENOMEM, "out of memory");
+    co->hist = p;
+    co->hist[co->nhist++] = *r;
+    return 0;
+}
+
+static void say_bye(coord *co, int reason, const char *msg)
+{
+    for (size_t i = 0; i < co->nconns; i++) {
+        conn *c = co->conns[i];
+        gdn_wire_msg m;
+        if (c->dead)
+            continue;
+        if (c->state == C_HANDSHAKE || c->closing) {
+            kill_conn(co, c, NULL);
+            continue;
+        }
+        memset(&m, 0, sizeof m);
+        m.type = GDN_WIRE_BYE;
+        m.u.bye.reason = reason;
+        snprintf(m.u.bye.message, sizeof m.u.bye.message, "%s", msg);
+        c->streaming = 0;
+        queue_msg(c, &m);
+        c->closing = 1;
+        if (flush(co, c) == GDN_NET_WANT_WRITE)
+            set_events(co, c, EPOLLOUT);
+    }
+}
+
+static void finish_round(coord *co)
+{
+    gdn_coord_round r;
+    int rc = 0;
+
+    memset(&r, 0, sizeof r);
+    r.round = co->round;
+    r.rounds = co->fl.rounds;
+    r.cohort = co->m;
+    r.updates = co->updates;
+    for (size_t i = 0; i < co->m; i++) {
+        r.dropouts += co->slots[i].status == S_DROPPED;
+        r.refusals += co->slots[i].status == S_REFUSED;
+    }
+    r.completed = co->updates >= co->cfg->min_clients;
+    r.train_loss = co->weight_sum > 0 ? co->loss_sum / co->weight_sum : 0;
+    if (r.completed) {
+        if ((rc = gdn_aggregator_finish(co->agg, co->aggregate)))
+            goto fail;
+        gdn_fl_server_step(co->server, gdn_model_params(co->global), co->aggregate);
+        if ((r.round % co->fl.eval_every == 0 || r.round == co->fl.rounds) &&
+            (rc = evaluate(co, &r)))
+            goto fail;
+    }
+    co->model_bytes.len = 0;
+    if ((rc = gdn_wire_floats_encode(&co->model_bytes, gdn_model_params(co->global),
+                                     co->dim)))
+        goto fail;
+    crypto_hash_sha256(r.model_sha256, co->model_bytes.data, co->model_bytes.len);
+    r.seconds = gdn_now() - co->t_round;
+    if ((rc = record(co, &r)) || (rc = push_history(co, &r)))
+        goto fail;
+    co->done = co->round;
+    co->in_round = 0;
+    co->stats.rounds_run++;
+    end_round_messages(co, &r);
+    co->t_wait = gdn_now();
+    if (r.completed)
+        gdn_log(GDN_LOG_INFO, "round %u/%u: %zu updates, %zu dropouts, %zu refusals, "
+                "loss %.4f%s%.2f%% (%.2f s)", r.round, r.rounds, r.updates, r.dropouts,
+                r.refusals, r.train_loss, r.evaluated ? ", test accuracy " : "",
+                r.evaluated ? 100 * r.test_accuracy : 0, r.seconds);
+    else
+        gdn_log(GDN_LOG_WARN, "round %u/%u failed: %zu updates, fewer than min_clients "
+                "%zu; the model stays", r.round, r.rounds, r.updates, co->cfg->min_clients);
+    if (co->cfg->on_round &&
+        (rc = co->cfg->on_round(co->cfg->ctx, co->hist, co->nhist, co->global)))
+        goto fail;
+    if (co->done >= co->fl.rounds) {
+        co->finishing = 1;
+        co->t_finish = gdn_now();
+        say_bye(co, GDN_WIRE_BYE_DONE, "all rounds finished");
+    }
+    return;
+fail:
+    co->rc = rc;
+}
+
+/* ---- Input --------------------------------------------------------------------- */
+
+static void on_update(coord *co, conn *c, const gdn_wire_update *u)
+{
+    char why[160];
+
+    if (u->update_bytes != co->model_bytes.len && c->state == C_TRAINING) {
+        snprintf(why, sizeof why, "Update of %llu bytes for a model of %zu",
+                 (unsigned long long)u->update_bytes, co->model_bytes.len);
+        fail_conn(c, GDN_WIRE_ERR_PROTOCOL, why);
+        return;
+    }
+    if (c->state == C_TRAINING &&
+        (u->round != c->round_sent || u->client_index != c->index_sent)) {
+        snprintf(why, sizeof why, "Update for round %llu, index %llu; expected %llu, %llu",
+                 (unsigned long long)u->round, (unsigned long long)u->client_index,
+                 (unsigned long long)c->round_sent, (unsigned long long)c->index_sent);
+        fail_conn(c, GDN_WIRE_ERR_STATE, why);
+        return;
+    }
+    if (c->state != C_TRAINING && !(u->round <= co->done || u->round < co->round)) {
+        fail_conn(c, GDN_WIRE_ERR_STATE, "Update without a RoundStart");
+        return;
+    }
+    if (u->update_bytes > (uint64_t)4 * co->dim) { /* a late one is still bounded */
+        fail_conn(c, GDN_WIRE_ERR_LIMIT, "Update larger than the model");
+        return;
+    }
+    gdn_frame_reasm_free(c->reasm);
+    c->reasm = NULL;
+    if (gdn_frame_reasm_new(&c->reasm, u->update_bytes)) {
+        fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    c->expecting = 1;
+    if (c->state != C_TRAINING)
+        c->slot = -1; /* late: read and drop */
+    c->update_examples = u->examples;
+    c->update_loss = u->mean_loss;
+}
+
+static void on_chunk(coord *co, conn *c, const gdn_frame *f)
+{
+    int rc;
+
+    if (!c->expecting) {
+        fail_conn(c, GDN_WIRE_ERR_PROTOCOL, "CHUNK without an announced object");
+        return;
+    }
+    rc = gdn_frame_reasm_push(c->reasm, f->payload, f->len);
+    if (rc < 0) {
+        fail_conn(c, GDN_WIRE_ERR_PROTOCOL, gdn_errmsg());
+        return;
+    }
+    if (rc == 0)
+        return;
+    c->expecting = 0;
+    if (c->slot >= 0 && c->state == C_TRAINING) {
+        slot *s = &co->slots[c->slot];
+        if (gdn_frame_reasm_take(&s->bytes, NULL, c->reasm)) {
+            fail_conn(c, GDN_WIRE_ERR_INTERNAL, gdn_errmsg());
+            return;
+        }
+        s->status = S_RECEIVED;
+        s->examples = c->update_examples;
+        s->loss = c->update_loss;
+        c->state = C_SUBMITTED;
+        advance(co);
+    } else {
+        gdn_frame_reasm_reset(c->reasm);
+    }
+    gdn_frame_reasm_free(c->reasm);
+    c->reasm = NULL;
+}
+
+static void on_message(coord *co, conn *c, const gdn_frame *f)
+{
+    gdn_wire_msg m;
+    char why[GDN_WIRE_MAX_TEXT + 64];
+
+    if (gdn_wire_decode(&m, f->payload, f->len)) {
+        snprintf(why, sizeof why, "%s", gdn_errmsg());
+        gdn_log(GDN_LOG_WARN, "%s: %s", gdn_tls_peer_label(c->tls), why);
+        fail_conn(c, GDN_WIRE_ERR_PROTOCOL, why);
+        return;
+    }
+    if (c->expecting && m.type != GDN_WIRE_HEARTBEAT) {
+        fail_conn(c, GDN_WIRE_ERR_PROTOCOL, "a message inside an update's chunks");
+        return;
+    }
+    switch (m.type) {
+    case GDN_WIRE_HELLO:
+        if (c->state != C_WELCOMED)
+            break;
+        if (sodium_memcmp(m.u.hello.client_fingerprint, c->fp, 32) != 0) {
+            fail_conn(c, GDN_WIRE_ERR_PROTOCOL, "Hello.client_fingerprint is not the TLS "
+                                                "certificate's");
+            return;
+        }
+        c->state = C_IDLE;
+        gdn_log(GDN_LOG_INFO, "owner %ld joined from %s (%llu examples)", c->owner,
+                gdn_tls_peer_label(c->tls), (unsigned long long)m.u.hello.examples);
+        return;
+    case GDN_WIRE_HEARTBEAT:
+        if (m.u.heartbeat.sequence <= c->hb_rx) {
+            fail_conn(c, GDN_WIRE_ERR_PROTOCOL, "Heartbeat.sequence did not increase");
+            return;
+        }
+        c->hb_rx = m.u.heartbeat.sequence;
+        return;
+    case GDN_WIRE_UPDATE:
+        if (c->state == C_WELCOMED || c->state == C_HANDSHAKE)
+            break;
+        on_update(co, c, &m.u.update);
+        return;
+    case GDN_WIRE_REFUSAL:
+        if (c->state == C_TRAINING && m.u.refusal.round == c->round_sent && c->slot >= 0) {
+            slot *s = &co->slots[c->slot];
+            gdn_log(GDN_LOG_INFO, "round %u: owner %ld declines (%s): %s", co->round,
+                    c->owner, m.u.refusal.rule, m.u.refusal.message);
+            s->status = S_REFUSED;
+            c->state = C_SUBMITTED;
+            advance(co);
+            return;
+        }
+        if (m.u.refusal.round <= co->done)
+            return; /* late */
+        break;
+    case GDN_WIRE_BYE:
+        gdn_log(GDN_LOG_INFO, "owner %ld leaves%s%s", c->owner,
+                m.u.bye.message[0] ? ": " : "", m.u.bye.message);
+        kill_conn(co, c, NULL);
+        return;
+    case GDN_WIRE_ERROR:
+        snprintf(why, sizeof why, "the owner reports an error: %s", m.u.error.message);
+        kill_conn(co, c, why);
+        return;
+    default:
+        break;
+    }
+    snprintf(why, sizeof why, "%s is not expected now", gdn_wire_type_name(m.type));
+    gdn_log(GDN_LOG_WARN, "%s: %s", gdn_tls_peer_label(c->tls), why);
+    fail_conn(c, GDN_WIRE_ERR_STATE, why);
+}
+
+static void on_readable(coord *co, conn *c)
+{
+    uint8_t buf[READ_BYTES];
+
+    for (int reads = 0; reads < 64 && !c->dead; reads++) {
+        size_t n, used, off = 0;
+        int rc = gdn_tls_read(c->tls, buf, sizeof buf, &n);
+        if (rc == GDN_NET_WANT_READ)
+            return;
+        if (rc == GDN_NET_WANT_WRITE) {
+            set_events(co, c, EPOLLIN | EPOLLOUT);
+            return;
+        }
+        if (rc == GDN_NET_CLOSED || rc < 0) {
+            char why[1024];
+            int n0 = snprintf(why, sizeof why, "%s",
+                              rc < 0 ? gdn_errmsg() : "closed without Bye");
+            if (gdn_frame_decoder_finish(c->dec) && n0 > 0 && (size_t)n0 < sizeof why)
+                snprintf(why + n0, sizeof why - (size_t)n0, "; %s", gdn_errmsg());
+            kill_conn(co, c, rc < 0 || c->owner >= 0 ? why : NULL);
+            return;
+        }
+        c->t_rx = gdn_now();
+        if (c->closing)
+            continue; /* read and drop: the close is under way */
+        while (off < n && !c->closing && !c->dead) {
+            gdn_frame f;
+            rc = gdn_frame_decoder_push(c->dec, &f, &used, buf + off, n - off);
+            off += used;
+            if (rc < 0) {
+                char why[400];
+                snprintf(why, sizeof why, "%s: %s", gdn_tls_peer_label(c->tls), gdn_errmsg());
+                gdn_log(GDN_LOG_WARN, "%s", why);
+                fail_conn(c, GDN_WIRE_ERR_PROTOCOL, why);
+                break;
+            }
+            if (rc == 1) {
+                if (f.type == GDN_FRAME_CHUNK)
+                    on_chunk(co, c, &f);
+                else if (f.type == GDN_FRAME_MESSAGE)
+                    on_message(co, c, &f);
+                else
+                    fail_conn(c, GDN_WIRE_ERR_PROTOCOL, "unknown frame type");
+            }
+        }
+    }
+}
+
+static void on_event(coord *co, conn *c)
+{
+    int rc;
+
+    if (c->dead)
+        return;
+    if (c->state == C_HANDSHAKE) {
+        rc = gdn_tls_handshake(c->tls);
+        if (rc == GDN_NET_WANT_READ || rc == GDN_NET_WANT_WRITE) {
+            set_events(co, c, rc == GDN_NET_WANT_READ ? EPOLLIN : EPOLLOUT);
+            return;
+        }
+        if (rc) {
+            char why[600];
+            snprintf(why, sizeof why, "refused: %s", gdn_errmsg());
+            kill_conn(co, c, why);
+            return;
+        }
+        c->t_rx = gdn_now();
+        welcome(co, c);
+        if (c->dead)
+            return;
+    }
+    on_readable(co, c);
+    if (c->dead)
+        return;
+    rc = flush(co, c);
+    if (!c->dead)
+        set_events(co, c, rc == GDN_NET_WANT_WRITE ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* ---- Timers -------------------------------------------------------------------- */
+
+static void heartbeat(coord *co, conn *c)
+{
+    gdn_wire_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_HEARTBEAT;
+    m.u.heartbeat.sequence = ++c->hb_tx;
+    m.u.heartbeat.round = co->in_round ? co->round : 0;
+    c->t_tx = gdn_now(); /* a queued heartbeat counts: no second one meanwhile */
+    if (queue_msg(c, &m))
+        kill_conn(co, c, gdn_errmsg());
+    else if (flush(co, c) == GDN_NET_WANT_WRITE)
+        set_events(co, c, EPOLLIN | EPOLLOUT);
+}
+
+static void timers(coord *co)
+{
+    const gdn_coord_config *cfg = co->cfg;
+    double now = gdn_now();
+
+    for (size_t i = 0; i < co->nconns; i++) {
+        conn *c = co->conns[i];
+        if (c->dead)
+            continue;
+        if (c->state == C_HANDSHAKE) {
+            if (now - c->t_open > cfg->handshake_timeout_ms / 1000.0) {
+                char why[400];
+                snprintf(why, sizeof why, "%s: no TLS handshake within %u ms",
+                         gdn_tls_peer_label(c->tls), cfg->handshake_timeout_ms);
+                kill_conn(co, c, why);
+            }
+            continue;
+        }
+        if (now - c->t_rx > cfg->idle_timeout_ms / 1000.0) {
+            char why[400];
+            snprintf(why, sizeof why, "%s: silent for %u ms", gdn_tls_peer_label(c->tls),
+                     cfg->idle_timeout_ms);
+            if (c->closing)
+                kill_conn(co, c, NULL);
+            else {
+                gdn_log(GDN_LOG_WARN, "%s", why);
+                fail_conn(c, GDN_WIRE_ERR_TIMEOUT, why);
+                if (flush(co, c) == GDN_NET_WANT_WRITE)
+                    set_events(co, c, EPOLLIN | EPOLLOUT);
+            }
+            continue;
+        }
+        if (!c->closing && c->out.len == c->out_pos && !c->streaming &&
+            now - c->t_tx > cfg->heartbeat_ms / 1000.0)
+            heartbeat(co, c);
+    }
+    advance(co); /* slots of connections lost since */
+    if (co->in_round && now > co->deadline) {
+        for (size_t i = 0; i < co->m; i++)
+            if (co->slots[i].status == S_PENDING) {
+                gdn_log(GDN_LOG_WARN, "round %u: owner %u did not answer within %u ms",
+                        co->round, co->slots[i].owner, cfg->round_timeout_ms);
+                co->slots[i].status = S_DROPPED;
+            }
+        advance(co);
+    }
+}
+
+static int maybe_start(coord *co)
+{
+    const gdn_coord_config *cfg = co->cfg;
+    size_t ready, want;
+
+    if (co->in_round || co->finishing)
+        return 0;
+    ready = connected_idle(co);
+    want = cfg->wait_clients ? cfg->wait_clients : co->fl.clients;
+    if (ready >= want ||
+        (ready >= cfg->min_clients && gdn_now() - co->t_wait > cfg->wait_ms / 1000.0))
+        return start_round(co);
+    return 0;
+}
+
+/* ---- Set-up -------------------------------------------------------------------- */
+
+void gdn_coord_config_default(gdn_coord_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    gdn_fl_config_default(&cfg->fl);
+    cfg->federation_id = "guardian";
+    cfg->min_clients = 1;
+    cfg->wait_ms = 30000;
+    cfg->round_timeout_ms = 600000;
+    cfg->heartbeat_ms = 5000;
+    cfg->idle_timeout_ms = 30000;
+    cfg->handshake_timeout_ms = 10000;
+    cfg->max_frame = 64 << 10;
+    cfg->keep_checkpoints = 2;
+}
+
+/* The settings a state file is bound to (a resumed run must use the same). */
+static void describe_config(char *out, size_t cap, const gdn_fl_config *f)
+{
+    snprintf(out, cap,
+             "model=%s clients=%zu fraction=%.17g per_round=%zu epochs=%u batch=%zu "
+             "lr=%.9g momentum=%.9g weight_decay=%.9g prox_mu=%.9g strategy=%s "
+             "server_lr=%.9g server_momentum=%.9g beta1=%.9g beta2=%.9g tau=%.9g "
+             "aggregator=%s seed=%llu",
+             f->model, f->clients, f->fraction, f->per_round, f->local.epochs,
+             f->local.batch, (double)f->local.lr, (double)f->local.momentum,
+             (double)f->local.weight_decay, (double)f->local.prox_mu, f->server.strategy,
+             (double)f->server.lr, (double)f->server.momentum, (double)f->server.beta1,
+             (double)f->server.beta2, (double)f->server.tau, f->aggregator,
+             (unsigned long long)f->seed);
+}
+
+static int check_config(const gdn_coord_config *cfg)
+{
+    const gdn_fl_config *f = &cfg->fl;
+
+    if (!f->model || !f->clients || !f->rounds || !f->eval_every || !f->aggregator ||
+        !f->server.strategy)
+        return gdn_error(GDN_EINVAL, "coordinator: model, clients, rounds, eval_every, "
+                         "aggregator and strategy are required");
+    if (f->dp.enabled || f->secagg.enabled || f->attack != GDN_ATTACK_NONE ||
+        f->local.dp_clip > 0 || f->admit)
+        return gdn_error(GDN_EINVAL, "coordinator: DP, SecAgg+ and simulated attacks are "
+                         "not available over the network yet");
+    if (f->clients > GDN_WIRE_MAX_CLIENT_INDEX)
+        return gdn_error(GDN_ERANGE, "coordinator: at most %u clients",
+                         GDN_WIRE_MAX_CLIENT_INDEX);
+    if (cfg->min_clients < 1 || cfg->min_clients > f->clients)
+        return gdn_error(GDN_EINVAL, "coordinator: min_clients must be 1 .. clients (%zu)",
+                         f->clients);
+    if (cfg->wait_clients > f->clients)
+        return gdn_error(GDN_EINVAL, "coordinator: wait_clients above clients (%zu)",
+                         f->clients);
+    if (!cfg->heartbeat_ms || cfg->idle_timeout_ms <= cfg->heartbeat_ms ||
+        !cfg->round_timeout_ms || !cfg->handshake_timeout_ms)
+        return gdn_error(GDN_EINVAL, "coordinator: timeouts must be > 0 and the idle "
+                         "timeout above the heartbeat interval");
+    if (cfg->max_frame < 4096 || cfg->max_frame > GDN_FRAME_MAX_LIMIT)
+        return gdn_error(GDN_ERANGE, "coordinator: max_frame must be 4096 .. 2^30");
+    if (!cfg->state_path)
+        return gdn_error(GDN_EINVAL, "coordinator: a state file is required");
+    return 0;
+}
+
+/* Connections need descriptors: raise the soft limit to the hard one. */
+static size_t descriptors(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? (size_t)1 << 20 : (size_t)rl.rlim_cur;
+}
+
+static void coord_free(coord *co)
+{
+    if (co->conns)
+        for (size_t i = 0; i < co->nconns; i++)
+            free_conn(co, co->conns[i]);
+    if (co->slots)
+        for (size_t i = 0; i < co->fl.clients; i++)
+            gdn_buf_free(&co->slots[i].bytes);
+    free(co->conns);
+    free(co->by_owner);
+    free(co->roster);
+    free(co->cohort);
+    free(co->pool);
+    free(co->slots);
+    free(co->hist);
+    gdn_buf_free(&co->model_bytes);
+    gdn_free_aligned(co->scratch);
+    gdn_free_aligned(co->aggregate);
+    gdn_model_free(co->global);
+    gdn_aggregator_free(co->agg);
+    gdn_fl_server_free(co->server);
+    net_state_close(co->state);
+    if (co->ep >= 0)
+        close(co->ep);
+    if (co->lfd >= 0)
+        close(co->lfd);
+    gdn_tls_ctx_free(co->tls);
+}
+
+static int setup(coord *co, const gdn_coord_config *cfg)
+{
+    char conf[2048];
+    size_t fds, n = cfg->fl.clients, nstate;
+    float *state[8];
+    int rc;
+
+    co->cfg = cfg;
+    co->fl = cfg->fl;
+    co->lfd = co->ep = -1;
+    describe_config(conf, sizeof conf, &co->fl);
+    if ((rc = gdn_model_new(&co->global, co->fl.model, cfg->channels, cfg->height,
+                            cfg->width, cfg->classes)))
+        return rc;
+    co->dim = gdn_model_nparams(co->global);
+    {
+        gdn_rng rng;
+        gdn_fl_init_rng(&rng, co->fl.seed);
+        gdn_model_init(co->global, &rng);
+        gdn_rng_wipe(&rng);
+    }
+    if ((rc = gdn_aggregator_new(&co->agg, co->fl.aggregator, co->dim)) ||
+        (rc = gdn_fl_server_new(&co->server, &co->fl.server, co->dim)))
+        return rc;
+    nstate = gdn_fl_server_nstate(co->server);
+    if (nstate > 8)
+        return gdn_error(GDN_EINTERNAL, "strategy with %zu state vectors", nstate);
+    for (size_t i = 0; i < nstate; i++)
+        state[i] = gdn_fl_server_state(co->server, i);
+    fds = descriptors();
+    co->maxconns = cfg->max_connections ? cfg->max_connections : 2 * n + 16;
+    if (co->maxconns + 32 > fds) {
+        gdn_log(GDN_LOG_WARN, "only %zu file descriptors: at most %zu connections", fds,
+                fds > 64 ? fds - 32 : 32);
+        co->maxconns = fds > 64 ? fds - 32 : 32;
+    }
+    co->scratch = gdn_alloc_aligned(co->dim * sizeof(float));
+    co->aggregate = gdn_alloc_aligned(co->dim * sizeof(float));
+    co->conns = calloc(co->maxconns, sizeof *co->conns);
+    co->by_owner = calloc(n, sizeof *co->by_owner);
+    co->roster = calloc(n, sizeof *co->roster);
+    co->cohort = calloc(n, sizeof *co->cohort);
+    co->pool = calloc(n, sizeof *co->pool);
+    co->slots = calloc(n, sizeof *co->slots);
+    if (!co->scratch || !co->aggregate || !co->conns || !co->by_owner || !co->roster ||
+        !co->cohort || !co->pool || !co->slots)
+        return gdn_error(GDN_ENOMEM, "out of memory");
+    if ((rc = net_state_open(&co->state, cfg->state_path, conf)) ||
+        (rc = net_state_owners(co->state, co->roster, n, &co->nroster)) ||
+        (rc = net_state_load(co->state, &co->done, gdn_model_params(co->global), state,
+                             nstate, co->dim, &co->hist, &co->nhist)))
+        return rc;
+    if (cfg->owners) { /* a fixed roster: the file's must agree with it */
+        for (size_t i = 0; i < co->nroster; i++)
+            if (memcmp(co->roster[i], cfg->owners[i], 32) != 0)
+                return gdn_error(GDN_ESTATE, "state file %s: owner %zu differs from the "
+                                 "roster given", cfg->state_path, i);
+        memcpy(co->roster, cfg->owners, n * sizeof *co->roster);
+        co->nroster = n;
+    }
+    if (co->done)
+        gdn_log(GDN_LOG_INFO, "resuming after round %u (state %s)", co->done,
+                cfg->state_path);
+    if ((rc = gdn_tls_ctx_new_server(&co->tls, &cfg->tls)))
+        return rc;
+    gdn_tls_ctx_fingerprint(co->fp, co->tls);
+    if ((rc = gdn_net_listen(&co->lfd, cfg->host, cfg->port, 1024, NULL)))
+        return rc;
+    if ((co->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return gdn_error(GDN_EIO, "epoll_create1: %s", strerror(errno));
+    {
+        struct epoll_event e;
+        memset(&e, 0, sizeof e);
+        e.events = EPOLLIN;
+        e.data.ptr = NULL;
+        if (epoll_ctl(co->ep, EPOLL_CTL_ADD, co->lfd, &e) != 0)
+            return gdn_error(GDN_EIO, "epoll_ctl: %s", strerror(errno));
+    }
+    return 0;
+}
+
+int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats)
+{
+    coord co;
+    int rc;
+
+    memset(&co, 0, sizeof co);
+    if ((rc = check_config(cfg)))
+        return rc;
+    if ((rc = setup(&co, cfg)))
+        goto done;
+    {
+        uint16_t port = cfg->port;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char hex[GDN_NET_FINGERPRINT_HEX_BYTES];
+        if (getsockname(co.lfd, (struct sockaddr *)&ss, &sl) == 0)
+            port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+        gdn_net_fingerprint_hex(hex, co.fp);
+        gdn_log(GDN_LOG_INFO, "coordinator %s listening on %s:%u for %zu owners, %u rounds "
+                "(model %s, %zu parameters)", hex, cfg->host ? cfg->host : "127.0.0.1",
+                port, co.fl.clients, co.fl.rounds, co.fl.model, co.dim);
+        if (cfg->on_listen)
+            cfg->on_listen(cfg->ctx, port);
+    }
+    co.t_wait = gdn_now();
+    if (co.done >= co.fl.rounds) {
+        gdn_log(GDN_LOG_INFO, "all %u rounds were finished already", co.fl.rounds);
+        goto done;
+    }
+    for (;;) {
+        struct epoll_event ev[MAX_EVENTS];
+        int n;
+
+        if (cfg->stop && *cfg->stop && !co.finishing) {
+            gdn_log(GDN_LOG_INFO, "stopping after round %u (resumable)", co.done);
+            co.finishing = 1;
+            co.t_finish = gdn_now();
+            say_bye(&co, GDN_WIRE_BYE_SHUTDOWN, "the coordinator stops");
+        }
+        if (co.finishing && (co.nconns == 0 || gdn_now() - co.t_finish > 5))
+            break;
+        n = epoll_wait(co.ep, ev, MAX_EVENTS, TICK_MS);
+        if (n < 0 && errno != EINTR) {
+            rc = gdn_error(GDN_EIO, "epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!ev[i].data.ptr)
+                accept_all(&co);
+            else
+                on_event(&co, ev[i].data.ptr);
+        }
+        timers(&co);
+        if (!co.rc && !co.finishing && (rc = maybe_start(&co)))
+            break;
+        reap(&co);
+        if (co.rc) {
+            rc = co.rc;
+            break;
+        }
+    }
+done:
+    if (stats) {
+        co.stats.bytes_sent = co.gone_sent;
+        co.stats.bytes_received = co.gone_received;
+        for (size_t i = 0; i < co.nconns; i++) {
+            uint64_t s, r;
+            gdn_tls_conn_bytes(co.conns[i]->tls, &s, &r);
+            co.stats.bytes_sent += s;
+            co.stats.bytes_received += r;
+        }
+        *stats = co.stats;
+    }
+    coord_free(&co);
+    return rc;
+}

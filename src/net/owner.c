@@ -1,0 +1,582 @@
+/* The data owner (federation.h): one blocking connection to the coordinator,
+ * a training thread per round while the main thread keeps the heartbeats
+ * going, and reconnection with backoff when the connection is lost. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "net/internal.h"
+#include "guardian/federation.h"
+
+#define CONNECT_MS 10000
+#define POLL_SLICE 0.2 /* seconds between checks of *stop */
+
+typedef struct owner {
+    const gdn_owner_config *cfg;
+    gdn_tls_ctx *tls;
+    uint8_t fp[GDN_NET_FINGERPRINT_BYTES];
+    const uint32_t *idx;
+    uint32_t *own_idx;
+    size_t n;
+    gdn_model *model;
+    char spec[GDN_WIRE_MAX_MODEL_SPEC + 1];
+    float *global;
+    size_t dim;
+    /* the session */
+    gdn_tls_conn *c;
+    gdn_frame_decoder *dec;
+    uint32_t heartbeat_ms, idle_ms, max_frame;
+    double t_rx, t_tx;
+    uint64_t hb_tx, hb_rx;
+    int welcomed; /* this session got past Welcome */
+    int done;  /* Bye{DONE} received */
+    int fatal; /* retrying cannot help */
+} owner;
+
+static int stopped(const owner *o)
+{
+    return o->cfg->stop && *o->cfg->stop;
+}
+
+/* ---- Frames -------------------------------------------------------------------- */
+
+/* 1 with a frame, 0 when the deadline passed first, GDN_NET_CLOSED, or an error. */
+static int recv_frame(owner *o, gdn_frame *f, double deadline)
+{
+    uint8_t buf[16384];
+
+    for (;;) {
+        size_t want = gdn_frame_decoder_need(o->dec), n, used;
+        int rc;
+        if (want > sizeof buf)
+            want = sizeof buf;
+        rc = gdn_tls_read(o->c, buf, want, &n);
+        if (rc == GDN_NET_WANT_READ || rc == GDN_NET_WANT_WRITE) {
+            int r = net_wait_fd(gdn_tls_conn_fd(o->c), rc == GDN_NET_WANT_WRITE, deadline);
+            if (r <= 0)
+                return r;
+            continue;
+        }
+        if (rc == GDN_NET_CLOSED)
+            return gdn_frame_decoder_finish(o->dec) ? gdn_error(GDN_EIO, "%s: %s",
+                                                               gdn_tls_peer_label(o->c),
+                                                               gdn_errmsg())
+                                                    : GDN_NET_CLOSED;
+        if (rc)
+            return rc;
+        o->t_rx = gdn_now();
+        if ((rc = gdn_frame_decoder_push(o->dec, f, &used, buf, n)) < 0)
+            return gdn_error(rc, "%s: %s", gdn_tls_peer_label(o->c), gdn_errmsg());
+        if (rc == 1)
+            return 1;
+    }
+}
+
+static int send_msg(owner *o, const gdn_wire_msg *m)
+{
+    gdn_buf enc = {0};
+    int rc;
+
+    if (!(rc = gdn_wire_encode(&enc, m)))
+        rc = gdn_tls_send_frame(o->c, GDN_FRAME_MESSAGE, enc.data, enc.len, o->max_frame,
+                                (int)o->idle_ms);
+    gdn_buf_free(&enc);
+    if (!rc)
+        o->t_tx = gdn_now();
+    return rc;
+}
+
+static int send_error(owner *o, int code, const char *msg)
+{
+    gdn_wire_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_ERROR;
+    m.u.error.code = code;
+    snprintf(m.u.error.message, sizeof m.u.error.message, "%s", msg);
+    return send_msg(o, &m);
+}
+
+static int heartbeat(owner *o, uint64_t round)
+{
+    gdn_wire_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_HEARTBEAT;
+    m.u.heartbeat.sequence = ++o->hb_tx;
+    m.u.heartbeat.round = round;
+    return send_msg(o, &m);
+}
+
+/* Waits for the next frame, sending heartbeats meanwhile: 1 frame, 0 nothing
+ * yet (call again; *stop may be set), or an error. */
+static int next_frame(owner *o, gdn_frame *f, uint64_t round)
+{
+    double now = gdn_now(), until = now + POLL_SLICE;
+    double hb = o->t_tx + o->heartbeat_ms / 1000.0;
+    int rc;
+
+    if (now - o->t_rx > o->idle_ms / 1000.0)
+        return gdn_error(GDN_EIO, "%s: silent for %u ms", gdn_tls_peer_label(o->c), o->idle_ms);
+    if (now >= hb && (rc = heartbeat(o, round)))
+        return rc;
+    if (hb > now && hb < until)
+        until = hb;
+    rc = recv_frame(o, f, until);
+    if (rc == GDN_NET_CLOSED)
+        return gdn_error(GDN_EIO, "%s: closed the connection", gdn_tls_peer_label(o->c));
+    return rc;
+}
+
+static int decode(gdn_wire_msg *m, const gdn_frame *f, owner *o)
+{
+    if (f->type != GDN_FRAME_MESSAGE)
+        return gdn_error(GDN_EFORMAT, "%s: a CHUNK where a message was expected",
+                         gdn_tls_peer_label(o->c));
+    if (gdn_wire_decode(m, f->payload, f->len)) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", gdn_errmsg());
+        send_error(o, GDN_WIRE_ERR_PROTOCOL, why);
+        return gdn_error(GDN_EFORMAT, "%s: %s", gdn_tls_peer_label(o->c), why);
+    }
+    return 0;
+}
+
+/* Messages that may come at any time: 1 handled, 0 not one of them, or an
+ * error (an Error from the coordinator, a Bye). */
+static int common_message(owner *o, const gdn_wire_msg *m)
+{
+    switch (m->type) {
+    case GDN_WIRE_HEARTBEAT:
+        if (m->u.heartbeat.sequence <= o->hb_rx)
+            return gdn_error(GDN_EFORMAT, "%s: heartbeat sequence did not increase",
+                             gdn_tls_peer_label(o->c));
+        o->hb_rx = m->u.heartbeat.sequence;
+        return 1;
+    case GDN_WIRE_BYE:
+        if (m->u.bye.reason == GDN_WIRE_BYE_DONE) {
+            o->done = 1;
+            gdn_log(GDN_LOG_INFO, "the coordinator says all rounds are finished");
+            return 1;
+        }
+        return gdn_error(GDN_EIO, "%s: the coordinator stops%s%s", gdn_tls_peer_label(o->c),
+                         m->u.bye.message[0] ? ": " : "", m->u.bye.message);
+    case GDN_WIRE_ERROR:
+        return gdn_error(GDN_EIO, "%s: the coordinator reports an error: %s",
+                         gdn_tls_peer_label(o->c), m->u.error.message);
+    default:
+        return 0;
+    }
+}
+
+/* ---- A round -------------------------------------------------------------------- */
+
+typedef struct train_job {
+    owner *o;
+    gdn_fl_local local;
+    gdn_rng rng;
+    double loss;
+    int rc;
+    char err[512];
+    atomic_int finished;
+} train_job;
+
+static void *train_thread(void *p)
+{
+    train_job *j = p;
+    owner *o = j->o;
+
+    gdn_ml_set_threads(1); /* as the simulation's workers: the same bits */
+    j->rc = gdn_fl_client_train(o->model, &j->loss, o->global, o->cfg->data, o->idx, o->n,
+                                &j->local, &j->rng);
+    if (j->rc)
+        snprintf(j->err, sizeof j->err, "%s", gdn_errmsg());
+    atomic_store(&j->finished, 1);
+    return NULL;
+}
+
+static int prepare_model(owner *o, const gdn_wire_round_start *rs)
+{
+    const gdn_dataset *d = o->cfg->data;
+    int rc;
+
+    if (!o->model || strcmp(o->spec, rs->model) != 0) {
+        gdn_model_free(o->model);
+        free(o->global);
+        o->model = NULL;
+        o->global = NULL;
+        if ((rc = gdn_model_new(&o->model, rs->model, d->channels, d->height, d->width,
+                                d->classes)))
+            return rc;
+        snprintf(o->spec, sizeof o->spec, "%s", rs->model);
+        o->dim = gdn_model_nparams(o->model);
+        if (!(o->global = malloc(o->dim * sizeof(float))))
+            return gdn_error(GDN_ENOMEM, "out of memory");
+    }
+    if (rs->model_bytes != (uint64_t)o->dim * 4)
+        return gdn_error(GDN_EFORMAT, "round %llu: model %s has %zu parameters here (%zu "
+                         "bytes), the coordinator sends %llu bytes",
+                         (unsigned long long)rs->round, rs->model, o->dim, o->dim * 4,
+                         (unsigned long long)rs->model_bytes);
+    return 0;
+}
+
+/* Reads the global model's chunks into o->global. */
+static int receive_model(owner *o, const gdn_wire_round_start *rs)
+{
+    gdn_frame_reasm *r = NULL;
+    gdn_buf bytes = {0};
+    uint32_t stream = 0;
+    int rc;
+
+    if ((rc = gdn_frame_reasm_new(&r, rs->model_bytes)))
+        return rc;
+    for (;;) {
+        gdn_frame f;
+        if (stopped(o)) {
+            rc = GDN_EINTR;
+            break;
+        }
+        if ((rc = next_frame(o, &f, rs->round)) < 0)
+            break;
+        if (rc == 0)
+            continue;
+        if (f.type != GDN_FRAME_CHUNK) {
+            rc = gdn_error(GDN_EFORMAT, "%s: a message inside the model's chunks",
+                           gdn_tls_peer_label(o->c));
+            break;
+        }
+        if ((rc = gdn_frame_reasm_push(r, f.payload, f.len)) < 0)
+            break;
+        if (rc == 1)
+            break;
+    }
+    if (rc == 1 && !(rc = gdn_frame_reasm_take(&bytes, &stream, r)) && stream != rs->model_stream)
+        rc = gdn_error(GDN_EFORMAT, "model arrived on stream %u, announced %u", stream,
+                       rs->model_stream);
+    if (!rc)
+        rc = gdn_wire_floats_decode(o->global, o->dim, bytes.data, bytes.len);
+    gdn_buf_free(&bytes);
+    gdn_frame_reasm_free(r);
+    return rc;
+}
+
+static int send_update(owner *o, const gdn_wire_round_start *rs, double loss)
+{
+    gdn_wire_msg m;
+    gdn_buf payload = {0}, frame = {0};
+    size_t step = o->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_UPDATE;
+    m.u.update.round = rs->round;
+    m.u.update.client_index = rs->client_index;
+    m.u.update.examples = o->n;
+    m.u.update.mean_loss = loss;
+    m.u.update.update_stream = 1;
+    m.u.update.update_bytes = (uint64_t)o->dim * 4;
+    if ((rc = gdn_wire_floats_encode(&payload, gdn_model_params(o->model), o->dim)) ||
+        (rc = send_msg(o, &m)))
+        goto done;
+    for (size_t off = 0; off < payload.len; off += step) {
+        size_t n = payload.len - off < step ? payload.len - off : step;
+        frame.len = 0;
+        if ((rc = gdn_frame_encode_chunk(&frame, 1, off, payload.len, payload.data + off, n,
+                                         o->max_frame)) ||
+            (rc = gdn_tls_write_all(o->c, frame.data, frame.len, (int)o->idle_ms)))
+            goto done;
+        o->t_tx = gdn_now();
+    }
+done:
+    gdn_buf_free(&payload);
+    gdn_buf_free(&frame);
+    return rc;
+}
+
+static int refuse(owner *o, uint64_t round, const char *rule, const char *msg)
+{
+    gdn_wire_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_REFUSAL;
+    m.u.refusal.round = round;
+    snprintf(m.u.refusal.rule, sizeof m.u.refusal.rule, "%s", rule);
+    snprintf(m.u.refusal.message, sizeof m.u.refusal.message, "%s", msg);
+    gdn_log(GDN_LOG_INFO, "round %llu: declined (%s): %s", (unsigned long long)round, rule,
+            msg);
+    return send_msg(o, &m);
+}
+
+static int take_round(owner *o, const gdn_wire_round_start *rs)
+{
+    const gdn_owner_config *cfg = o->cfg;
+    train_job job;
+    pthread_t th;
+    char rule[GDN_WIRE_MAX_RULE + 1] = "", why[GDN_WIRE_MAX_TEXT + 1] = "";
+    int rc, abandoned = 0;
+    double t0 = gdn_now();
+
+    if ((rc = prepare_model(o, rs))) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", gdn_errmsg());
+        send_error(o, GDN_WIRE_ERR_PROTOCOL, msg);
+        o->fatal = 1;
+        return gdn_error(rc, "%s", msg);
+    }
+    if ((rc = receive_model(o, rs)))
+        return rc;
+    if (cfg->on_round_start)
+        cfg->on_round_start(cfg->ctx, rs->round, rs->client_index);
+    if (rs->aggregation != GDN_WIRE_AGG_PLAIN || rs->dp.enabled)
+        return refuse(o, rs->round, "capabilities", "this owner takes part in plain rounds "
+                      "only (no SecAgg+, HE, Prio3 or DP over the network yet)");
+    if (cfg->admit && cfg->admit(cfg->ctx, rule, why, sizeof why, rs->round, rs->model,
+                                 (int)rs->aggregation))
+        return refuse(o, rs->round, rule[0] ? rule : "policy", why);
+
+    memset(&job, 0, sizeof job);
+    job.o = o;
+    job.local.epochs = rs->local_epochs;
+    job.local.batch = rs->batch;
+    job.local.lr = rs->lr;
+    job.local.momentum = rs->momentum;
+    job.local.weight_decay = rs->weight_decay;
+    job.local.prox_mu = rs->prox_mu;
+    gdn_fl_client_rng(&job.rng, rs->seed, rs->round, rs->client_index);
+    if (pthread_create(&th, NULL, train_thread, &job) != 0)
+        return gdn_error(GDN_ENOMEM, "cannot start the training thread");
+    /* Meanwhile: heartbeats, and whatever the coordinator says. */
+    rc = 0;
+    while (!atomic_load(&job.finished)) {
+        gdn_frame f;
+        gdn_wire_msg m;
+        int r = next_frame(o, &f, rs->round);
+        if (r < 0 || stopped(o)) {
+            rc = r < 0 ? r : GDN_EINTR;
+            break;
+        }
+        if (r == 0)
+            continue;
+        if ((r = decode(&m, &f, o)) || (r = common_message(o, &m)) < 0) {
+            rc = r;
+            break;
+        }
+        if (r == 0 && m.type == GDN_WIRE_ROUND_END && m.u.round_end.round == rs->round)
+            abandoned = 1; /* the round ended without us (deadline) */
+        else if (r == 0) {
+            rc = gdn_error(GDN_EFORMAT, "%s: %s during training", gdn_tls_peer_label(o->c),
+                           gdn_wire_type_name(m.type));
+            break;
+        }
+    }
+    pthread_join(th, NULL);
+    gdn_rng_wipe(&job.rng);
+    if (rc)
+        return rc;
+    if (job.rc) {
+        send_error(o, GDN_WIRE_ERR_INTERNAL, job.err);
+        o->fatal = 1;
+        return gdn_error(job.rc, "training: %s", job.err);
+    }
+    if (abandoned || o->done) {
+        gdn_log(GDN_LOG_WARN, "round %llu ended before this owner finished training",
+                (unsigned long long)rs->round);
+        return 0;
+    }
+    if ((rc = send_update(o, rs, job.loss)))
+        return rc;
+    gdn_log(GDN_LOG_INFO, "round %llu: trained on %zu examples as owner %llu, loss %.4f "
+            "(%.2f s); update sent", (unsigned long long)rs->round, o->n,
+            (unsigned long long)rs->client_index, job.loss, gdn_now() - t0);
+    return 0;
+}
+
+/* ---- A session ------------------------------------------------------------------ */
+
+static int hello(owner *o)
+{
+    gdn_wire_msg m;
+    gdn_frame f;
+    uint8_t peer[GDN_NET_FINGERPRINT_BYTES];
+    int rc;
+    double deadline = gdn_now() + CONNECT_MS / 1000.0;
+
+    for (;;) { /* the coordinator speaks first */
+        if ((rc = recv_frame(o, &f, deadline)) < 0)
+            return rc;
+        if (rc == GDN_NET_CLOSED)
+            return gdn_error(GDN_EIO, "%s: closed before its Welcome", gdn_tls_peer_label(o->c));
+        if (rc == 0)
+            return gdn_error(GDN_EIO, "%s: no Welcome within %d ms", gdn_tls_peer_label(o->c),
+                             CONNECT_MS);
+        break;
+    }
+    if ((rc = decode(&m, &f, o))) {
+        o->fatal = 1; /* another protocol version, most likely */
+        return rc;
+    }
+    if (m.type != GDN_WIRE_WELCOME)
+        return gdn_error(GDN_EFORMAT, "%s: sent %s before Welcome", gdn_tls_peer_label(o->c),
+                         gdn_wire_type_name(m.type));
+    if (!m.u.welcome.accepted) {
+        o->fatal = 1;
+        return gdn_error(GDN_ESTATE, "%s: refused us: %s", gdn_tls_peer_label(o->c),
+                         m.u.welcome.reason);
+    }
+    if ((rc = gdn_tls_peer_fingerprint(peer, o->c)))
+        return rc;
+    if (sodium_memcmp(peer, m.u.welcome.coordinator_fingerprint, sizeof peer) != 0 ||
+        (o->cfg->coordinator && sodium_memcmp(peer, o->cfg->coordinator, sizeof peer) != 0)) {
+        char hex[GDN_NET_FINGERPRINT_HEX_BYTES];
+        gdn_net_fingerprint_hex(hex, peer);
+        o->fatal = 1;
+        return gdn_error(GDN_ECRYPTO, "%s: coordinator %s is not the one %s",
+                         gdn_tls_peer_label(o->c), hex,
+                         o->cfg->coordinator ? "this owner trusts" : "its Welcome names");
+    }
+    o->heartbeat_ms = m.u.welcome.heartbeat_ms;
+    o->idle_ms = m.u.welcome.idle_timeout_ms;
+    o->max_frame = m.u.welcome.max_frame_bytes;
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_HELLO;
+    m.u.hello.protocol_version = GDN_WIRE_VERSION;
+    memcpy(m.u.hello.client_fingerprint, o->fp, sizeof o->fp);
+    m.u.hello.examples = o->n;
+    return send_msg(o, &m);
+}
+
+static int session(owner *o)
+{
+    int rc;
+
+    o->hb_tx = o->hb_rx = 0;
+    o->welcomed = 0;
+    if ((rc = gdn_tls_connect(&o->c, o->tls, o->cfg->host, o->cfg->port, CONNECT_MS)))
+        return rc;
+    o->t_rx = o->t_tx = gdn_now();
+    o->idle_ms = CONNECT_MS;
+    o->max_frame = 4096;
+    if ((rc = gdn_frame_decoder_new(&o->dec, GDN_FRAME_MAX_DEFAULT)) || (rc = hello(o)))
+        goto done;
+    o->welcomed = 1;
+    gdn_log(GDN_LOG_INFO, "joined the federation at %s:%u with %zu examples", o->cfg->host,
+            o->cfg->port, o->n);
+    while (!o->done) {
+        gdn_frame f;
+        gdn_wire_msg m;
+        if (stopped(o)) {
+            memset(&m, 0, sizeof m);
+            m.type = GDN_WIRE_BYE;
+            m.u.bye.reason = GDN_WIRE_BYE_LEAVING;
+            snprintf(m.u.bye.message, sizeof m.u.bye.message, "stopped by its operator");
+            send_msg(o, &m);
+            break;
+        }
+        if ((rc = next_frame(o, &f, 0)) < 0)
+            break;
+        if (rc == 0)
+            continue;
+        if ((rc = decode(&m, &f, o)) || (rc = common_message(o, &m)) < 0)
+            break;
+        rc = 0;
+        if (m.type == GDN_WIRE_ROUND_START) {
+            if ((rc = take_round(o, &m.u.round_start)))
+                break;
+        } else if (m.type == GDN_WIRE_ROUND_END) {
+            const gdn_wire_round_end *e = &m.u.round_end;
+            if (e->evaluated)
+                gdn_log(GDN_LOG_INFO, "round %llu %s: %u updates, test accuracy %.2f%%",
+                        (unsigned long long)e->round,
+                        e->outcome == GDN_WIRE_OUTCOME_COMPLETED ? "completed" : "failed",
+                        e->cohort, 100 * e->test_accuracy);
+            else
+                gdn_log(GDN_LOG_INFO, "round %llu %s: %u updates", (unsigned long long)e->round,
+                        e->outcome == GDN_WIRE_OUTCOME_COMPLETED ? "completed" : "failed",
+                        e->cohort);
+        } else if (m.type != GDN_WIRE_HEARTBEAT && m.type != GDN_WIRE_BYE) {
+            rc = gdn_error(GDN_EFORMAT, "%s: unexpected %s", gdn_tls_peer_label(o->c),
+                           gdn_wire_type_name(m.type));
+            send_error(o, GDN_WIRE_ERR_STATE, gdn_errmsg());
+            break;
+        }
+    }
+done:
+    if (!rc || o->done)
+        gdn_tls_shutdown(o->c);
+    gdn_tls_conn_free(o->c);
+    o->c = NULL;
+    gdn_frame_decoder_free(o->dec);
+    o->dec = NULL;
+    return o->done ? 0 : rc;
+}
+
+static void pause_for(const owner *o, double seconds)
+{
+    double end = gdn_now() + seconds;
+
+    while (!stopped(o) && gdn_now() < end) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int gdn_owner_run(const gdn_owner_config *cfg)
+{
+    owner o;
+    double retry = (cfg->retry_ms ? cfg->retry_ms : 60000) / 1000.0, backoff = 0.2;
+    double last_ok;
+    int rc;
+
+    memset(&o, 0, sizeof o);
+    o.cfg = cfg;
+    o.idx = cfg->idx;
+    o.n = cfg->idx ? cfg->n : cfg->data->n;
+    if (!o.n || o.n > GDN_WIRE_MAX_EXAMPLES)
+        return gdn_error(GDN_EINVAL, "data owner: %zu examples (1 .. 2^26 needed)", o.n);
+    if (!cfg->idx) {
+        if (!(o.own_idx = malloc(o.n * sizeof *o.own_idx)))
+            return gdn_error(GDN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < o.n; i++)
+            o.own_idx[i] = (uint32_t)i;
+        o.idx = o.own_idx;
+    }
+    if ((rc = gdn_tls_ctx_new_client(&o.tls, &cfg->tls)))
+        goto done;
+    gdn_tls_ctx_fingerprint(o.fp, o.tls);
+    last_ok = gdn_now();
+    for (;;) {
+        rc = session(&o);
+        if (o.done || stopped(&o)) {
+            rc = 0;
+            break;
+        }
+        if (o.welcomed) { /* got in: start the clock again */
+            last_ok = gdn_now();
+            backoff = 0.2;
+        }
+        if (o.fatal || rc == GDN_ECRYPTO || cfg->no_reconnect)
+            break;
+        if (gdn_now() - last_ok > retry) {
+            char why[600];
+            snprintf(why, sizeof why, "%s", gdn_errmsg());
+            rc = gdn_error(rc, "gave up after %.0f s without the coordinator: %s", retry, why);
+            break;
+        }
+        gdn_log(GDN_LOG_WARN, "%s; reconnecting in %.1f s", gdn_errmsg(), backoff);
+        pause_for(&o, backoff);
+        backoff = backoff * 2 < 2 ? backoff * 2 : 2;
+    }
+done:
+    gdn_tls_ctx_free(o.tls);
+    gdn_model_free(o.model);
+    free(o.global);
+    free(o.own_idx);
+    return rc;
+}

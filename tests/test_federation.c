@@ -1,0 +1,450 @@
+/* Networked federation: `guardian serve` and `guardian join` as separate
+ * processes on loopback, checked against `guardian simulate`'s bits, and
+ * the faults of issue #4 (a client killed mid-round, the coordinator killed
+ * with SIGKILL, refused identities, hostile frames). */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "guardian/core.h"
+#include "guardian/net.h"
+#include "guardian/wire.h"
+#include "harness.h"
+
+#define OWNERS 5
+/* A small federation: 5 owners of 400 examples, a small MLP, 1 epoch. */
+#define FL_ARGS "--model mlp:784-32-10 --limit 2000 --seed 7 --clients 5 --fraction 1 " \
+                "--batch 20 --lr 0.05 --eval-every 100"
+
+typedef struct fed {
+    char dir[512];
+    char fps[OWNERS * 65 + 1]; /* the roster, comma-separated */
+} fed;
+
+static const char *path_in(char *out, size_t cap, const fed *f, const char *name)
+{
+    snprintf(out, cap, "%s/%s", f->dir, name);
+    return out;
+}
+
+/* A stranger with a certificate of another CA who knows the federation's CA
+ * certificate (it is public): guardian's own TLS set-up would refuse to load
+ * such a mismatched pair, so the stranger speaks OpenSSL directly. Returns 1
+ * when the coordinator refused it (a failed handshake or first read). */
+static int stranger(const fed *f, unsigned port)
+{
+    char cert[700], key[700], ca[700];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = NULL;
+    int fd = -1, refused = 0;
+    char byte;
+
+    snprintf(cert, sizeof cert, "%s/x/cert.pem", f->dir);
+    snprintf(key, sizeof key, "%s/x/key.pem", f->dir);
+    snprintf(ca, sizeof ca, "%s/ca/ca.pem", f->dir);
+    if (!ctx || SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 ||
+        SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1)
+        goto done;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (gdn_net_connect(&fd, "127.0.0.1", (uint16_t)port, 5000))
+        goto done;
+    {   /* blocking from here on */
+        int fl = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    }
+    if (!(ssl = SSL_new(ctx)) || SSL_set_fd(ssl, fd) != 1)
+        goto done;
+    refused = SSL_connect(ssl) != 1 || SSL_read(ssl, &byte, 1) <= 0;
+done:
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    if (fd >= 0)
+        close(fd);
+    return refused;
+}
+
+/* A CA, a coordinator and OWNERS owners, plus x (another CA's) and r (revoked). */
+static int make_federation(fed *f, const char *name)
+{
+    gdn_net_sign_opts server = {0, 1, NULL}, client = {0, 0, NULL};
+    char ca[600], other[600], d[600], cert[700];
+    uint8_t fp[32];
+
+    snprintf(f->dir, sizeof f->dir, "%s/%s", gdn_test_tmpdir(), name);
+    path_in(ca, sizeof ca, f, "ca");
+    path_in(other, sizeof other, f, "other-ca");
+    if (gdn_net_ca_init(ca, "Test CA", 0, 0) || gdn_net_ca_init(other, "Other CA", 0, 0) ||
+        gdn_net_keygen(fp, path_in(d, sizeof d, f, "coord"), "coord", 0) ||
+        gdn_net_ca_sign(NULL, ca, d, &server))
+        return -1;
+    f->fps[0] = '\0';
+    for (int i = 0; i < OWNERS; i++) {
+        char n[16], hex[65];
+        snprintf(n, sizeof n, "o%d", i);
+        if (gdn_net_keygen(fp, path_in(d, sizeof d, f, n), n, 0) ||
+            gdn_net_ca_sign(NULL, ca, d, &client))
+            return -1;
+        gdn_net_fingerprint_hex(hex, fp);
+        if (i)
+            strcat(f->fps, ",");
+        strcat(f->fps, hex);
+    }
+    if (gdn_net_keygen(fp, path_in(d, sizeof d, f, "x"), "x", 0) ||
+        gdn_net_ca_sign(NULL, other, d, &client) ||
+        gdn_net_keygen(fp, path_in(d, sizeof d, f, "r"), "r", 0) ||
+        gdn_net_ca_sign(NULL, ca, d, &client))
+        return -1;
+    snprintf(cert, sizeof cert, "%s/cert.pem", d);
+    return gdn_net_ca_revoke(NULL, NULL, ca, cert, 0) ? -1 : 0;
+}
+
+/* The port the coordinator printed ("listening on port N"), 0 if none in time. */
+static unsigned wait_port(const char *log)
+{
+    gdn_buf b = {0};
+    unsigned port = 0;
+
+    if (!gdn_test_wait_file(log, "listening on port ", 60))
+        return 0;
+    if (gdn_file_read(&b, log, 1 << 20) == 0 && gdn_buf_append(&b, "", 1) == 0) {
+        const char *p = strstr((const char *)b.data, "listening on port ");
+        if (p)
+            port = (unsigned)strtoul(p + 18, NULL, 10);
+    }
+    gdn_buf_free(&b);
+    return port;
+}
+
+static int spawn_serve(const fed *f, const char *extra, unsigned port, const char *log)
+{
+    char args[4096];
+
+    snprintf(args, sizeof args,
+             "serve --key %s/coord --crl %s/ca/crl.pem --owners %s --port %u --out %s/serve "
+             "%s %s",
+             f->dir, f->dir, f->fps, port, f->dir, FL_ARGS, extra);
+    return gdn_test_spawn(args, log, NULL);
+}
+
+static int spawn_owner(const fed *f, int i, unsigned port, const char *env, const char *log)
+{
+    char args[2048];
+
+    snprintf(args, sizeof args,
+             "join --server 127.0.0.1:%u --key %s/o%d --limit 2000 --seed 7 --clients 5 "
+             "--owner %d --retry 60",
+             port, f->dir, i, i);
+    return gdn_test_spawn(args, log, env);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    gdn_buf x = {0}, y = {0};
+    int same = gdn_file_read(&x, a, 1 << 26) == 0 && gdn_file_read(&y, b, 1 << 26) == 0 &&
+               x.len == y.len && x.len > 0 && memcmp(x.data, y.data, x.len) == 0;
+
+    gdn_buf_free(&x);
+    gdn_buf_free(&y);
+    return same;
+}
+
+static int simulate(unsigned rounds, const char *out)
+{
+    char args[2048], log[800];
+
+    snprintf(args, sizeof args, "simulate %s --rounds %u --workers 2 --out %s", FL_ARGS,
+             rounds, out);
+    snprintf(log, sizeof log, "%s.log", out);
+    return gdn_test_guardian(args, log);
+}
+
+static void start_owners(const fed *f, int pids[OWNERS], unsigned port, const char *tag)
+{
+    for (int i = 0; i < OWNERS; i++) {
+        char log[700];
+        snprintf(log, sizeof log, "%s/%s-o%d.log", f->dir, tag, i);
+        pids[i] = spawn_owner(f, i, port, NULL, log);
+    }
+}
+
+static int wait_owners(int pids[OWNERS])
+{
+    int bad = 0;
+
+    for (int i = 0; i < OWNERS; i++)
+        bad |= gdn_test_wait(pids[i], 120) != 0;
+    return bad;
+}
+
+/* 5 owner processes, 3 rounds: the final model is simulate's, bit for bit. */
+GDN_TEST(federation_matches_simulate)
+{
+    fed f;
+    char log[700], a[700], b[700];
+    int serve, owners[OWNERS];
+    unsigned port;
+
+    CHECK(make_federation(&f, "fed-sim") == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    { /* the settings from a YAML file this time (docs/config.md) */
+        char yaml[2048], path[700], args[2400];
+        int n = snprintf(yaml, sizeof yaml,
+                         "# the federation of test_federation.c\n"
+                         "model: mlp:784-32-10\nlimit: 2000\nseed: 7\nclients: 5\n"
+                         "fraction: 1\nbatch: 20\nlr: 0.05\neval-every: 100\n"
+                         "rounds: 3\nport: 0\nowners:\n");
+        for (int i = 0; i < OWNERS; i++)
+            n += snprintf(yaml + n, sizeof yaml - (size_t)n, "  - %.64s\n", f.fps + 65 * i);
+        snprintf(path, sizeof path, "%s/serve.yaml", f.dir);
+        CHECK(gdn_file_write_atomic(path, yaml, (size_t)n) == 0);
+        snprintf(args, sizeof args, "serve --config %s --key %s/coord --out %s/serve", path,
+                 f.dir, f.dir);
+        CHECK((serve = gdn_test_spawn(args, log, NULL)) > 0);
+    }
+    CHECK((port = wait_port(log)) > 0);
+    start_owners(&f, owners, port, "sim");
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(wait_owners(owners) == 0);
+    CHECK(gdn_test_file_contains(log, "round 3/3  completed  updates 5/5"));
+    snprintf(a, sizeof a, "%s/simulated", f.dir);
+    CHECK(simulate(3, a) == 0);
+    snprintf(a, sizeof a, "%s/simulated/model.safetensors", f.dir);
+    snprintf(b, sizeof b, "%s/serve/model.safetensors", f.dir);
+    CHECK(same_file(a, b));
+    snprintf(a, sizeof a, "%s/sim-o3.log", f.dir);
+    CHECK(gdn_test_file_contains(a, "round 3: trained on 400 examples as owner 3"));
+    CHECK(gdn_test_file_contains(a, "data owner done"));
+}
+
+/* Owner 2 dies (SIGKILL) in the middle of round 2 and comes back: round 2
+ * completes with the other 4, and owner 2 trains in round 3 again. */
+GDN_TEST(federation_client_killed_mid_round)
+{
+    fed f;
+    char log[700], olog[700], metrics[700];
+    int serve, owners[OWNERS];
+    unsigned port;
+
+    CHECK(make_federation(&f, "fed-kill") == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK((serve = spawn_serve(&f, "--rounds 3 --min-clients 3", 0, log)) > 0);
+    CHECK((port = wait_port(log)) > 0);
+    for (int i = 0; i < OWNERS; i++) {
+        snprintf(olog, sizeof olog, "%s/kill-o%d.log", f.dir, i);
+        owners[i] = spawn_owner(&f, i, port, i == 2 ? "GDN_TEST_DIE_IN_ROUND=2" : NULL, olog);
+    }
+    CHECK(gdn_test_wait(owners[2], 60) == 128 + SIGKILL);
+    snprintf(olog, sizeof olog, "%s/kill-o2-again.log", f.dir);
+    owners[2] = spawn_owner(&f, 2, port, NULL, olog);
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(wait_owners(owners) == 0);
+    snprintf(metrics, sizeof metrics, "%s/serve/metrics.csv", f.dir);
+    CHECK(gdn_test_file_contains(metrics, "\n1,5,5,0,0,1,"));
+    CHECK(gdn_test_file_contains(metrics, "\n2,5,4,1,0,1,")); /* 4 updates, 1 dropout */
+    CHECK(gdn_test_file_contains(metrics, "\n3,5,5,0,0,1,"));
+    CHECK(gdn_test_file_contains(log, "owner 2: connection closed"));
+    CHECK(gdn_test_file_contains(olog, "round 3: trained on 400 examples as owner 2"));
+}
+
+/* The coordinator is killed with SIGKILL after round 2 and started again:
+ * it resumes from its state file, the owners reconnect, and the final model
+ * is still simulate's, with every round in metrics.csv once. */
+GDN_TEST(federation_coordinator_sigkill_resumes)
+{
+    fed f;
+    char log[700], log2[700], metrics[700], a[700], b[700];
+    int serve, owners[OWNERS];
+    unsigned port;
+
+    CHECK(make_federation(&f, "fed-crash") == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    snprintf(metrics, sizeof metrics, "%s/serve/metrics.csv", f.dir);
+    CHECK((serve = spawn_serve(&f, "--rounds 5", 0, log)) > 0);
+    CHECK((port = wait_port(log)) > 0);
+    start_owners(&f, owners, port, "crash");
+    CHECK(gdn_test_wait_file(metrics, "\n2,5,5,", 60));
+    kill(serve, SIGKILL);
+    CHECK(gdn_test_wait(serve, 10) == 128 + SIGKILL);
+    snprintf(log2, sizeof log2, "%s/serve-again.log", f.dir);
+    CHECK((serve = spawn_serve(&f, "--rounds 5", port, log2)) > 0);
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(wait_owners(owners) == 0);
+    CHECK(gdn_test_file_contains(log2, "resuming after round "));
+    for (int r = 1; r <= 5; r++) {
+        char row[32];
+        snprintf(row, sizeof row, "\n%d,5,5,0,0,1,", r);
+        CHECK(gdn_test_file_contains(metrics, row));
+    }
+    snprintf(a, sizeof a, "%s/simulated", f.dir);
+    CHECK(simulate(5, a) == 0);
+    snprintf(a, sizeof a, "%s/simulated/model.safetensors", f.dir);
+    snprintf(b, sizeof b, "%s/serve/model.safetensors", f.dir);
+    CHECK(same_file(a, b));
+}
+
+/* Sends raw bytes on a TLS connection as owner o0 after Welcome, then
+ * expects the coordinator to close it: 1 when it did (Error or close). */
+static int hostile(const fed *f, unsigned port, const void *bytes, size_t len, int cut)
+{
+    gdn_tls_config cfg = {0};
+    gdn_tls_ctx *ctx = NULL;
+    gdn_tls_conn *c = NULL;
+    gdn_frame_decoder *d = NULL;
+    gdn_frame fr;
+    char dir[700];
+    int closed = 0, rc;
+
+    snprintf(dir, sizeof dir, "%s/o0", f->dir);
+    cfg.dir = dir;
+    if (gdn_tls_ctx_new_client(&ctx, &cfg) ||
+        gdn_tls_connect(&c, ctx, "127.0.0.1", (uint16_t)port, 5000) ||
+        gdn_frame_decoder_new(&d, 0) || gdn_tls_recv_frame(c, d, &fr, 5000) != 0)
+        goto done; /* no Welcome */
+    if (gdn_tls_write_all(c, bytes, len, 5000))
+        goto done;
+    if (cut) { /* a truncated frame: the sender goes away mid-frame */
+        closed = 1;
+        goto done;
+    }
+    for (int i = 0; i < 10 && !closed; i++) { /* heartbeats may come first */
+        rc = gdn_tls_recv_frame(c, d, &fr, 5000);
+        if (rc != 0)
+            closed = 1;
+        else if (fr.type == GDN_FRAME_MESSAGE) {
+            gdn_wire_msg m;
+            if (gdn_wire_decode(&m, fr.payload, fr.len) == 0 && m.type == GDN_WIRE_ERROR)
+                closed = 1;
+        }
+    }
+done:
+    gdn_frame_decoder_free(d);
+    gdn_tls_conn_free(c);
+    gdn_tls_ctx_free(ctx);
+    return closed;
+}
+
+/* Refused identities and hostile frames: each is refused with a clear log
+ * line, its connection closed, and the federation goes on. */
+GDN_TEST(federation_refuses_strangers_and_garbage)
+{
+    fed f;
+    char log[700], args[2048], jlog[700];
+    int serve, owners[OWNERS], fd, pid;
+    unsigned port;
+    uint8_t frame[64];
+
+    CHECK(make_federation(&f, "fed-refuse") == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK((serve = spawn_serve(&f, "--rounds 1", 0, log)) > 0);
+    CHECK((port = wait_port(log)) > 0);
+
+    /* another CA's certificate, and a revoked one */
+    CHECK(stranger(&f, port));
+    CHECK(gdn_test_wait_file(log, "certificate not issued by the federation CA", 10));
+    snprintf(args, sizeof args, "join --server 127.0.0.1:%u --key %s/r --limit 100 "
+             "--no-reconnect", port, f.dir);
+    snprintf(jlog, sizeof jlog, "%s/r.log", f.dir);
+    CHECK((pid = gdn_test_spawn(args, jlog, NULL)) > 0);
+    CHECK(gdn_test_wait(pid, 60) == 1);
+    CHECK(gdn_test_wait_file(log, "certificate revoked", 10));
+    CHECK(gdn_test_file_contains(jlog, "refused our certificate"));
+
+    /* plain TCP */
+    CHECK(gdn_net_connect(&fd, "127.0.0.1", (uint16_t)port, 5000) == 0);
+    CHECK(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, MSG_NOSIGNAL) == 18);
+    CHECK(gdn_test_wait_file(log, "not TLS (plain TCP?)", 10));
+    close(fd);
+
+    /* garbage: bytes that are no frame (a length of 1.2 GB, then a type of 0x47) */
+    memset(frame, 0x47, sizeof frame);
+    CHECK(hostile(&f, port, frame, sizeof frame, 0));
+    gdn_store_le32(frame, 8);
+    CHECK(hostile(&f, port, frame, GDN_FRAME_HEADER_BYTES + 8, 0));
+    /* oversized: a MESSAGE frame announcing 16 MiB, above the 64 KiB limit */
+    gdn_frame_header(frame, GDN_FRAME_MESSAGE, 16u << 20);
+    CHECK(hostile(&f, port, frame, GDN_FRAME_HEADER_BYTES, 0));
+    /* a message that does not decode */
+    gdn_frame_header(frame, GDN_FRAME_MESSAGE, 8);
+    memset(frame + GDN_FRAME_HEADER_BYTES, 0xff, 8);
+    CHECK(hostile(&f, port, frame, GDN_FRAME_HEADER_BYTES + 8, 0));
+    /* truncated: a header for 100 bytes, 10 of them, then gone */
+    gdn_frame_header(frame, GDN_FRAME_MESSAGE, 100);
+    CHECK(hostile(&f, port, frame, GDN_FRAME_HEADER_BYTES + 10, 1));
+    CHECK(gdn_test_wait_file(log, "exceeds the limit", 10));
+    CHECK(gdn_test_wait_file(log, "stream ended inside a frame", 10));
+    CHECK(gdn_test_file_contains(log, "is not valid (garbage?)"));
+
+    /* ... and the coordinator still runs its round for the real owners */
+    start_owners(&f, owners, port, "refuse");
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(wait_owners(owners) == 0);
+    CHECK(gdn_test_file_contains(log, "round 1/1  completed  updates 5/5"));
+}
+
+/* Four of five owners die in round 1: with --min-clients 2 the round fails,
+ * the model stays the initial one, and the failure is recorded. */
+GDN_TEST(federation_round_fails_below_min_clients)
+{
+    fed f;
+    char log[700], olog[700], metrics[700];
+    int serve, owners[OWNERS];
+    unsigned port;
+
+    CHECK(make_federation(&f, "fed-fail") == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK((serve = spawn_serve(&f, "--rounds 1 --min-clients 2", 0, log)) > 0);
+    CHECK((port = wait_port(log)) > 0);
+    for (int i = 0; i < OWNERS; i++) {
+        snprintf(olog, sizeof olog, "%s/fail-o%d.log", f.dir, i);
+        owners[i] = spawn_owner(&f, i, port, i ? "GDN_TEST_DIE_IN_ROUND=1" : NULL, olog);
+    }
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(gdn_test_wait(owners[0], 60) == 0);
+    for (int i = 1; i < OWNERS; i++)
+        CHECK(gdn_test_wait(owners[i], 60) == 128 + SIGKILL);
+    snprintf(metrics, sizeof metrics, "%s/serve/metrics.csv", f.dir);
+    CHECK(gdn_test_file_contains(metrics, "\n1,5,1,4,0,0,")); /* 1 update: failed */
+    CHECK(gdn_test_file_contains(log, "fewer than min_clients 2; the model stays"));
+    snprintf(olog, sizeof olog, "%s/fail-o0.log", f.dir);
+    CHECK(gdn_test_file_contains(olog, "round 1 failed: 1 updates"));
+}
+
+/* Connections beyond --max-connections are closed at accept; a state file
+ * made for other settings is refused; a finished run started again does
+ * nothing. */
+GDN_TEST(federation_limits_and_state_checks)
+{
+    fed f;
+    char log[700], args[2048];
+    int serve, fds[4];
+    unsigned port;
+
+    CHECK(make_federation(&f, "fed-limits") == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK((serve = spawn_serve(&f, "--rounds 1 --max-connections 2", 0, log)) > 0);
+    CHECK((port = wait_port(log)) > 0);
+    for (int i = 0; i < 4; i++)
+        CHECK(gdn_net_connect(&fds[i], "127.0.0.1", (uint16_t)port, 5000) == 0);
+    CHECK(gdn_test_wait_file(log, "2 connections open, the limit", 10));
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
+    kill(serve, SIGTERM);
+    CHECK(gdn_test_wait(serve, 30) == 0);
+    CHECK(gdn_test_file_contains(log, "stopping after round 0 (resumable)"));
+
+    /* the same state file with another learning rate */
+    snprintf(args, sizeof args, "serve --key %s/coord --owners %s --port 0 --out %s/serve "
+             "%s --rounds 1 --lr 0.1", f.dir, f.fps, f.dir, FL_ARGS);
+    CHECK(gdn_test_guardian(args, log) == 1);
+    CHECK(gdn_test_file_contains(log, "belongs to another federation"));
+    CHECK(gdn_test_file_contains(log, "lr=0.100000001"));
+}
