@@ -224,11 +224,12 @@ GDN_TEST(cli_simulate_ledger_and_audit)
     CHECK_EQ(run(args, log), 1);
     CHECK(file_contains(log, "the ledger has no entry for round 9"));
     snprintf(args, sizeof args, "audit --ledger %s", db);
-    /* Rewrite round 2's entry (one byte of its model hash), as a coordinator
-     * editing history would. */
+    /* Rewrite round 2's entry (its 41st byte, to a value it does not have),
+     * as a coordinator editing history would. */
     CHECK(sqlite3_open(db, &h) == SQLITE_OK);
     CHECK(sqlite3_exec(h, "UPDATE entries SET data = CAST(substr(data, 1, 40) || "
-                          "x'ff' || substr(data, 42) AS BLOB) WHERE idx = 1", NULL,
+                          "CASE WHEN substr(data, 41, 1) = x'ff' THEN x'00' ELSE x'ff' END "
+                          "|| substr(data, 42) AS BLOB) WHERE idx = 1", NULL,
                        NULL, NULL) == SQLITE_OK);
     sqlite3_close(h);
     CHECK_EQ(run(args, log), 1);

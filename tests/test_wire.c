@@ -131,6 +131,7 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
             put_bytes(s, 6, r->secagg.session, 32, 0);
             put_f64(s, 7, r->secagg.clip);
             put_u(s, 8, r->secagg.levels);
+            put_f64(s, 9, r->secagg.weight_scale);
             put_sub(p, 13, s);
         }
         put_u(p, 14, r->model_stream);
@@ -176,6 +177,12 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
     case GDN_WIRE_ERROR:
         put_u(p, 1, (uint64_t)m->u.error.code);
         put_str(p, 2, m->u.error.message);
+        break;
+    case GDN_WIRE_SECAGG_PHASE:
+        put_u(p, 1, m->u.secagg_phase.round);
+        put_u(p, 2, m->u.secagg_phase.phase);
+        put_u(p, 3, m->u.secagg_phase.stream);
+        put_u(p, 4, m->u.secagg_phase.bytes);
         break;
     }
 }
@@ -247,6 +254,7 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         fill(r->secagg.session, 32, 3);
         r->secagg.clip = 0.25;
         r->secagg.levels = 65536;
+        r->secagg.weight_scale = 600;
         r->model_stream = 17;
         r->model_bytes = 4 * 199210;
         r->deadline_ms = 120000;
@@ -292,6 +300,12 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         snprintf(m->u.error.message, sizeof m->u.error.message,
                  "Update for round 6 during round 7");
         break;
+    case GDN_WIRE_SECAGG_PHASE:
+        m->u.secagg_phase.round = 7;
+        m->u.secagg_phase.phase = 3;
+        m->u.secagg_phase.stream = 2;
+        m->u.secagg_phase.bytes = 4 * 199211;
+        break;
     }
 }
 
@@ -299,7 +313,7 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
 
 GDN_TEST(wire_round_trip_every_message)
 {
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_ERROR; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_SECAGG_PHASE; t++) {
         gdn_wire_msg m, d;
         gdn_buf b = {0};
         pbuf ref;
@@ -436,6 +450,10 @@ V(rs, sa_bits, M(round_start.secagg.bits) = 33)
 V(rs, sa_length, M(round_start.secagg.length) = 0)
 V(rs, sa_clip, M(round_start.secagg.clip) = -1)
 V(rs, sa_levels, M(round_start.secagg.levels) = 1)
+V(rs, sa_wscale, M(round_start.secagg.weight_scale) = 0.5)
+V(sp_phase, phase0, M(secagg_phase.phase) = 0)
+V(sp_phase, phase5, M(secagg_phase.phase) = 5)
+V(sp_bytes, big, M(secagg_phase.bytes) = ((uint64_t)1 << 32) + 1)
 V(rs, stream0, M(round_start.model_stream) = 0)
 V(rs, bytes_odd, M(round_start.model_bytes) = 4 * 199210 + 2)
 V(rs, bytes0, M(round_start.model_bytes) = 0)
@@ -514,6 +532,10 @@ static const violation violations[] = {
     {GDN_WIRE_ROUND_START, "RoundStart.secagg.length", mut_rs_sa_length, 0},
     {GDN_WIRE_ROUND_START, "RoundStart.secagg.clip", mut_rs_sa_clip, 0},
     {GDN_WIRE_ROUND_START, "RoundStart.secagg.levels", mut_rs_sa_levels, 0},
+    {GDN_WIRE_ROUND_START, "RoundStart.secagg.weight_scale", mut_rs_sa_wscale, 0},
+    {GDN_WIRE_SECAGG_PHASE, "SecaggPhase.phase", mut_sp_phase_phase0, 0},
+    {GDN_WIRE_SECAGG_PHASE, "SecaggPhase.phase", mut_sp_phase_phase5, 0},
+    {GDN_WIRE_SECAGG_PHASE, "SecaggPhase.bytes", mut_sp_bytes_big, 0},
     {GDN_WIRE_ROUND_START, "RoundStart.model_stream", mut_rs_stream0, 0},
     {GDN_WIRE_ROUND_START, "RoundStart.model_bytes", mut_rs_bytes_odd, 0},
     {GDN_WIRE_ROUND_START, "RoundStart.model_bytes", mut_rs_bytes0, 0},
@@ -641,7 +663,7 @@ GDN_TEST(wire_truncated_and_garbage)
     uint8_t junk[256];
     size_t accepted = 0;
 
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_ERROR; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_SECAGG_PHASE; t++) {
         sample(&m, (gdn_wire_type)t);
         b.len = 0;
         CHECK_OK(gdn_wire_encode(&b, &m));
@@ -690,7 +712,7 @@ GDN_TEST(wire_unknown_fields_rejected)
     static const uint8_t f99[] = {0x98, 0x06, 0x01}; /* field 99, varint 1 */
     static const uint8_t f20[] = {0xa0, 0x01, 0x01}; /* field 20, varint 1 */
 
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_ERROR; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_SECAGG_PHASE; t++) {
         sample(&m, (gdn_wire_type)t);
         ref_encode(&ref, &m, f99, sizeof f99);
         CHECK_EQ(gdn_wire_decode(&d, ref.b, ref.n), GDN_EFORMAT);

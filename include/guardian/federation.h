@@ -109,9 +109,10 @@ typedef struct gdn_owner_config {
                                  (0: 60 s); each attempt has a 10 s limit */
     int no_reconnect;         /* a lost connection ends the run */
     gdn_owner_admit_fn admit;
-    /* Called when a round's model has arrived, before training (tests use
-     * it to die mid-round). */
-    void (*on_round_start)(void *ctx, uint64_t round, uint64_t client_index);
+    /* Called at the steps of a round: "model" when its model has arrived,
+     * "secagg1" .. "secagg4" when a SecAgg+ phase's request has (fault tests
+     * use it to die at a chosen point). May be NULL. */
+    void (*on_event)(void *ctx, uint64_t round, uint64_t client_index, const char *event);
     void *ctx;
     volatile int *stop;       /* set: Bye{LEAVING}, return */
 } gdn_owner_config;

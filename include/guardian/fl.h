@@ -18,6 +18,7 @@
 #include "guardian/core.h"
 #include "guardian/data.h"
 #include "guardian/ml.h"
+#include "guardian/secagg.h"
 
 /* ---- Randomness of a federation ----------------------------------------- */
 
@@ -103,6 +104,22 @@ void gdn_aggregator_dp_set_clip(gdn_aggregator *agg, double clip);
 int gdn_aggregator_new_secagg(gdn_aggregator **out, size_t dim, double clip,
                               uint32_t levels, double wscale, uint32_t k, uint32_t t,
                               double dropout);
+
+/* The pieces of a SecAgg+ round that the simulation and the networked roles
+ * share. A client masks dim + 1 values: its update (local - global) scaled by
+ * weight / wscale, then that ratio, quantized with stochastic rounding onto
+ * `levels` points of [-clip, clip] (the ratio on [-1, 1]); 0 < weight <= wscale. */
+int gdn_fl_secagg_encode(uint32_t *q, const float *local, const float *global, size_t dim,
+                         double weight, double wscale, double clip, uint32_t levels,
+                         gdn_rng *rng);
+/* From the sum of `count` encodings: global + the weighted mean update. */
+int gdn_fl_secagg_decode(float *out, const uint32_t *sum, const float *global, size_t dim,
+                         uint32_t count, double clip, uint32_t levels);
+/* The graph of a round of n clients into p->n, k, t: k and t as given when
+ * k > 0; else Bell et al.'s finder for n >= 50 (5% corrupt clients, the
+ * dropout rate or 5%); else the complete graph with a majority threshold. */
+int gdn_fl_secagg_graph(gdn_secagg_params *p, uint32_t n, uint32_t k, uint32_t t,
+                        double dropout);
 
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */

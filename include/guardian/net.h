@@ -80,6 +80,11 @@ int gdn_net_ca_sign(gdn_net_cert_info *out, const char *ca_dir,
 int gdn_net_ca_revoke(gdn_net_cert_info *revoked, size_t *entries,
                       const char *ca_dir, const char *cert_file, int crl_days);
 
+/* The party's Ed25519 identity secret key from its key.pem, in libsodium's
+ * 64-byte form (seed || public key), for signing protocol messages (SecAgg+
+ * key advertisements). The caller wipes it. */
+int gdn_net_identity_secret(uint8_t sk[64], const char *key_file);
+
 /* Describes a PEM certificate file. */
 int gdn_net_cert_info_read(gdn_net_cert_info *out, const char *cert_file);
 
@@ -185,6 +190,9 @@ size_t gdn_tls_pending(const gdn_tls_conn *c);
 /* After the handshake: the verified peer's fingerprint (GDN_ESTATE before). */
 int gdn_tls_peer_fingerprint(uint8_t fp[GDN_NET_FINGERPRINT_BYTES],
                              const gdn_tls_conn *c);
+/* After the handshake: the verified peer's raw Ed25519 public key (the key
+ * its SecAgg+ advertisements are signed with). */
+int gdn_tls_peer_public_key(uint8_t pk[32], const gdn_tls_conn *c);
 /* "peer 127.0.0.1:5555" (server side) or "server host:port" (client side):
  * the prefix of this connection's error messages. */
 const char *gdn_tls_peer_label(const gdn_tls_conn *c);

@@ -47,7 +47,8 @@ typedef enum {
     GDN_WIRE_ROUND_END = 6,
     GDN_WIRE_REFUSAL = 7,
     GDN_WIRE_BYE = 8,
-    GDN_WIRE_ERROR = 9
+    GDN_WIRE_ERROR = 9,
+    GDN_WIRE_SECAGG_PHASE = 10
 } gdn_wire_type;
 
 enum { /* Hello.capabilities bits */
@@ -118,6 +119,7 @@ typedef struct gdn_wire_secagg {
     uint8_t session[GDN_WIRE_SESSION_BYTES];
     double clip;     /* > 0, finite */
     uint32_t levels; /* >= 2 */
+    double weight_scale; /* >= 1, finite */
 } gdn_wire_secagg;
 
 typedef struct gdn_wire_round_start {
@@ -170,6 +172,18 @@ typedef struct gdn_wire_refusal {
     char message[GDN_WIRE_MAX_TEXT + 1];
 } gdn_wire_refusal;
 
+/* SecAgg+ phases: 1 advertise keys, 2 share keys, 3 masked input, 4 unmask
+ * (secagg.h's rounds 0..3, plus one). */
+#define GDN_WIRE_MAX_SECAGG_PHASE 4
+#define GDN_WIRE_MAX_SECAGG_BYTES ((uint64_t)1 << 32)
+
+typedef struct gdn_wire_secagg_phase {
+    uint64_t round;  /* >= 1 */
+    uint32_t phase;  /* 1 .. GDN_WIRE_MAX_SECAGG_PHASE */
+    uint32_t stream; /* >= 1 */
+    uint64_t bytes;  /* 1 .. GDN_WIRE_MAX_SECAGG_BYTES, as CHUNK frames */
+} gdn_wire_secagg_phase;
+
 typedef struct gdn_wire_bye {
     gdn_wire_bye_reason reason;
     char message[GDN_WIRE_MAX_TEXT + 1];
@@ -193,6 +207,7 @@ typedef struct gdn_wire_msg {
         gdn_wire_refusal refusal;
         gdn_wire_bye bye;
         gdn_wire_error error;
+        gdn_wire_secagg_phase secagg_phase;
     } u;
 } gdn_wire_msg;
 

@@ -139,6 +139,20 @@ int cli_write_config(const char *dir, const char *command, const cli_opt *opts);
 /* Reads the CLI_FL_OPTS (and --seed) into cfg, after gdn_fl_config_default. */
 int cli_fl_config(gdn_fl_config *cfg, cli_opt *opts);
 
+/* Secure aggregation's options (simulate and serve). */
+#define CLI_SECAGG_OPTS                                                        \
+    {"secagg", NULL, "secure aggregation (SecAgg+): the coordinator learns "   \
+     "only the sum of the cohort's quantized updates", NULL, 0},               \
+    {"secagg-k", "K", "SecAgg+ graph degree (default: chosen for the cohort)", \
+     NULL, 0},                                                                 \
+    {"secagg-threshold", "T", "SecAgg+ threshold of the Shamir sharing",       \
+     NULL, 0},                                                                 \
+    {"secagg-clip", "C", "SecAgg+: quantization range [-C, C] of a "           \
+     "coordinate", "1.0", 0},                                                  \
+    {"secagg-levels", "L", "SecAgg+: quantization points", "65536", 0}
+/* Reads them into cfg->secagg (nothing unless --secagg). */
+int cli_secagg_config(gdn_fl_config *cfg, cli_opt *opts);
+
 int cli_serve(cli_opt *opts);
 extern cli_opt cli_serve_opts[];
 int cli_join(cli_opt *opts);

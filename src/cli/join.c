@@ -38,19 +38,32 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
-/* Fault tests: GDN_TEST_DIE_IN_ROUND=R kills this process (SIGKILL, no
- * clean-up) when round R's model has arrived, i.e. in the middle of it. */
-static void on_round_start(void *ctx, uint64_t round, uint64_t index)
+/* Fault tests: GDN_TEST_DIE_AT=R:EVENT kills this process (SIGKILL, no
+ * clean-up) at that step of round R ("model": its model has arrived;
+ * "secagg1".."secagg4": a SecAgg+ phase's request has), i.e. mid-round.
+ * GDN_TEST_DIE_IN_ROUND=R is R:model. */
+static void on_event(void *ctx, uint64_t round, uint64_t index, const char *event)
 {
-    const char *die = getenv("GDN_TEST_DIE_IN_ROUND");
+    const char *at = getenv("GDN_TEST_DIE_AT"), *in = getenv("GDN_TEST_DIE_IN_ROUND");
+    char want[64];
 
     (void)ctx;
-    if (die && strtoull(die, NULL, 10) == round) {
-        fprintf(stderr, "owner %llu: dying in round %llu (GDN_TEST_DIE_IN_ROUND)\n",
-                (unsigned long long)index, (unsigned long long)round);
-        fflush(stderr);
-        raise(SIGKILL);
+    if (at)
+        snprintf(want, sizeof want, "%s", at);
+    else if (in)
+        snprintf(want, sizeof want, "%s:model", in);
+    else
+        return;
+    {
+        char here[64];
+        snprintf(here, sizeof here, "%llu:%s", (unsigned long long)round, event);
+        if (strcmp(here, want) != 0)
+            return;
     }
+    fprintf(stderr, "owner %llu: dying in round %llu at '%s' (fault test)\n",
+            (unsigned long long)index, (unsigned long long)round, event);
+    fflush(stderr);
+    raise(SIGKILL);
 }
 
 static int parse_server(const char *s, char *host, size_t cap, uint16_t *port)
@@ -145,7 +158,7 @@ int cli_join(cli_opt *opts)
     cfg.tls.dir = cli_str(opts, "key");
     cfg.retry_ms = (uint32_t)(retry * 1000);
     cfg.no_reconnect = cli_flag(opts, "no-reconnect");
-    cfg.on_round_start = on_round_start;
+    cfg.on_event = on_event;
     cfg.stop = &stop_flag;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -52,3 +52,25 @@ int cli_fl_config(gdn_fl_config *cfg, cli_opt *opts)
     cfg->aggregator = cli_str(opts, "aggregator");
     return 0;
 }
+
+int cli_secagg_config(gdn_fl_config *cfg, cli_opt *opts)
+{
+    long k = 0, t = 0, levels;
+
+    if (!cli_flag(opts, "secagg"))
+        return 0;
+    cfg->secagg.enabled = 1;
+    if ((cli_str(opts, "secagg-k") && cli_long(opts, "secagg-k", 1, 1000000, &k)) ||
+        (cli_str(opts, "secagg-threshold") &&
+         cli_long(opts, "secagg-threshold", 1, 1000000, &t)) ||
+        cli_long(opts, "secagg-levels", 2, 1L << 30, &levels) ||
+        cli_double(opts, "secagg-clip", 1e-9, 1e9, &cfg->secagg.clip))
+        return GDN_EINVAL;
+    if (!k != !t) {
+        fprintf(stderr, "guardian: --secagg-k and --secagg-threshold go together\n");
+        return GDN_EINVAL;
+    }
+    cfg->secagg.k = (uint32_t)k, cfg->secagg.t = (uint32_t)t;
+    cfg->secagg.levels = (uint32_t)levels;
+    return 0;
+}

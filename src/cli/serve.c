@@ -26,6 +26,7 @@ cli_opt cli_serve_opts[] = {
      "(default: the first --clients owners to connect, in order)", NULL, 0},
     CLI_DATA_OPTS,
     CLI_FL_OPTS,
+    CLI_SECAGG_OPTS,
     {"input", "CxHxW", "the model's input shape with --data none", "1x28x28", 0},
     {"classes", "K", "the model's classes with --data none", "10", 0},
     {"min-clients", "N", "updates a round needs to complete", "1", 0},
@@ -165,7 +166,8 @@ int cli_serve(cli_opt *opts)
                                                     cli_str(opts, "config")))
         return GDN_EINVAL;
     gdn_coord_config_default(&cfg);
-    if (cli_fl_config(&cfg.fl, opts) || cli_long(opts, "port", 0, 65535, &port) ||
+    if (cli_fl_config(&cfg.fl, opts) || cli_secagg_config(&cfg.fl, opts) ||
+        cli_long(opts, "port", 0, 65535, &port) ||
         cli_long(opts, "min-clients", 1, 1000000, &min_clients) ||
         cli_long(opts, "wait-clients", 0, 1000000, &wait_clients) ||
         cli_long(opts, "max-connections", 0, 10000000, &maxconn) ||

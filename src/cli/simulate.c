@@ -35,12 +35,7 @@ cli_opt cli_simulate_opts[] = {
     {"clip-quantile", "G", "DP: adapt the clip to this quantile of update norms "
      "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
     {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
-    {"secagg", NULL, "secure aggregation (SecAgg+): the coordinator learns only the "
-     "sum of the cohort's quantized updates", NULL, 0},
-    {"secagg-k", "K", "SecAgg+ graph degree (default: chosen for the cohort)", NULL, 0},
-    {"secagg-threshold", "T", "SecAgg+ threshold of the Shamir sharing", NULL, 0},
-    {"secagg-clip", "C", "SecAgg+: quantization range [-C, C] of a coordinate", "1.0", 0},
-    {"secagg-levels", "L", "SecAgg+: quantization points", "65536", 0},
+    CLI_SECAGG_OPTS,
     {"dropout", "P", "SecAgg+: each client drops out with probability P at a random "
      "phase of the round", "0", 0},
     {"workers", "N", "training threads (0: one per core)", "0", 0},
@@ -114,23 +109,9 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
             }
         }
     }
-    if (cli_flag(opts, "secagg")) {
-        long k = 0, t = 0, levels;
-        cfg->secagg.enabled = 1;
-        if ((cli_str(opts, "secagg-k") && cli_long(opts, "secagg-k", 1, 1000000, &k)) ||
-            (cli_str(opts, "secagg-threshold") &&
-             cli_long(opts, "secagg-threshold", 1, 1000000, &t)) ||
-            cli_long(opts, "secagg-levels", 2, 1L << 30, &levels) ||
-            cli_double(opts, "secagg-clip", 1e-9, 1e9, &cfg->secagg.clip) ||
-            cli_double(opts, "dropout", 0, 0.99, &cfg->secagg.dropout))
-            return GDN_EINVAL;
-        if (!k != !t) {
-            fprintf(stderr, "guardian: --secagg-k and --secagg-threshold go together\n");
-            return GDN_EINVAL;
-        }
-        cfg->secagg.k = (uint32_t)k, cfg->secagg.t = (uint32_t)t;
-        cfg->secagg.levels = (uint32_t)levels;
-    }
+    if (cli_secagg_config(cfg, opts) ||
+        (cfg->secagg.enabled && cli_double(opts, "dropout", 0, 0.99, &cfg->secagg.dropout)))
+        return GDN_EINVAL;
     if (cli_str(opts, "attack"))
         return parse_attack(cfg, cli_str(opts, "attack"));
     return 0;

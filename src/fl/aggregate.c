@@ -552,50 +552,65 @@ static int reserve_secagg(gdn_aggregator *a, size_t cohort)
     return 0;
 }
 
-static int quantize_secagg(gdn_aggregator *a, const float *vec, double weight)
+int gdn_fl_secagg_encode(uint32_t *q, const float *local, const float *global, size_t dim,
+                         double weight, double wscale, double clip, uint32_t levels,
+                         gdn_rng *rng)
 {
-    size_t dim = a->dim;
-    uint32_t *q = a->qstore + a->count * (dim + 1);
-    float *u = malloc(dim * sizeof *u), w = (float)(weight / a->wscale);
+    float *u, w = (float)(weight / wscale);
     int rc;
 
-    if (!u)
-        return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory", a->spec);
+    if (!(weight > 0) || !(wscale > 0) || !(w <= 1.0f) || !(clip > 0) || levels < 2)
+        return gdn_error(GDN_EINVAL, "secagg encoding: needs 0 < weight <= weight scale, "
+                         "clip > 0 and levels >= 2 (weight %g, scale %g)", weight, wscale);
+    if (!(u = malloc((dim ? dim : 1) * sizeof *u)))
+        return gdn_error(GDN_ENOMEM, "secagg encoding: out of memory");
     for (size_t c = 0; c < dim; c++)
-        u[c] = w * (vec[c] - a->global[c]);
-    rc = gdn_secagg_quantize(q, u, dim, (float)a->bound, a->levels, &a->rng);
+        u[c] = w * (local[c] - global[c]);
+    rc = gdn_secagg_quantize(q, u, dim, (float)clip, levels, rng);
     if (!rc)
-        rc = gdn_secagg_quantize(q + dim, &w, 1, 1.0f, a->levels, &a->rng);
+        rc = gdn_secagg_quantize(q + dim, &w, 1, 1.0f, levels, rng);
     free(u);
     return rc;
 }
 
-static int finish_secagg(gdn_aggregator *a, float *out)
+int gdn_fl_secagg_decode(float *out, const uint32_t *sum, const float *global, size_t dim,
+                         uint32_t count, double clip, uint32_t levels)
 {
-    size_t dim = a->dim;
-    uint32_t bits, included = 0;
-    double *d = malloc(dim * sizeof *d), w = 0;
+    double *d = malloc((dim ? dim : 1) * sizeof *d), w = 0;
     int rc;
 
     if (!d)
-        return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory", a->spec);
-    rc = gdn_secagg_quant_bits(&bits, (uint32_t)a->count, a->levels);
+        return gdn_error(GDN_ENOMEM, "secagg decoding: out of memory");
+    rc = count == 0 ? gdn_error(GDN_ESTATE, "secagg decoding: no masked input arrived")
+                    : gdn_secagg_dequantize_sum(d, sum, dim, count, (float)clip, levels);
+    if (!rc)
+        rc = gdn_secagg_dequantize_sum(&w, sum + dim, 1, count, 1.0f, levels);
+    if (!rc && !(w > 0))
+        rc = gdn_error(GDN_ESTATE, "secagg decoding: the summed weight is %g", w);
+    for (size_t c = 0; c < dim && !rc; c++)
+        out[c] = (float)((double)global[c] + d[c] / w);
+    free(d);
+    return rc;
+}
+
+static int quantize_secagg(gdn_aggregator *a, const float *vec, double weight)
+{
+    return gdn_fl_secagg_encode(a->qstore + a->count * (a->dim + 1), vec, a->global, a->dim,
+                                weight, a->wscale, a->bound, a->levels, &a->rng);
+}
+
+static int finish_secagg(gdn_aggregator *a, float *out)
+{
+    uint32_t bits, included = 0;
+    int rc = gdn_secagg_quant_bits(&bits, (uint32_t)a->count, a->levels);
+
     if (!rc)
         rc = gdn_fl_secagg_round(a->qsum, &included, a->sent, a->qstore,
-                                 (uint32_t)a->count, (uint32_t)dim + 1, bits, a->sa_k,
+                                 (uint32_t)a->count, (uint32_t)a->dim + 1, bits, a->sa_k,
                                  a->sa_t, a->dropout, &a->rng);
-    if (!rc && included == 0)
-        rc = gdn_error(GDN_ESTATE, "aggregator '%s': no masked input arrived", a->spec);
     if (!rc)
-        rc = gdn_secagg_dequantize_sum(d, a->qsum, dim, included, (float)a->bound,
-                                       a->levels);
-    if (!rc)
-        rc = gdn_secagg_dequantize_sum(&w, a->qsum + dim, 1, included, 1.0f, a->levels);
-    if (!rc && !(w > 0))
-        rc = gdn_error(GDN_ESTATE, "aggregator '%s': the summed weight is %g", a->spec, w);
-    for (size_t c = 0; c < dim && !rc; c++)
-        out[c] = (float)((double)a->global[c] + d[c] / w);
-    free(d);
+        rc = gdn_fl_secagg_decode(out, a->qsum, a->global, a->dim, included, a->bound,
+                                  a->levels);
     gdn_rng_wipe(&a->rng);
     a->rng_set = 0;
     return rc;

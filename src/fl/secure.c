@@ -13,8 +13,8 @@
 
 #define NEVER 4 /* drop phase of a client that stays to the end */
 
-static int pick_graph(gdn_secagg_params *p, uint32_t n, uint32_t k, uint32_t t,
-                      double dropout)
+int gdn_fl_secagg_graph(gdn_secagg_params *p, uint32_t n, uint32_t k, uint32_t t,
+                        double dropout)
 {
     p->n = n;
     if (k) { /* the user's choice */
@@ -57,7 +57,7 @@ int gdn_fl_secagg_round(uint32_t *sum, uint32_t *included, uint8_t *sent,
                        "cohort has %u", n);
         goto out;
     }
-    if ((rc = pick_graph(&p, n, k, t, dropout)))
+    if ((rc = gdn_fl_secagg_graph(&p, n, k, t, dropout)))
         goto out;
     p.bits = bits, p.length = length;
     gdn_rng_bytes(rng, p.session, sizeof p.session);

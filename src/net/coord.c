@@ -44,10 +44,20 @@ typedef struct conn {
     gdn_buf out;
     size_t out_pos;
     uint32_t events;  /* registered with epoll */
-    /* the round's model, streamed from coord.model_bytes */
+    /* objects going out as chunks: the round's model (coord.model_bytes,
+     * shared), and after it at most one of this connection's own */
     int streaming;
-    uint64_t model_off;
-    uint32_t model_stream;
+    const uint8_t *obj;
+    uint64_t obj_len, obj_off;
+    uint32_t obj_stream;
+    gdn_buf own, next; /* own: streaming now; next: queued behind, with */
+    gdn_buf next_msg;  /* the frame of the message that announces it */
+    uint32_t next_stream;
+    int has_next;
+    uint8_t pk[32];    /* Ed25519 identity (its SecAgg+ signatures) */
+    uint64_t examples; /* from Hello */
+    long sa_index;     /* index in this round's SecAgg+ cohort, -1 none */
+    int expect_phase;  /* the announced object is a SecAgg+ answer of this phase */
     /* an announced update: its chunks follow */
     int expecting;
     long slot;        /* -1: late, discarded */
@@ -97,6 +107,16 @@ typedef struct coord {
     double loss_sum, weight_sum;
     gdn_buf model_bytes;
     uint32_t stream_seq;
+    /* a SecAgg+ round: the coordinator relays secagg.h's server side */
+    gdn_secagg_server *sa;
+    gdn_secagg_params sp;
+    double wscale;         /* the cohort's largest example count */
+    int sa_phase;          /* secagg.h round being collected, 0..3 */
+    size_t sa_n;
+    size_t *sa_slot;       /* SecAgg+ index -> cohort slot */
+    uint8_t *sa_answered;  /* in this phase */
+    uint32_t *sa_sum;      /* dim + 1 */
+    gdn_buf sa_roster;     /* the participants' identity keys, 32 bytes each */
     int finishing;                 /* Bye{DONE} sent: drain and stop */
     double t_finish;
     int rc;                        /* a fatal error inside a callback of the loop */
@@ -115,16 +135,21 @@ static void short_fp(char out[17], const uint8_t fp[32])
 
 /* ---- Output ------------------------------------------------------------------ */
 
-static int queue_msg(conn *c, const gdn_wire_msg *m)
+/* Appends m's MESSAGE frame to out. */
+static int encode_msg(gdn_buf *out, const gdn_wire_msg *m)
 {
     gdn_buf enc = {0};
     int rc;
 
     if (!(rc = gdn_wire_encode(&enc, m)))
-        rc = gdn_frame_encode(&c->out, GDN_FRAME_MESSAGE, enc.data, enc.len,
-                              GDN_FRAME_MAX_DEFAULT);
+        rc = gdn_frame_encode(out, GDN_FRAME_MESSAGE, enc.data, enc.len, GDN_FRAME_MAX_DEFAULT);
     gdn_buf_free(&enc);
     return rc;
+}
+
+static int queue_msg(conn *c, const gdn_wire_msg *m)
+{
+    return encode_msg(&c->out, m);
 }
 
 /* Queues an Error and closes after it (the answer to any fault of the peer). */
@@ -144,25 +169,71 @@ static void fail_conn(conn *c, int code, const char *msg)
 
 static void refill(coord *co, conn *c)
 {
-    uint64_t total = co->model_bytes.len;
-    size_t queued = 0;
+    size_t queued = 0, step = co->cfg->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
 
     while (c->streaming && queued < OUT_REFILL) {
-        uint64_t left = total - c->model_off;
-        size_t n = left < co->cfg->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES
-                       ? (size_t)left
-                       : co->cfg->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
-        if (gdn_frame_encode_chunk(&c->out, c->model_stream, c->model_off, total,
-                                   co->model_bytes.data + c->model_off, n,
-                                   co->cfg->max_frame)) {
+        uint64_t left = c->obj_len - c->obj_off;
+        size_t n = left < step ? (size_t)left : step;
+        if (gdn_frame_encode_chunk(&c->out, c->obj_stream, c->obj_off, c->obj_len,
+                                   c->obj + c->obj_off, n, co->cfg->max_frame)) {
             fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
             return;
         }
-        c->model_off += n;
+        c->obj_off += n;
         queued += n;
-        if (c->model_off == total)
-            c->streaming = 0;
+        if (c->obj_off < c->obj_len)
+            continue;
+        gdn_buf_free(&c->own);
+        c->streaming = 0;
+        if (c->has_next) { /* the queued object goes next, after its message */
+            if (gdn_buf_append(&c->out, c->next_msg.data, c->next_msg.len)) {
+                fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
+                return;
+            }
+            gdn_buf_free(&c->next_msg);
+            c->own = c->next;
+            memset(&c->next, 0, sizeof c->next);
+            c->has_next = 0;
+            c->obj = c->own.data, c->obj_len = c->own.len, c->obj_off = 0;
+            c->obj_stream = c->next_stream;
+            c->streaming = 1;
+        }
     }
+}
+
+/* Queues m, then `data` as chunks of a fresh stream (m's stream field must
+ * name it: *stream is set before m is encoded). own: take *buf over. */
+static int send_object(coord *co, conn *c, gdn_wire_msg *m, uint32_t *stream,
+                       const uint8_t *data, uint64_t len, gdn_buf *buf)
+{
+    int rc;
+
+    co->stream_seq = co->stream_seq % 0x7fffffffu + 1;
+    *stream = co->stream_seq;
+    if (c->streaming) { /* behind the model: its message waits too */
+        gdn_buf_free(&c->next_msg);
+        if (c->has_next || !buf)
+            return gdn_error(GDN_EINTERNAL, "two objects queued behind the model");
+        if ((rc = encode_msg(&c->next_msg, m)))
+            return rc;
+        c->next = *buf;
+        memset(buf, 0, sizeof *buf);
+        c->next_stream = co->stream_seq;
+        c->has_next = 1;
+        return 0;
+    }
+    if ((rc = queue_msg(c, m)))
+        return rc;
+    gdn_buf_free(&c->own);
+    if (buf) {
+        c->own = *buf;
+        memset(buf, 0, sizeof *buf);
+        data = c->own.data;
+    }
+    c->obj = data, c->obj_len = len, c->obj_off = 0;
+    c->obj_stream = co->stream_seq;
+    c->streaming = 1;
+    return 0;
 }
 
 static void kill_conn(coord *co, conn *c, const char *why);
@@ -257,6 +328,9 @@ static void free_conn(coord *co, conn *c)
     gdn_frame_decoder_free(c->dec);
     gdn_frame_reasm_free(c->reasm);
     gdn_buf_free(&c->out);
+    gdn_buf_free(&c->own);
+    gdn_buf_free(&c->next);
+    gdn_buf_free(&c->next_msg);
     free(c);
 }
 
@@ -309,7 +383,7 @@ static void accept_all(coord *co)
             continue;
         }
         c->tls = t;
-        c->owner = c->slot = -1;
+        c->owner = c->slot = c->sa_index = -1;
         c->t_open = c->t_rx = c->t_tx = gdn_now();
         c->state = C_HANDSHAKE;
         c->events = EPOLLIN;
@@ -331,7 +405,7 @@ static void welcome(coord *co, conn *c)
     char fp[17];
     long idx = -1;
 
-    if (gdn_tls_peer_fingerprint(c->fp, c->tls)) {
+    if (gdn_tls_peer_fingerprint(c->fp, c->tls) || gdn_tls_peer_public_key(c->pk, c->tls)) {
         kill_conn(co, c, gdn_errmsg());
         return;
     }
@@ -402,7 +476,7 @@ static void finish_round(coord *co);
 /* Moves every resolved slot at the head of the cohort into the aggregator. */
 static void advance(coord *co)
 {
-    if (!co->in_round)
+    if (!co->in_round || co->fl.secagg.enabled)
         return;
     while (co->next_add < co->m) {
         slot *s = &co->slots[co->next_add];
@@ -427,11 +501,177 @@ static void advance(coord *co)
     finish_round(co);
 }
 
+/* ---- SecAgg+ rounds --------------------------------------------------------------
+ * The coordinator runs the server side of secagg.h and relays: phase 1 sends
+ * each participant its index and the cohort's identity keys and collects the
+ * signed key advertisements; phases 2-4 send each survivor the server's
+ * request (neighbours' keys, forwarded encrypted shares, the survivor list)
+ * and collect the answers (shares, masked inputs, unmasking shares). A phase
+ * closes when every survivor still connected has answered, or at its
+ * deadline; the coordinator only ever learns the sum (docs/secagg.md). */
+
+static void sa_reset(coord *co)
+{
+    gdn_secagg_server_free(co->sa);
+    co->sa = NULL;
+    co->sa_n = 0;
+    co->sa_phase = 0;
+}
+
+static int sa_alive(const coord *co, size_t j)
+{
+    return co->sa_phase == 0 || gdn_secagg_server_alive(co->sa, (uint32_t)j);
+}
+
+/* Sends SecaggPhase{phase} and its bytes (taken over) to participant j. */
+static void sa_send(coord *co, size_t j, uint32_t phase, gdn_buf *payload)
+{
+    conn *c = co->slots[co->sa_slot[j]].c;
+    gdn_wire_msg m;
+
+    if (!c || c->dead) {
+        gdn_buf_free(payload);
+        return;
+    }
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_SECAGG_PHASE;
+    m.u.secagg_phase.round = co->round;
+    m.u.secagg_phase.phase = phase;
+    m.u.secagg_phase.bytes = payload->len;
+    if (send_object(co, c, &m, &m.u.secagg_phase.stream, NULL, payload->len, payload)) {
+        gdn_buf_free(payload);
+        kill_conn(co, c, gdn_errmsg());
+        return;
+    }
+    if (flush(co, c) == GDN_NET_WANT_WRITE)
+        set_events(co, c, EPOLLIN | EPOLLOUT);
+}
+
+static void finish_round(coord *co);
+
+/* Ends a SecAgg+ round that cannot go on: nothing is revealed, no update. */
+static void sa_fail(coord *co, const char *why)
+{
+    gdn_log(GDN_LOG_WARN, "round %u: SecAgg+ failed: %s", co->round, why);
+    for (size_t i = 0; i < co->m; i++)
+        if (co->slots[i].status == S_PENDING || co->slots[i].status == S_ADDED)
+            co->slots[i].status = S_DROPPED;
+    co->updates = 0;
+    sa_reset(co);
+    finish_round(co);
+}
+
+/* Closes the current phase when every survivor still connected answered
+ * (or `force`, at the deadline) and opens the next. */
+static void sa_step(coord *co, int force)
+{
+    char why[600];
+    uint32_t count = 0;
+
+    if (!co->in_round || !co->sa)
+        return;
+    for (size_t j = 0; j < co->sa_n && !force; j++) {
+        const slot *s = &co->slots[co->sa_slot[j]];
+        if (sa_alive(co, j) && !co->sa_answered[j] && s->c && !s->c->dead)
+            return;
+    }
+    if (co->sa_phase == 3) { /* the unmasking answers are in */
+        if (gdn_secagg_server_finish(co->sa, co->sa_sum, &count) ||
+            gdn_fl_secagg_decode(co->aggregate, co->sa_sum, gdn_model_params(co->global),
+                                 co->dim, count, co->fl.secagg.clip,
+                                 co->fl.secagg.levels)) {
+            snprintf(why, sizeof why, "%s", gdn_errmsg());
+            sa_fail(co, why);
+            return;
+        }
+        co->updates = count;
+        sa_reset(co);
+        finish_round(co);
+        return;
+    }
+    if (gdn_secagg_server_advance(co->sa)) {
+        snprintf(why, sizeof why, "%s", gdn_errmsg());
+        sa_fail(co, why);
+        return;
+    }
+    co->sa_phase++;
+    if (co->sa_phase == 3) /* masked inputs closed: these are the round's updates */
+        for (size_t j = 0; j < co->sa_n; j++) {
+            slot *s = &co->slots[co->sa_slot[j]];
+            if (s->status != S_REFUSED)
+                s->status = gdn_secagg_server_alive(co->sa, (uint32_t)j) ? S_ADDED : S_DROPPED;
+        }
+    memset(co->sa_answered, 0, co->sa_n);
+    co->deadline = gdn_now() + co->cfg->round_timeout_ms / 1000.0;
+    for (size_t j = 0; j < co->sa_n; j++) {
+        gdn_buf req = {0};
+        if (!gdn_secagg_server_alive(co->sa, (uint32_t)j))
+            continue;
+        if (gdn_secagg_server_request(co->sa, &req, (uint32_t)j)) {
+            snprintf(why, sizeof why, "%s", gdn_errmsg());
+            gdn_buf_free(&req);
+            sa_fail(co, why);
+            return;
+        }
+        sa_send(co, j, (uint32_t)co->sa_phase + 1, &req);
+    }
+}
+
+/* A participant's answer for the current phase. */
+static void sa_collect(coord *co, conn *c, const gdn_buf *msg)
+{
+    size_t j = (size_t)c->sa_index;
+
+    if (gdn_secagg_server_collect(co->sa, (uint32_t)j, msg->data, msg->len))
+        gdn_log(GDN_LOG_WARN, "round %u: owner %ld's SecAgg+ message refused: %s", co->round,
+                c->owner, gdn_errmsg());
+    co->sa_answered[j] = 1;
+    sa_step(co, 0);
+}
+
+/* Parameters, server and phase-1 payloads of a SecAgg+ round among the
+ * cohort slots parts[0..np). */
+static int sa_setup(coord *co, const size_t *parts, size_t np)
+{
+    gdn_rng server, session;
+    int rc;
+
+    memset(&co->sp, 0, sizeof co->sp);
+    if ((rc = gdn_fl_secagg_graph(&co->sp, (uint32_t)np, co->fl.secagg.k, co->fl.secagg.t,
+                                  0)) ||
+        (rc = gdn_secagg_quant_bits(&co->sp.bits, (uint32_t)np, co->fl.secagg.levels)))
+        return rc;
+    co->sp.length = (uint32_t)co->dim + 1;
+    gdn_fl_server_rng(&server, co->fl.seed, co->round);
+    gdn_rng_derive(&session, &server, 2); /* public: it only seeds the graph */
+    gdn_rng_bytes(&session, co->sp.session, sizeof co->sp.session);
+    gdn_rng_wipe(&server);
+    gdn_rng_wipe(&session);
+    co->sa_roster.len = 0;
+    if ((rc = gdn_buf_reserve(&co->sa_roster, np * 32)))
+        return rc;
+    co->wscale = 1;
+    for (size_t j = 0; j < np; j++) {
+        const conn *c = co->slots[parts[j]].c;
+        gdn_buf_append(&co->sa_roster, c->pk, 32); /* reserved: cannot fail */
+        co->sa_slot[j] = parts[j];
+        if ((double)c->examples > co->wscale)
+            co->wscale = (double)c->examples;
+    }
+    if ((rc = gdn_secagg_server_new(&co->sa, &co->sp, co->sa_roster.data)))
+        return rc;
+    co->sa_n = np;
+    co->sa_phase = 0;
+    memset(co->sa_answered, 0, np);
+    return 0;
+}
+
 static int start_round(coord *co)
 {
     const gdn_coord_config *cfg = co->cfg;
+    int secagg = co->fl.secagg.enabled;
     gdn_rng server, agg_rng;
-    size_t sent = 0;
+    size_t np = 0, *parts = co->sa_slot;
     int rc;
 
     co->round = co->done + 1;
@@ -444,22 +684,19 @@ static int start_round(coord *co)
     gdn_aggregator_set_noise_rng(co->agg, &agg_rng);
     gdn_rng_wipe(&server);
     gdn_rng_wipe(&agg_rng);
-    if ((rc = gdn_aggregator_begin(co->agg, gdn_model_params(co->global), co->m)))
+    if (!secagg && (rc = gdn_aggregator_begin(co->agg, gdn_model_params(co->global), co->m)))
         return rc;
     co->model_bytes.len = 0;
     if ((rc = gdn_wire_floats_encode(&co->model_bytes, gdn_model_params(co->global),
                                      co->dim)))
         return rc;
-    co->stream_seq = co->stream_seq % 0x7fffffffu + 1;
     co->t_round = gdn_now();
     co->deadline = co->t_round + cfg->round_timeout_ms / 1000.0;
     co->in_round = 1;
-    for (size_t i = 0; i < co->m; i++) {
+    sa_reset(co);
+    for (size_t i = 0; i < co->m; i++) { /* who is there to take part */
         slot *s = &co->slots[i];
         conn *c = co->cohort[i] < co->nroster ? co->by_owner[co->cohort[i]] : NULL;
-        gdn_wire_msg msg;
-        gdn_wire_round_start *rs = &msg.u.round_start;
-
         memset(s, 0, sizeof *s);
         s->owner = co->cohort[i];
         if (!c || c->state != C_IDLE || c->closing) {
@@ -468,6 +705,24 @@ static int start_round(coord *co)
                     s->owner);
             continue;
         }
+        s->status = S_PENDING;
+        s->c = c;
+        parts[np++] = i;
+    }
+    if (secagg && (np < 2 || (rc = sa_setup(co, parts, np)))) {
+        gdn_log(GDN_LOG_WARN, "round %u: no SecAgg+ round among %zu owners: %s", co->round,
+                np, np < 2 ? "at least 2 are needed" : gdn_errmsg());
+        for (size_t j = 0; j < np; j++)
+            co->slots[parts[j]].status = S_DROPPED, co->slots[parts[j]].c = NULL;
+        np = 0;
+    }
+    for (size_t j = 0; j < np; j++) {
+        size_t i = parts[j];
+        slot *s = &co->slots[i];
+        conn *c = s->c;
+        gdn_wire_msg msg;
+        gdn_wire_round_start *rs = &msg.u.round_start;
+
         memset(&msg, 0, sizeof msg);
         msg.type = GDN_WIRE_ROUND_START;
         rs->round = co->round;
@@ -480,31 +735,49 @@ static int start_round(coord *co)
         rs->momentum = co->fl.local.momentum;
         rs->weight_decay = co->fl.local.weight_decay;
         rs->prox_mu = co->fl.local.prox_mu;
-        rs->aggregation = GDN_WIRE_AGG_PLAIN;
-        rs->model_stream = co->stream_seq;
+        rs->aggregation = secagg ? GDN_WIRE_AGG_SECAGG : GDN_WIRE_AGG_PLAIN;
+        if (secagg) {
+            gdn_wire_secagg *w = &rs->secagg;
+            w->n = co->sp.n, w->k = co->sp.k, w->t = co->sp.t;
+            w->bits = co->sp.bits, w->length = co->sp.length;
+            memcpy(w->session, co->sp.session, sizeof w->session);
+            w->clip = co->fl.secagg.clip;
+            w->levels = co->fl.secagg.levels;
+            w->weight_scale = co->wscale;
+        }
         rs->model_bytes = co->model_bytes.len;
         rs->deadline_ms = cfg->round_timeout_ms;
-        if ((rc = queue_msg(c, &msg))) {
-            kill_conn(co, c, gdn_errmsg());
-            s->status = S_DROPPED;
-            continue;
-        }
-        s->status = S_PENDING;
-        s->c = c;
         c->slot = (long)i;
+        c->sa_index = secagg ? (long)j : -1;
         c->state = C_TRAINING;
         c->round_sent = co->round;
         c->index_sent = s->owner;
-        c->streaming = 1;
-        c->model_off = 0;
-        c->model_stream = co->stream_seq;
-        sent++;
-        if (flush(co, c) == GDN_NET_WANT_WRITE)
+        if ((rc = send_object(co, c, &msg, &rs->model_stream, co->model_bytes.data,
+                              co->model_bytes.len, NULL))) {
+            kill_conn(co, c, gdn_errmsg());
+            continue;
+        }
+        if (secagg) { /* phase 1: its index and the cohort's identity keys */
+            gdn_buf b = {0};
+            uint8_t le[4];
+            gdn_store_le32(le, (uint32_t)j);
+            if (gdn_buf_append(&b, le, 4) ||
+                gdn_buf_append(&b, co->sa_roster.data, co->sa_roster.len)) {
+                gdn_buf_free(&b);
+                kill_conn(co, c, gdn_errmsg());
+                continue;
+            }
+            sa_send(co, j, 1, &b);
+        }
+        if (!c->dead && flush(co, c) == GDN_NET_WANT_WRITE)
             set_events(co, c, EPOLLIN | EPOLLOUT);
     }
-    gdn_log(GDN_LOG_INFO, "round %u/%u: %zu owners sampled, model sent to %zu", co->round,
-            co->fl.rounds, co->m, sent);
-    advance(co); /* a cohort of dropouts ends at once */
+    gdn_log(GDN_LOG_INFO, "round %u/%u: %zu owners sampled, model sent to %zu%s", co->round,
+            co->fl.rounds, co->m, np, co->sa ? " (SecAgg+)" : "");
+    if (co->sa)
+        sa_step(co, 0);
+    else
+        advance(co); /* a cohort of dropouts ends at once */
     return 0;
 }
 
@@ -545,8 +818,9 @@ static void end_round_messages(coord *co, const gdn_coord_round *r)
         if (c->slot == (long)i) {
             c->slot = -1;
             c->state = C_IDLE;
-            c->streaming = 0; /* a model still on its way is cut off: close */
-            if (c->model_off < co->model_bytes.len && c->round_sent == r->round) {
+            c->sa_index = -1;
+            if (c->streaming) { /* the round's data still on its way: too slow */
+                c->streaming = 0;
                 fail_conn(c, GDN_WIRE_ERR_TIMEOUT, "the round ended before its model was "
                                                    "sent (connection too slow)");
                 continue;
@@ -635,7 +909,7 @@ static void finish_round(coord *co)
     r.completed = co->updates >= co->cfg->min_clients;
     r.train_loss = co->weight_sum > 0 ? co->loss_sum / co->weight_sum : 0;
     if (r.completed) {
-        if ((rc = gdn_aggregator_finish(co->agg, co->aggregate)))
+        if (!co->fl.secagg.enabled && (rc = gdn_aggregator_finish(co->agg, co->aggregate)))
             goto fail;
         gdn_fl_server_step(co->server, gdn_model_params(co->global), co->aggregate);
         if ((r.round % co->fl.eval_every == 0 || r.round == co->fl.rounds) &&
@@ -717,6 +991,33 @@ static void on_update(coord *co, conn *c, const gdn_wire_update *u)
     c->update_loss = u->mean_loss;
 }
 
+/* A SecAgg+ answer is announced; its bytes follow. One for a phase that has
+ * closed is read and dropped (the race is normal). */
+static void on_secagg_phase(coord *co, conn *c, const gdn_wire_secagg_phase *p)
+{
+    uint64_t limit = p->phase == 3 ? 4 * ((uint64_t)co->dim + 1) + 65536 : (uint64_t)16 << 20;
+    int current = co->in_round && co->sa && c->sa_index >= 0 && p->round == co->round &&
+                  p->phase == (uint32_t)co->sa_phase + 1;
+
+    if (!current && !(p->round < co->round || (p->round == co->round &&
+                                                 p->phase <= (uint32_t)co->sa_phase + 1))) {
+        fail_conn(c, GDN_WIRE_ERR_STATE, "SecaggPhase for no phase under way");
+        return;
+    }
+    if (p->bytes > limit) {
+        fail_conn(c, GDN_WIRE_ERR_LIMIT, "SecaggPhase answer larger than its phase allows");
+        return;
+    }
+    gdn_frame_reasm_free(c->reasm);
+    c->reasm = NULL;
+    if (gdn_frame_reasm_new(&c->reasm, p->bytes)) {
+        fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    c->expecting = 1;
+    c->expect_phase = current ? (int)p->phase : -1;
+}
+
 static void on_chunk(coord *co, conn *c, const gdn_frame *f)
 {
     int rc;
@@ -733,6 +1034,21 @@ static void on_chunk(coord *co, conn *c, const gdn_frame *f)
     if (rc == 0)
         return;
     c->expecting = 0;
+    if (c->expect_phase) { /* a SecAgg+ answer */
+        gdn_buf msg = {0};
+        int phase = c->expect_phase;
+        c->expect_phase = 0;
+        if (gdn_frame_reasm_take(&msg, NULL, c->reasm)) {
+            fail_conn(c, GDN_WIRE_ERR_INTERNAL, gdn_errmsg());
+            return;
+        }
+        gdn_frame_reasm_free(c->reasm);
+        c->reasm = NULL;
+        if (phase > 0 && co->sa && c->sa_index >= 0 && phase == co->sa_phase + 1)
+            sa_collect(co, c, &msg);
+        gdn_buf_free(&msg);
+        return;
+    }
     if (c->slot >= 0 && c->state == C_TRAINING) {
         slot *s = &co->slots[c->slot];
         if (gdn_frame_reasm_take(&s->bytes, NULL, c->reasm)) {
@@ -775,6 +1091,12 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
                                                 "certificate's");
             return;
         }
+        if (co->fl.secagg.enabled && !(m.u.hello.capabilities & GDN_WIRE_CAP_SECAGG)) {
+            fail_conn(c, GDN_WIRE_ERR_STATE, "this federation runs SecAgg+ rounds, which "
+                                             "this owner does not speak");
+            return;
+        }
+        c->examples = m.u.hello.examples;
         c->state = C_IDLE;
         gdn_log(GDN_LOG_INFO, "owner %ld joined from %s (%llu examples)", c->owner,
                 gdn_tls_peer_label(c->tls), (unsigned long long)m.u.hello.examples);
@@ -798,12 +1120,21 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
                     c->owner, m.u.refusal.rule, m.u.refusal.message);
             s->status = S_REFUSED;
             c->state = C_SUBMITTED;
+            if (co->sa && c->sa_index >= 0) { /* it sends no advertisement */
+                co->sa_answered[c->sa_index] = 1;
+                sa_step(co, 0);
+            }
             advance(co);
             return;
         }
         if (m.u.refusal.round <= co->done)
             return; /* late */
         break;
+    case GDN_WIRE_SECAGG_PHASE:
+        if (c->state == C_WELCOMED || c->state == C_HANDSHAKE)
+            break;
+        on_secagg_phase(co, c, &m.u.secagg_phase);
+        return;
     case GDN_WIRE_BYE:
         gdn_log(GDN_LOG_INFO, "owner %ld leaves%s%s", c->owner,
                 m.u.bye.message[0] ? ": " : "", m.u.bye.message);
@@ -953,6 +1284,10 @@ static void timers(coord *co)
             now - c->t_tx > cfg->heartbeat_ms / 1000.0)
             heartbeat(co, c);
     }
+    if (co->fl.secagg.enabled) {
+        sa_step(co, co->in_round && now > co->deadline);
+        return;
+    }
     advance(co); /* slots of connections lost since */
     if (co->in_round && now > co->deadline) {
         for (size_t i = 0; i < co->m; i++)
@@ -1004,13 +1339,14 @@ static void describe_config(char *out, size_t cap, const gdn_fl_config *f)
              "model=%s clients=%zu fraction=%.17g per_round=%zu epochs=%u batch=%zu "
              "lr=%.9g momentum=%.9g weight_decay=%.9g prox_mu=%.9g strategy=%s "
              "server_lr=%.9g server_momentum=%.9g beta1=%.9g beta2=%.9g tau=%.9g "
-             "aggregator=%s seed=%llu",
+             "aggregator=%s seed=%llu secagg=%d:%.9g:%u:%u:%u",
              f->model, f->clients, f->fraction, f->per_round, f->local.epochs,
              f->local.batch, (double)f->local.lr, (double)f->local.momentum,
              (double)f->local.weight_decay, (double)f->local.prox_mu, f->server.strategy,
              (double)f->server.lr, (double)f->server.momentum, (double)f->server.beta1,
              (double)f->server.beta2, (double)f->server.tau, f->aggregator,
-             (unsigned long long)f->seed);
+             (unsigned long long)f->seed, f->secagg.enabled, f->secagg.clip, f->secagg.levels,
+             f->secagg.k, f->secagg.t);
 }
 
 static int check_config(const gdn_coord_config *cfg)
@@ -1021,10 +1357,13 @@ static int check_config(const gdn_coord_config *cfg)
         !f->server.strategy)
         return gdn_error(GDN_EINVAL, "coordinator: model, clients, rounds, eval_every, "
                          "aggregator and strategy are required");
-    if (f->dp.enabled || f->secagg.enabled || f->attack != GDN_ATTACK_NONE ||
-        f->local.dp_clip > 0 || f->admit)
-        return gdn_error(GDN_EINVAL, "coordinator: DP, SecAgg+ and simulated attacks are "
-                         "not available over the network yet");
+    if (f->dp.enabled || f->attack != GDN_ATTACK_NONE || f->local.dp_clip > 0 || f->admit)
+        return gdn_error(GDN_EINVAL, "coordinator: DP and simulated attacks are not "
+                         "available over the network yet");
+    if (f->secagg.enabled && (strcmp(f->aggregator, "mean") != 0 || !(f->secagg.clip > 0) ||
+                              f->secagg.levels < 2))
+        return gdn_error(GDN_EINVAL, "coordinator: secure aggregation sums: it needs the "
+                         "mean aggregator, a clip > 0 and at least 2 levels");
     if (f->clients > GDN_WIRE_MAX_CLIENT_INDEX)
         return gdn_error(GDN_ERANGE, "coordinator: at most %u clients",
                          GDN_WIRE_MAX_CLIENT_INDEX);
@@ -1075,6 +1414,11 @@ static void coord_free(coord *co)
     free(co->pool);
     free(co->slots);
     free(co->hist);
+    free(co->sa_slot);
+    free(co->sa_answered);
+    free(co->sa_sum);
+    gdn_buf_free(&co->sa_roster);
+    gdn_secagg_server_free(co->sa);
     gdn_buf_free(&co->model_bytes);
     gdn_free_aligned(co->scratch);
     gdn_free_aligned(co->aggregate);
@@ -1133,8 +1477,12 @@ static int setup(coord *co, const gdn_coord_config *cfg)
     co->cohort = calloc(n, sizeof *co->cohort);
     co->pool = calloc(n, sizeof *co->pool);
     co->slots = calloc(n, sizeof *co->slots);
+    co->sa_slot = calloc(n, sizeof *co->sa_slot);
+    co->sa_answered = calloc(n, 1);
+    co->sa_sum = calloc(co->dim + 1, sizeof *co->sa_sum);
     if (!co->scratch || !co->aggregate || !co->conns || !co->by_owner || !co->roster ||
-        !co->cohort || !co->pool || !co->slots)
+        !co->cohort || !co->pool || !co->slots || !co->sa_slot || !co->sa_answered ||
+        !co->sa_sum)
         return gdn_error(GDN_ENOMEM, "out of memory");
     if ((rc = net_state_open(&co->state, cfg->state_path, conf)) ||
         (rc = net_state_owners(co->state, co->roster, n, &co->nroster)) ||

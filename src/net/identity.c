@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <sodium.h>
 
 #include "net/internal.h"
 
@@ -854,5 +855,24 @@ out:
     X509_free(x);
     BIO_free(bio);
     gdn_buf_free(&b);
+    return rc;
+}
+
+int gdn_net_identity_secret(uint8_t sk[64], const char *key_file)
+{
+    EVP_PKEY *key = NULL;
+    uint8_t seed[32], pk[32];
+    size_t n = sizeof seed;
+    int rc;
+
+    if ((rc = net_load_key(&key, key_file)))
+        return rc;
+    if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519 ||
+        EVP_PKEY_get_raw_private_key(key, seed, &n) != 1 || n != sizeof seed)
+        rc = net_ossl_error(GDN_EFORMAT, "%s: not an Ed25519 key", key_file);
+    else
+        crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(seed, sizeof seed);
+    EVP_PKEY_free(key);
     return rc;
 }

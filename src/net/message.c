@@ -19,7 +19,7 @@ typedef enum { TEXT_UTF8, TEXT_ID, TEXT_SPEC } text_kind;
 
 static const char *const type_names[] = {
     "?", "Hello", "Welcome", "RoundStart", "Update", "Heartbeat",
-    "RoundEnd", "Refusal", "Bye", "Error"};
+    "RoundEnd", "Refusal", "Bye", "Error", "SecaggPhase"};
 
 /* ---- Errors ---------------------------------------------------------------- */
 
@@ -165,6 +165,7 @@ static int check_secagg(int c, const gdn_wire_secagg *s)
     TRY(check_u64(c, t, "secagg.length", s->length, 1, GDN_WIRE_MAX_SECAGG_LENGTH));
     TRY(check_real(c, t, "secagg.clip", s->clip, 0, 1, INFINITY, 0));
     TRY(check_u64(c, t, "secagg.levels", s->levels, 2, UINT32_MAX));
+    TRY(check_real(c, t, "secagg.weight_scale", s->weight_scale, 1, 0, INFINITY, 0));
     return 0;
 }
 
@@ -252,6 +253,13 @@ static int check_msg(int c, const gdn_wire_msg *m)
                       GDN_WIRE_BYE_SHUTDOWN));
         return check_text(c, m->type, "message", m->u.bye.message, GDN_WIRE_MAX_TEXT, 0,
                           TEXT_UTF8);
+    case GDN_WIRE_SECAGG_PHASE:
+        TRY(check_u64(c, m->type, "round", m->u.secagg_phase.round, 1, UINT64_MAX));
+        TRY(check_u64(c, m->type, "phase", m->u.secagg_phase.phase, 1,
+                      GDN_WIRE_MAX_SECAGG_PHASE));
+        TRY(check_u64(c, m->type, "stream", m->u.secagg_phase.stream, 1, UINT32_MAX));
+        return check_u64(c, m->type, "bytes", m->u.secagg_phase.bytes, 1,
+                         GDN_WIRE_MAX_SECAGG_BYTES);
     case GDN_WIRE_ERROR:
         TRY(check_u64(c, m->type, "code", (unsigned)m->u.error.code, GDN_WIRE_ERR_PROTOCOL,
                       GDN_WIRE_ERR_INTERNAL));
@@ -331,6 +339,7 @@ static int from_round_start(gdn_wire_round_start *o, const Guardian__RoundStart 
                       s->session));
         o->secagg.clip = s->clip;
         o->secagg.levels = s->levels;
+        o->secagg.weight_scale = s->weight_scale;
     }
     o->model_stream = p->model_stream;
     o->model_bytes = p->model_bytes;
@@ -417,6 +426,13 @@ static int from_envelope(gdn_wire_msg *o, const Guardian__Envelope *e)
         TRY(no_unknown(&e->bye->base, t, ""));
         o->u.bye.reason = (gdn_wire_bye_reason)e->bye->reason;
         return get_text(o->u.bye.message, GDN_WIRE_MAX_TEXT, t, "message", e->bye->message);
+    case GUARDIAN__ENVELOPE__BODY_SECAGG_PHASE:
+        TRY(no_unknown(&e->secagg_phase->base, t, ""));
+        o->u.secagg_phase.round = e->secagg_phase->round;
+        o->u.secagg_phase.phase = e->secagg_phase->phase;
+        o->u.secagg_phase.stream = e->secagg_phase->stream;
+        o->u.secagg_phase.bytes = e->secagg_phase->bytes;
+        return 0;
     case GUARDIAN__ENVELOPE__BODY_ERROR:
         TRY(no_unknown(&e->error->base, t, ""));
         o->u.error.code = (gdn_wire_error_code)e->error->code;
@@ -444,6 +460,7 @@ typedef struct pb_msgs {
     Guardian__Refusal refusal;
     Guardian__Bye bye;
     Guardian__Error error;
+    Guardian__SecaggPhase secagg_phase;
 } pb_msgs;
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
@@ -485,6 +502,7 @@ static void to_round_start(pb_msgs *b, const gdn_wire_round_start *m)
         b->secagg.session = bin(m->secagg.session, GDN_WIRE_SESSION_BYTES);
         b->secagg.clip = m->secagg.clip;
         b->secagg.levels = m->secagg.levels;
+        b->secagg.weight_scale = m->secagg.weight_scale;
         p->secagg = &b->secagg;
     }
     p->model_stream = m->model_stream;
@@ -567,6 +585,14 @@ static void to_envelope(pb_msgs *b, const gdn_wire_msg *m)
         b->bye.message = (char *)m->u.bye.message;
         b->env.bye = &b->bye;
         break;
+    case GDN_WIRE_SECAGG_PHASE:
+        guardian__secagg_phase__init(&b->secagg_phase);
+        b->secagg_phase.round = m->u.secagg_phase.round;
+        b->secagg_phase.phase = m->u.secagg_phase.phase;
+        b->secagg_phase.stream = m->u.secagg_phase.stream;
+        b->secagg_phase.bytes = m->u.secagg_phase.bytes;
+        b->env.secagg_phase = &b->secagg_phase;
+        break;
     case GDN_WIRE_ERROR:
         guardian__error__init(&b->error);
         b->error.code = (Guardian__ErrorCode)m->u.error.code;
@@ -580,7 +606,7 @@ static void to_envelope(pb_msgs *b, const gdn_wire_msg *m)
 
 const char *gdn_wire_type_name(int type)
 {
-    if (type < GDN_WIRE_HELLO || type > GDN_WIRE_ERROR)
+    if (type < GDN_WIRE_HELLO || type > GDN_WIRE_SECAGG_PHASE)
         return type_names[0];
     return type_names[type];
 }

@@ -13,6 +13,7 @@
 
 #include "net/internal.h"
 #include "guardian/federation.h"
+#include "guardian/secagg.h"
 
 #define CONNECT_MS 10000
 #define POLL_SLICE 0.2 /* seconds between checks of *stop */
@@ -24,6 +25,8 @@ typedef struct owner {
     const uint32_t *idx;
     uint32_t *own_idx;
     size_t n;
+    uint8_t id_sk[64]; /* Ed25519 identity: signs SecAgg+ advertisements */
+    uint64_t index;    /* client_index of the round under way */
     gdn_model *model;
     char spec[GDN_WIRE_MAX_MODEL_SPEC + 1];
     float *global;
@@ -201,6 +204,17 @@ static void *train_thread(void *p)
     return NULL;
 }
 
+static void set_local(gdn_fl_local *l, const gdn_wire_round_start *rs)
+{
+    memset(l, 0, sizeof *l);
+    l->epochs = rs->local_epochs;
+    l->batch = rs->batch;
+    l->lr = rs->lr;
+    l->momentum = rs->momentum;
+    l->weight_decay = rs->weight_decay;
+    l->prox_mu = rs->prox_mu;
+}
+
 static int prepare_model(owner *o, const gdn_wire_round_start *rs)
 {
     const gdn_dataset *d = o->cfg->data;
@@ -227,15 +241,15 @@ static int prepare_model(owner *o, const gdn_wire_round_start *rs)
     return 0;
 }
 
-/* Reads the global model's chunks into o->global. */
-static int receive_model(owner *o, const gdn_wire_round_start *rs)
+/* Reads the `bytes` of an object announced on `stream` (CHUNK frames only). */
+static int read_object(owner *o, gdn_buf *out, uint32_t stream, uint64_t bytes,
+                       uint64_t round)
 {
     gdn_frame_reasm *r = NULL;
-    gdn_buf bytes = {0};
-    uint32_t stream = 0;
+    uint32_t got = 0;
     int rc;
 
-    if ((rc = gdn_frame_reasm_new(&r, rs->model_bytes)))
+    if ((rc = gdn_frame_reasm_new(&r, bytes)))
         return rc;
     for (;;) {
         gdn_frame f;
@@ -243,12 +257,12 @@ static int receive_model(owner *o, const gdn_wire_round_start *rs)
             rc = GDN_EINTR;
             break;
         }
-        if ((rc = next_frame(o, &f, rs->round)) < 0)
+        if ((rc = next_frame(o, &f, round)) < 0)
             break;
         if (rc == 0)
             continue;
         if (f.type != GDN_FRAME_CHUNK) {
-            rc = gdn_error(GDN_EFORMAT, "%s: a message inside the model's chunks",
+            rc = gdn_error(GDN_EFORMAT, "%s: a message inside an object's chunks",
                            gdn_tls_peer_label(o->c));
             break;
         }
@@ -257,21 +271,47 @@ static int receive_model(owner *o, const gdn_wire_round_start *rs)
         if (rc == 1)
             break;
     }
-    if (rc == 1 && !(rc = gdn_frame_reasm_take(&bytes, &stream, r)) && stream != rs->model_stream)
-        rc = gdn_error(GDN_EFORMAT, "model arrived on stream %u, announced %u", stream,
-                       rs->model_stream);
+    if (rc == 1 && !(rc = gdn_frame_reasm_take(out, &got, r)) && got != stream)
+        rc = gdn_error(GDN_EFORMAT, "object arrived on stream %u, announced %u", got, stream);
+    gdn_frame_reasm_free(r);
+    return rc;
+}
+
+/* Reads the global model's chunks into o->global. */
+static int receive_model(owner *o, const gdn_wire_round_start *rs)
+{
+    gdn_buf bytes = {0};
+    int rc = read_object(o, &bytes, rs->model_stream, rs->model_bytes, rs->round);
+
     if (!rc)
         rc = gdn_wire_floats_decode(o->global, o->dim, bytes.data, bytes.len);
     gdn_buf_free(&bytes);
-    gdn_frame_reasm_free(r);
+    return rc;
+}
+
+/* Sends `payload` as one object: `m` announces it (its size and stream). */
+static int send_object(owner *o, gdn_wire_msg *m, uint32_t stream, const gdn_buf *payload)
+{
+    gdn_buf frame = {0};
+    size_t step = o->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
+    int rc = send_msg(o, m);
+
+    for (size_t off = 0; !rc && off < payload->len; off += step) {
+        size_t n = payload->len - off < step ? payload->len - off : step;
+        frame.len = 0;
+        if (!(rc = gdn_frame_encode_chunk(&frame, stream, off, payload->len,
+                                          payload->data + off, n, o->max_frame)))
+            rc = gdn_tls_write_all(o->c, frame.data, frame.len, (int)o->idle_ms);
+        o->t_tx = gdn_now();
+    }
+    gdn_buf_free(&frame);
     return rc;
 }
 
 static int send_update(owner *o, const gdn_wire_round_start *rs, double loss)
 {
     gdn_wire_msg m;
-    gdn_buf payload = {0}, frame = {0};
-    size_t step = o->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
+    gdn_buf payload = {0};
     int rc;
 
     memset(&m, 0, sizeof m);
@@ -282,21 +322,9 @@ static int send_update(owner *o, const gdn_wire_round_start *rs, double loss)
     m.u.update.mean_loss = loss;
     m.u.update.update_stream = 1;
     m.u.update.update_bytes = (uint64_t)o->dim * 4;
-    if ((rc = gdn_wire_floats_encode(&payload, gdn_model_params(o->model), o->dim)) ||
-        (rc = send_msg(o, &m)))
-        goto done;
-    for (size_t off = 0; off < payload.len; off += step) {
-        size_t n = payload.len - off < step ? payload.len - off : step;
-        frame.len = 0;
-        if ((rc = gdn_frame_encode_chunk(&frame, 1, off, payload.len, payload.data + off, n,
-                                         o->max_frame)) ||
-            (rc = gdn_tls_write_all(o->c, frame.data, frame.len, (int)o->idle_ms)))
-            goto done;
-        o->t_tx = gdn_now();
-    }
-done:
+    if (!(rc = gdn_wire_floats_encode(&payload, gdn_model_params(o->model), o->dim)))
+        rc = send_object(o, &m, 1, &payload);
     gdn_buf_free(&payload);
-    gdn_buf_free(&frame);
     return rc;
 }
 
@@ -312,6 +340,203 @@ static int refuse(owner *o, uint64_t round, const char *rule, const char *msg)
     gdn_log(GDN_LOG_INFO, "round %llu: declined (%s): %s", (unsigned long long)round, rule,
             msg);
     return send_msg(o, &m);
+}
+
+/* ---- A SecAgg+ round -------------------------------------------------------------
+ * The client side of secagg.h over the connection: phase 1 brings this
+ * owner's index and the cohort's identity keys (the owner answers with its
+ * signed key advertisement before it trains), phase 2 the neighbours' keys
+ * (answer: encrypted shares), phase 3 the shares forwarded to it (answer,
+ * once training is done: the masked, quantized update), phase 4 the survivor
+ * list (answer: the unmasking shares). The coordinator sees only masked
+ * vectors. The protocol's secrets come from the system's CSPRNG. */
+
+static int send_phase(owner *o, uint64_t round, uint32_t phase, const gdn_buf *payload)
+{
+    gdn_wire_msg m;
+
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_SECAGG_PHASE;
+    m.u.secagg_phase.round = round;
+    m.u.secagg_phase.phase = phase;
+    m.u.secagg_phase.stream = phase;
+    m.u.secagg_phase.bytes = payload->len;
+    return send_object(o, &m, phase, payload);
+}
+
+/* The next SecaggPhase of this round and its bytes, or another message in
+ * *m (type != SECAGG_PHASE): 1 got something, 0 nothing yet, or an error. */
+static int next_phase(owner *o, gdn_wire_msg *m, gdn_buf *payload, uint64_t round)
+{
+    gdn_frame f;
+    int rc = next_frame(o, &f, round);
+
+    if (rc <= 0)
+        return rc;
+    if ((rc = decode(m, &f, o)) || (rc = common_message(o, m)) < 0)
+        return rc;
+    if (m->type != GDN_WIRE_SECAGG_PHASE)
+        return 1;
+    payload->len = 0;
+    if ((rc = read_object(o, payload, m->u.secagg_phase.stream, m->u.secagg_phase.bytes,
+                          round)))
+        return rc;
+    if (m->u.secagg_phase.round != round)
+        return gdn_error(GDN_EFORMAT, "%s: SecaggPhase for round %llu during round %llu",
+                         gdn_tls_peer_label(o->c), (unsigned long long)m->u.secagg_phase.round,
+                         (unsigned long long)round);
+    if (o->cfg->on_event) {
+        char ev[16];
+        snprintf(ev, sizeof ev, "secagg%u", m->u.secagg_phase.phase);
+        o->cfg->on_event(o->cfg->ctx, round, o->index, ev);
+    }
+    return 1;
+}
+
+static int secagg_round(owner *o, const gdn_wire_round_start *rs)
+{
+    const gdn_wire_secagg *w = &rs->secagg;
+    gdn_secagg_params p;
+    gdn_secagg_client *sc = NULL;
+    gdn_buf in = {0}, out = {0}, fwd = {0};
+    gdn_wire_msg m;
+    gdn_rng rng;
+    train_job job;
+    pthread_t th;
+    uint32_t *q = NULL, index;
+    int rc, started = 0, have_fwd = 0, masked = 0, over = 0;
+    double t0 = gdn_now();
+
+    o->index = rs->client_index;
+    memset(&p, 0, sizeof p);
+    p.n = w->n, p.k = w->k, p.t = w->t, p.bits = w->bits, p.length = w->length;
+    memcpy(p.session, w->session, sizeof p.session);
+    gdn_rng_init_system(&rng);
+    if (w->length != o->dim + 1 || (double)o->n > w->weight_scale) {
+        rc = gdn_error(GDN_EFORMAT, "SecAgg+ round for %u values and weight scale %g; this "
+                       "owner has %zu parameters and %zu examples", w->length,
+                       w->weight_scale, o->dim, o->n);
+        goto out;
+    }
+    /* phase 1: index and identity keys in, signed advertisement out */
+    do
+        rc = next_phase(o, &m, &in, rs->round);
+    while (rc == 0 && !stopped(o));
+    if (rc >= 0 && (rc != 1 || m.type != GDN_WIRE_SECAGG_PHASE || m.u.secagg_phase.phase != 1))
+        rc = gdn_error(GDN_EFORMAT, "%s: expected the SecAgg+ roster after the model",
+                       gdn_tls_peer_label(o->c));
+    if (rc < 0)
+        goto out;
+    if (in.len != 4 + 32 * (size_t)w->n || (index = gdn_load_le32(in.data)) >= w->n ||
+        sodium_memcmp(in.data + 4 + 32 * (size_t)index, o->id_sk + 32, 32) != 0) {
+        rc = gdn_error(GDN_EFORMAT, "%s: the SecAgg+ roster does not hold this owner's key "
+                       "at its index", gdn_tls_peer_label(o->c));
+        goto out;
+    }
+    if ((rc = gdn_secagg_client_new(&sc, &p, index, o->id_sk, in.data + 4, &rng)) ||
+        (rc = gdn_secagg_client_advertise(sc, &out)) || (rc = send_phase(o, rs->round, 1, &out)))
+        goto out;
+    /* train meanwhile */
+    memset(&job, 0, sizeof job);
+    job.o = o;
+    set_local(&job.local, rs);
+    gdn_fl_client_rng(&job.rng, rs->seed, rs->round, rs->client_index);
+    if (pthread_create(&th, NULL, train_thread, &job) != 0) {
+        rc = gdn_error(GDN_ENOMEM, "cannot start the training thread");
+        goto out;
+    }
+    started = 1;
+    while (!over) {
+        if (stopped(o)) {
+            rc = GDN_EINTR;
+            break;
+        }
+        if (have_fwd && !masked && atomic_load(&job.finished)) {
+            pthread_join(th, NULL);
+            started = 0;
+            if (job.rc) {
+                send_error(o, GDN_WIRE_ERR_INTERNAL, job.err);
+                o->fatal = 1;
+                rc = gdn_error(job.rc, "training: %s", job.err);
+                break;
+            }
+            out.len = 0;
+            if (!(q = malloc((o->dim + 1) * sizeof *q))) {
+                rc = gdn_error(GDN_ENOMEM, "out of memory");
+                break;
+            }
+            if ((rc = gdn_fl_secagg_encode(q, gdn_model_params(o->model), o->global, o->dim,
+                                           (double)o->n, w->weight_scale, w->clip, w->levels,
+                                           &rng)) ||
+                (rc = gdn_secagg_client_masked_input(sc, &out, fwd.data, fwd.len, q)) ||
+                (rc = send_phase(o, rs->round, 3, &out)))
+                break;
+            masked = 1;
+            gdn_log(GDN_LOG_INFO, "round %llu: trained on %zu examples as owner %llu, loss "
+                    "%.4f (%.2f s); masked update sent (SecAgg+)", (unsigned long long)rs->round,
+                    o->n, (unsigned long long)rs->client_index, job.loss, gdn_now() - t0);
+        }
+        if ((rc = next_phase(o, &m, &in, rs->round)) < 0)
+            break;
+        rc = 0;
+        if (m.type == GDN_WIRE_ROUND_END && m.u.round_end.round == rs->round) {
+            over = 1;
+            if (!masked && m.u.round_end.outcome == GDN_WIRE_OUTCOME_FAILED)
+                gdn_log(GDN_LOG_WARN, "round %llu ended without this owner's update: %s",
+                        (unsigned long long)rs->round, m.u.round_end.message);
+            break;
+        }
+        if (m.type == GDN_WIRE_HEARTBEAT || m.type == GDN_WIRE_BYE)
+            continue;
+        if (m.type != GDN_WIRE_SECAGG_PHASE) {
+            rc = gdn_error(GDN_EFORMAT, "%s: %s during a SecAgg+ round", gdn_tls_peer_label(o->c),
+                           gdn_wire_type_name(m.type));
+            break;
+        }
+        out.len = 0;
+        switch (m.u.secagg_phase.phase) {
+        case 2:
+            if (!(rc = gdn_secagg_client_share_keys(sc, &out, in.data, in.len)))
+                rc = send_phase(o, rs->round, 2, &out);
+            break;
+        case 3: /* answered once training is done */
+            gdn_buf_free(&fwd);
+            fwd = in;
+            memset(&in, 0, sizeof in);
+            have_fwd = 1;
+            break;
+        case 4:
+            if (!(rc = gdn_secagg_client_unmask(sc, &out, in.data, in.len)))
+                rc = send_phase(o, rs->round, 4, &out);
+            break;
+        default:
+            rc = gdn_error(GDN_EFORMAT, "%s: SecAgg+ phase %u out of order",
+                           gdn_tls_peer_label(o->c), m.u.secagg_phase.phase);
+        }
+        if (rc)
+            break;
+    }
+    if (rc && rc != GDN_EINTR && !o->fatal) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", gdn_errmsg());
+        send_error(o, GDN_WIRE_ERR_PROTOCOL, why);
+        rc = gdn_error(rc, "%s", why);
+    }
+out:
+    if (started) {
+        pthread_join(th, NULL);
+        gdn_rng_wipe(&job.rng);
+    }
+    gdn_secagg_client_free(sc);
+    gdn_rng_wipe(&rng);
+    if (q) {
+        sodium_memzero(q, (o->dim + 1) * sizeof *q);
+        free(q);
+    }
+    gdn_buf_free(&in);
+    gdn_buf_free(&out);
+    gdn_buf_free(&fwd);
+    return rc;
 }
 
 static int take_round(owner *o, const gdn_wire_round_start *rs)
@@ -332,23 +557,21 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
     }
     if ((rc = receive_model(o, rs)))
         return rc;
-    if (cfg->on_round_start)
-        cfg->on_round_start(cfg->ctx, rs->round, rs->client_index);
-    if (rs->aggregation != GDN_WIRE_AGG_PLAIN || rs->dp.enabled)
-        return refuse(o, rs->round, "capabilities", "this owner takes part in plain rounds "
-                      "only (no SecAgg+, HE, Prio3 or DP over the network yet)");
+    if (cfg->on_event)
+        cfg->on_event(cfg->ctx, rs->round, rs->client_index, "model");
+    if ((rs->aggregation != GDN_WIRE_AGG_PLAIN && rs->aggregation != GDN_WIRE_AGG_SECAGG) ||
+        rs->dp.enabled)
+        return refuse(o, rs->round, "capabilities", "this owner takes part in plain and "
+                      "SecAgg+ rounds only (no HE, Prio3 or DP over the network yet)");
     if (cfg->admit && cfg->admit(cfg->ctx, rule, why, sizeof why, rs->round, rs->model,
                                  (int)rs->aggregation))
         return refuse(o, rs->round, rule[0] ? rule : "policy", why);
+    if (rs->aggregation == GDN_WIRE_AGG_SECAGG)
+        return secagg_round(o, rs);
 
     memset(&job, 0, sizeof job);
     job.o = o;
-    job.local.epochs = rs->local_epochs;
-    job.local.batch = rs->batch;
-    job.local.lr = rs->lr;
-    job.local.momentum = rs->momentum;
-    job.local.weight_decay = rs->weight_decay;
-    job.local.prox_mu = rs->prox_mu;
+    set_local(&job.local, rs);
     gdn_fl_client_rng(&job.rng, rs->seed, rs->round, rs->client_index);
     if (pthread_create(&th, NULL, train_thread, &job) != 0)
         return gdn_error(GDN_ENOMEM, "cannot start the training thread");
@@ -449,6 +672,7 @@ static int hello(owner *o)
     m.u.hello.protocol_version = GDN_WIRE_VERSION;
     memcpy(m.u.hello.client_fingerprint, o->fp, sizeof o->fp);
     m.u.hello.examples = o->n;
+    m.u.hello.capabilities = GDN_WIRE_CAP_SECAGG;
     return send_msg(o, &m);
 }
 
@@ -500,6 +724,12 @@ static int session(owner *o)
                 gdn_log(GDN_LOG_INFO, "round %llu %s: %u updates", (unsigned long long)e->round,
                         e->outcome == GDN_WIRE_OUTCOME_COMPLETED ? "completed" : "failed",
                         e->cohort);
+        } else if (m.type == GDN_WIRE_SECAGG_PHASE) { /* of a round it declined: drop */
+            gdn_buf drop = {0};
+            rc = read_object(o, &drop, m.u.secagg_phase.stream, m.u.secagg_phase.bytes, 0);
+            gdn_buf_free(&drop);
+            if (rc)
+                break;
         } else if (m.type != GDN_WIRE_HEARTBEAT && m.type != GDN_WIRE_BYE) {
             rc = gdn_error(GDN_EFORMAT, "%s: unexpected %s", gdn_tls_peer_label(o->c),
                            gdn_wire_type_name(m.type));
@@ -547,6 +777,15 @@ int gdn_owner_run(const gdn_owner_config *cfg)
             o.own_idx[i] = (uint32_t)i;
         o.idx = o.own_idx;
     }
+    {
+        char key[4200];
+        if (cfg->tls.key_file)
+            snprintf(key, sizeof key, "%s", cfg->tls.key_file);
+        else
+            snprintf(key, sizeof key, "%s/key.pem", cfg->tls.dir ? cfg->tls.dir : ".");
+        if ((rc = gdn_net_identity_secret(o.id_sk, key)))
+            goto done;
+    }
     if ((rc = gdn_tls_ctx_new_client(&o.tls, &cfg->tls)))
         goto done;
     gdn_tls_ctx_fingerprint(o.fp, o.tls);
@@ -574,6 +813,7 @@ int gdn_owner_run(const gdn_owner_config *cfg)
         backoff = backoff * 2 < 2 ? backoff * 2 : 2;
     }
 done:
+    sodium_memzero(o.id_sk, sizeof o.id_sk);
     gdn_tls_ctx_free(o.tls);
     gdn_model_free(o.model);
     free(o.global);

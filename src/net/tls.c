@@ -706,6 +706,21 @@ int gdn_tls_peer_fingerprint(uint8_t fp[GDN_NET_FINGERPRINT_BYTES], const gdn_tl
     return net_pkey_fingerprint(fp, X509_get0_pubkey(peer));
 }
 
+int gdn_tls_peer_public_key(uint8_t pk[32], const gdn_tls_conn *c)
+{
+    X509 *peer;
+    EVP_PKEY *key;
+    size_t n = 32;
+
+    if (!c->done || !(peer = SSL_get0_peer_certificate(c->ssl)) ||
+        SSL_get_verify_result(c->ssl) != X509_V_OK || !(key = X509_get0_pubkey(peer)))
+        return gdn_error(GDN_ESTATE, "%s: no verified peer certificate", c->label);
+    if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519 ||
+        EVP_PKEY_get_raw_public_key(key, pk, &n) != 1 || n != 32)
+        return gdn_error(GDN_EFORMAT, "%s: the peer's key is not Ed25519", c->label);
+    return 0;
+}
+
 const char *gdn_tls_peer_label(const gdn_tls_conn *c)
 {
     return c->label;
