@@ -78,12 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    family = data[0] % 12;
+    family = data[0] % 14;
     data++;
     size--;
     if (family == 0)
         messages(data, size, 0);
-    else if (family <= GDN_WIRE_SECAGG_PHASE) {
+    else if (family <= GDN_WIRE_COSIGN) {
         if (size > GDN_WIRE_MAX_MESSAGE_BYTES)
             return 0;
         messages(wrapped, wrap(wrapped, family, data, size), family);

@@ -172,7 +172,9 @@ int main(int argc, char **argv)
         current_failed ? failed++ : passed++;
     }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
+    if (failed && getenv("GDN_TEST_KEEP")) /* the failures' files, for a look */
+        fprintf(stderr, "kept %s (GDN_TEST_KEEP)\n", tmpdir);
+    else if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", tmpdir);
     printf("%zu passed, %zu failed\n", passed, failed);
     return failed ? 1 : 0;

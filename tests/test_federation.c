@@ -523,3 +523,56 @@ GDN_TEST(federation_secagg_with_a_dropout)
         CHECK(d > 0 && d < 1e-3);
     }
 }
+
+/* Owner 4's policy asks for cohorts of 10: it declines every round, and the
+ * refusals are in the coordinator's ledger, which every owner co-signs and
+ * `guardian audit` verifies. Then a coordinator with the same key but a new
+ * ledger (history rewritten) is caught by the owners holding the old heads. */
+GDN_TEST(federation_policy_ledger_and_split_view)
+{
+    fed f;
+    char log[700], olog[700], args[2048], pol[700], audit[700];
+    int serve, owners[OWNERS];
+    unsigned port;
+
+    CHECK(make_federation(&f, "fed-ledger") == 0);
+    snprintf(pol, sizeof pol, "%s/owner4.json", f.dir);
+    CHECK(gdn_file_write_atomic(pol, "{\"version\": 1, \"min_cohort\": 10}", 32) == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK((serve = spawn_serve(&f, "--rounds 2", 0, log)) > 0);
+    CHECK((port = wait_port(log)) > 0);
+    for (int i = 0; i < OWNERS; i++) {
+        snprintf(olog, sizeof olog, "%s/ledger-o%d.log", f.dir, i);
+        snprintf(args, sizeof args,
+                 "join --server 127.0.0.1:%u --key %s/o%d --limit 2000 --seed 7 --clients 5 "
+                 "--owner %d%s%s", port, f.dir, i, i, i == 4 ? " --policy " : "",
+                 i == 4 ? pol : "");
+        owners[i] = gdn_test_spawn(args, olog, NULL);
+    }
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(wait_owners(owners) == 0);
+    CHECK(gdn_test_file_contains(log, "round 2/2  completed  updates 4/5"));
+    CHECK(gdn_test_file_contains(log, "owner 4 declines (min_cohort)"));
+    CHECK(gdn_test_file_contains(olog, "refused: min_cohort: 5 clients < 10"));
+    snprintf(audit, sizeof audit, "%s/audit.log", f.dir);
+    snprintf(args, sizeof args, "audit --ledger %s/serve/ledger.db", f.dir);
+    CHECK(gdn_test_guardian(args, audit) == 0);
+    CHECK(gdn_test_file_contains(audit, "entries 4 (rounds 2, refusals 2)"));
+    CHECK(gdn_test_file_contains(audit, "co-signatures 10"));
+    CHECK(gdn_test_file_contains(audit, "verified: OK"));
+
+    /* the same coordinator key, a fresh ledger: the owners refuse its head */
+    snprintf(args, sizeof args,
+             "serve --key %s/coord --owners %s --port %u --out %s/rewritten %s --rounds 2",
+             f.dir, f.fps, port, f.dir, FL_ARGS);
+    CHECK((serve = gdn_test_spawn(args, log, NULL)) > 0);
+    CHECK(wait_port(log) == port);
+    start_owners(&f, owners, port, "rewritten");
+    for (int i = 0; i < OWNERS; i++)
+        CHECK(gdn_test_wait(owners[i], 60) == 1);
+    snprintf(olog, sizeof olog, "%s/rewritten-o0.log", f.dir);
+    CHECK(gdn_test_file_contains(olog, "ledger head is refused"));
+    CHECK(gdn_test_file_contains(olog, "split view?"));
+    kill(serve, SIGTERM);
+    CHECK(gdn_test_wait(serve, 30) == 0);
+}

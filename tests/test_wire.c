@@ -91,6 +91,7 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
         put_bytes(p, 2, m->u.hello.client_fingerprint, 32, 0);
         put_u(p, 3, m->u.hello.examples);
         put_u(p, 4, m->u.hello.capabilities);
+        put_u(p, 5, m->u.hello.ledger_size);
         break;
     case GDN_WIRE_WELCOME:
         put_u(p, 1, m->u.welcome.protocol_version);
@@ -137,6 +138,7 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
         put_u(p, 14, r->model_stream);
         put_u(p, 15, r->model_bytes);
         put_u(p, 16, r->deadline_ms);
+        put_u(p, 17, r->cohort);
         break;
     }
     case GDN_WIRE_UPDATE:
@@ -178,6 +180,16 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
         put_u(p, 1, (uint64_t)m->u.error.code);
         put_str(p, 2, m->u.error.message);
         break;
+    case GDN_WIRE_LEDGER_HEAD:
+        put_u(p, 1, m->u.ledger_head.round);
+        put_bytes(p, 2, m->u.ledger_head.head, GDN_WIRE_HEAD_BYTES, 0);
+        put_bytes(p, 3, m->u.ledger_head.proof, m->u.ledger_head.proof_len, 0);
+        put_u(p, 4, m->u.ledger_head.from_size);
+        break;
+    case GDN_WIRE_COSIGN:
+        put_u(p, 1, m->u.cosign.size);
+        put_bytes(p, 2, m->u.cosign.cosig, GDN_WIRE_COSIG_BYTES, 0);
+        break;
     case GDN_WIRE_SECAGG_PHASE:
         put_u(p, 1, m->u.secagg_phase.round);
         put_u(p, 2, m->u.secagg_phase.phase);
@@ -218,6 +230,7 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         fill(m->u.hello.client_fingerprint, 32, 1);
         m->u.hello.examples = 60000;
         m->u.hello.capabilities = GDN_WIRE_CAP_SECAGG | GDN_WIRE_CAP_DP;
+        m->u.hello.ledger_size = 12;
         break;
     case GDN_WIRE_WELCOME:
         m->u.welcome.protocol_version = GDN_WIRE_VERSION;
@@ -258,6 +271,7 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         r->model_stream = 17;
         r->model_bytes = 4 * 199210;
         r->deadline_ms = 120000;
+        r->cohort = 100;
         break;
     }
     case GDN_WIRE_UPDATE:
@@ -300,6 +314,17 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         snprintf(m->u.error.message, sizeof m->u.error.message,
                  "Update for round 6 during round 7");
         break;
+    case GDN_WIRE_LEDGER_HEAD:
+        m->u.ledger_head.round = 7;
+        fill(m->u.ledger_head.head, GDN_WIRE_HEAD_BYTES, 5);
+        fill(m->u.ledger_head.proof, 96, 6);
+        m->u.ledger_head.proof_len = 96;
+        m->u.ledger_head.from_size = 3;
+        break;
+    case GDN_WIRE_COSIGN:
+        m->u.cosign.size = 9;
+        fill(m->u.cosign.cosig, GDN_WIRE_COSIG_BYTES, 7);
+        break;
     case GDN_WIRE_SECAGG_PHASE:
         m->u.secagg_phase.round = 7;
         m->u.secagg_phase.phase = 3;
@@ -313,7 +338,7 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
 
 GDN_TEST(wire_round_trip_every_message)
 {
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_SECAGG_PHASE; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_COSIGN; t++) {
         gdn_wire_msg m, d;
         gdn_buf b = {0};
         pbuf ref;
@@ -454,6 +479,10 @@ V(rs, sa_wscale, M(round_start.secagg.weight_scale) = 0.5)
 V(sp_phase, phase0, M(secagg_phase.phase) = 0)
 V(sp_phase, phase5, M(secagg_phase.phase) = 5)
 V(sp_bytes, big, M(secagg_phase.bytes) = ((uint64_t)1 << 32) + 1)
+V(rs, cohort0, M(round_start.cohort) = 0)
+V(lh, proof_odd, M(ledger_head.proof_len) = 33)
+V(lh, from0, M(ledger_head.from_size) = 0)
+V(cs, size0, M(cosign.size) = 0)
 V(rs, stream0, M(round_start.model_stream) = 0)
 V(rs, bytes_odd, M(round_start.model_bytes) = 4 * 199210 + 2)
 V(rs, bytes0, M(round_start.model_bytes) = 0)
@@ -536,6 +565,10 @@ static const violation violations[] = {
     {GDN_WIRE_SECAGG_PHASE, "SecaggPhase.phase", mut_sp_phase_phase0, 0},
     {GDN_WIRE_SECAGG_PHASE, "SecaggPhase.phase", mut_sp_phase_phase5, 0},
     {GDN_WIRE_SECAGG_PHASE, "SecaggPhase.bytes", mut_sp_bytes_big, 0},
+    {GDN_WIRE_ROUND_START, "RoundStart.cohort", mut_rs_cohort0, 0},
+    {GDN_WIRE_LEDGER_HEAD, "LedgerHead.proof", mut_lh_proof_odd, 0},
+    {GDN_WIRE_LEDGER_HEAD, "LedgerHead.proof", mut_lh_from0, 0},
+    {GDN_WIRE_COSIGN, "Cosign.size", mut_cs_size0, 0},
     {GDN_WIRE_ROUND_START, "RoundStart.model_stream", mut_rs_stream0, 0},
     {GDN_WIRE_ROUND_START, "RoundStart.model_bytes", mut_rs_bytes_odd, 0},
     {GDN_WIRE_ROUND_START, "RoundStart.model_bytes", mut_rs_bytes0, 0},
@@ -663,7 +696,7 @@ GDN_TEST(wire_truncated_and_garbage)
     uint8_t junk[256];
     size_t accepted = 0;
 
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_SECAGG_PHASE; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_COSIGN; t++) {
         sample(&m, (gdn_wire_type)t);
         b.len = 0;
         CHECK_OK(gdn_wire_encode(&b, &m));
@@ -712,7 +745,7 @@ GDN_TEST(wire_unknown_fields_rejected)
     static const uint8_t f99[] = {0x98, 0x06, 0x01}; /* field 99, varint 1 */
     static const uint8_t f20[] = {0xa0, 0x01, 0x01}; /* field 20, varint 1 */
 
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_SECAGG_PHASE; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_COSIGN; t++) {
         sample(&m, (gdn_wire_type)t);
         ref_encode(&ref, &m, f99, sizeof f99);
         CHECK_EQ(gdn_wire_decode(&d, ref.b, ref.n), GDN_EFORMAT);

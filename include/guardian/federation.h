@@ -43,6 +43,36 @@ typedef struct gdn_coord_round {
 typedef int (*gdn_coord_round_fn)(void *ctx, const gdn_coord_round *history, size_t n,
                                   gdn_model *global);
 
+/* The round as the ledger records it: who contributed and who declined, by
+ * identity (the owner's Ed25519 public key, as in its certificate). */
+typedef struct gdn_coord_record {
+    const gdn_coord_round *round;
+    int secagg;                          /* aggregation was SecAgg+ */
+    uint8_t model_before[32];            /* SHA-256 of the model it started from */
+    const uint8_t (*updates)[32];        /* owners whose update is in the model */
+    size_t nupdates;
+    const uint8_t (*refused)[32];        /* owners whose policy declined */
+    const char *const *reasons;          /* "rule: message", one per refusal */
+    size_t nrefused;
+} gdn_coord_record;
+
+/* The run's tamper-evident ledger (ledger.h; cli/record.c keeps it). After
+ * every finished round the coordinator appends it, sends the new signed head
+ * with a consistency proof to each owner of the cohort, and stores the
+ * co-signatures that come back. */
+typedef struct gdn_coord_ledger {
+    /* Appends the round's entries and signs a head: its 145-byte encoding. */
+    int (*append)(void *ctx, const gdn_coord_record *rec,
+                  uint8_t head[GDN_WIRE_HEAD_BYTES], uint64_t *size);
+    /* Consistency proof from size `from` to `to` (*len bytes, 32 a hash). */
+    int (*prove)(void *ctx, uint8_t proof[GDN_WIRE_MAX_PROOF * 32], size_t *len,
+                 uint64_t from, uint64_t to);
+    /* Checks and stores owner pk's co-signature of the head of `size`. */
+    int (*cosign)(void *ctx, const uint8_t pk[32], uint64_t size,
+                  const uint8_t cosig[GDN_WIRE_COSIG_BYTES]);
+    void *ctx;
+} gdn_coord_ledger;
+
 typedef struct gdn_coord_config {
     gdn_fl_config fl; /* model, clients, cohort sampling, local training,
                          strategy, aggregator, seed (simulate's settings);
@@ -66,6 +96,7 @@ typedef struct gdn_coord_config {
     size_t max_connections;   /* open sockets, handshakes included (0: 2 x clients + 16) */
     uint32_t max_frame;       /* frame limit announced to owners (0: 64 KiB) */
     size_t keep_checkpoints;  /* model blobs kept in the state file (0: 2) */
+    const gdn_coord_ledger *ledger; /* NULL: no ledger */
     gdn_coord_round_fn on_round;
     void (*on_listen)(void *ctx, uint16_t port); /* once listening */
     void *ctx;
@@ -90,10 +121,28 @@ int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats);
 /* ---- Data owner ------------------------------------------------------------ */
 
 /* The owner's own check of a round before it trains (its policy): 0 to take
- * part, or non-zero with a rule name and a message, sent as a Refusal. */
+ * part, or non-zero with a rule name and a message, sent as a Refusal.
+ * coordinator: the TLS fingerprint of the coordinator proposing it. */
 typedef int (*gdn_owner_admit_fn)(void *ctx, char rule[GDN_WIRE_MAX_RULE + 1],
-                                  char *message, size_t cap, uint64_t round,
-                                  const char *model, int aggregation);
+                                  char *message, size_t cap,
+                                  const gdn_wire_round_start *round,
+                                  const uint8_t coordinator[GDN_NET_FINGERPRINT_BYTES]);
+
+/* The owner's side of the ledger: the head it holds for a coordinator, and
+ * its check of each new one (cli/join.c, with ledger.h). */
+typedef struct gdn_owner_ledger {
+    /* Entries of the head it holds for the coordinator with this key (0: none). */
+    uint64_t (*held)(void *ctx, const uint8_t coordinator_pk[32]);
+    /* Checks the new head (signature, and the proof that the held head is a
+     * prefix of it: split-view detection), co-signs it (*size: its size)
+     * and keeps it; an
+     * error (the coordinator rewrote or forked its history) ends the run. */
+    int (*check)(void *ctx, uint8_t cosig[GDN_WIRE_COSIG_BYTES], uint64_t *size,
+                 const uint8_t coordinator_pk[32],
+                 const uint8_t head[GDN_WIRE_HEAD_BYTES], const uint8_t *proof,
+                 size_t proof_len, uint64_t from_size);
+    void *ctx;
+} gdn_owner_ledger;
 
 typedef struct gdn_owner_config {
     const char *host;
@@ -109,6 +158,7 @@ typedef struct gdn_owner_config {
                                  (0: 60 s); each attempt has a 10 s limit */
     int no_reconnect;         /* a lost connection ends the run */
     gdn_owner_admit_fn admit;
+    const gdn_owner_ledger *ledger; /* NULL: heads are not checked or co-signed */
     /* Called at the steps of a round: "model" when its model has arrived,
      * "secagg1" .. "secagg4" when a SecAgg+ phase's request has (fault tests
      * use it to die at a chosen point). May be NULL. */

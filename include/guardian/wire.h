@@ -48,7 +48,9 @@ typedef enum {
     GDN_WIRE_REFUSAL = 7,
     GDN_WIRE_BYE = 8,
     GDN_WIRE_ERROR = 9,
-    GDN_WIRE_SECAGG_PHASE = 10
+    GDN_WIRE_SECAGG_PHASE = 10,
+    GDN_WIRE_LEDGER_HEAD = 11,
+    GDN_WIRE_COSIGN = 12
 } gdn_wire_type;
 
 enum { /* Hello.capabilities bits */
@@ -105,6 +107,7 @@ typedef struct gdn_wire_hello {
     uint8_t client_fingerprint[GDN_WIRE_FINGERPRINT_BYTES];
     uint64_t examples;     /* 1 .. GDN_WIRE_MAX_EXAMPLES */
     uint64_t capabilities; /* GDN_WIRE_CAP_* bits only */
+    uint64_t ledger_size;  /* entries of the ledger head it last co-signed */
 } gdn_wire_hello;
 
 typedef struct gdn_wire_dp {
@@ -138,6 +141,7 @@ typedef struct gdn_wire_round_start {
     uint32_t model_stream;  /* >= 1 */
     uint64_t model_bytes;   /* 4 x parameters, 1 .. GDN_WIRE_MAX_PARAMS of them */
     uint32_t deadline_ms;   /* >= 1 */
+    uint64_t cohort;        /* owners sampled, 1 .. GDN_WIRE_MAX_CLIENT_INDEX */
 } gdn_wire_round_start;
 
 typedef struct gdn_wire_update {
@@ -184,6 +188,23 @@ typedef struct gdn_wire_secagg_phase {
     uint64_t bytes;  /* 1 .. GDN_WIRE_MAX_SECAGG_BYTES, as CHUNK frames */
 } gdn_wire_secagg_phase;
 
+#define GDN_WIRE_HEAD_BYTES 145  /* = GDN_LEDGER_HEAD_BYTES */
+#define GDN_WIRE_COSIG_BYTES 97  /* = GDN_LEDGER_COSIG_BYTES */
+#define GDN_WIRE_MAX_PROOF 65    /* hashes, = GDN_LEDGER_MAX_PROOF */
+
+typedef struct gdn_wire_ledger_head {
+    uint64_t round; /* >= 1 */
+    uint8_t head[GDN_WIRE_HEAD_BYTES];
+    uint8_t proof[GDN_WIRE_MAX_PROOF * 32];
+    size_t proof_len; /* bytes, a multiple of 32 */
+    uint64_t from_size;
+} gdn_wire_ledger_head;
+
+typedef struct gdn_wire_cosign {
+    uint64_t size; /* >= 1 */
+    uint8_t cosig[GDN_WIRE_COSIG_BYTES];
+} gdn_wire_cosign;
+
 typedef struct gdn_wire_bye {
     gdn_wire_bye_reason reason;
     char message[GDN_WIRE_MAX_TEXT + 1];
@@ -208,6 +229,8 @@ typedef struct gdn_wire_msg {
         gdn_wire_bye bye;
         gdn_wire_error error;
         gdn_wire_secagg_phase secagg_phase;
+        gdn_wire_ledger_head ledger_head;
+        gdn_wire_cosign cosign;
     } u;
 } gdn_wire_msg;
 

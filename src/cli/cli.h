@@ -6,6 +6,7 @@
 
 #include "guardian/core.h"
 #include "guardian/data.h"
+#include "guardian/federation.h"
 #include "guardian/fl.h"
 
 /* One option of a subcommand. `value` starts as the default (NULL: none) and
@@ -81,8 +82,10 @@ int cli_privacy(cli_opt *opts);
 extern cli_opt cli_privacy_opts[];
 /* The run's ledger (record.c): DIR/ledger.db, signed by DIR/coordinator.key. */
 typedef struct cli_ledger cli_ledger;
+/* sk: the coordinator's Ed25519 identity (serve), or NULL for a key of the
+ * run's own in DIR/coordinator.key (simulate). */
 int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len,
-                    size_t clients);
+                    size_t clients, const uint8_t *sk);
 void cli_ledger_close(cli_ledger *l);
 /* SHA-256 of the run's coordinator public key (what policies trust). */
 void cli_ledger_coordinator(const cli_ledger *l, uint8_t fingerprint[32]);
@@ -90,6 +93,13 @@ int cli_ledger_round(cli_ledger *l, const gdn_fl_config *cfg, uint32_t round,
                      const uint8_t before[32], const uint8_t after[32],
                      const uint32_t *cohort, size_t n, const gdn_fl_refusal *refusals,
                      size_t nref, const double *eps_spent);
+/* guardian serve: a round's entries (refusals, then the round) and a signed
+ * head, committed; proofs for the owners; their co-signatures. */
+int cli_ledger_append(cli_ledger *l, const gdn_fl_config *cfg, const gdn_coord_record *rec,
+                      uint8_t head[145], uint64_t *size);
+int cli_ledger_prove(cli_ledger *l, uint8_t *proof, size_t *len, uint64_t from, uint64_t to);
+int cli_ledger_add_cosig(cli_ledger *l, const uint8_t pk[32], uint64_t size,
+                         const uint8_t cosig[97]);
 int cli_audit(cli_opt *opts);
 extern cli_opt cli_audit_opts[];
 int cli_policy(cli_opt *opts);

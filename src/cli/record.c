@@ -59,7 +59,7 @@ static int coordinator_key(cli_ledger *l, const char *dir)
 }
 
 int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_t len,
-                    size_t clients)
+                    size_t clients, const uint8_t *sk)
 {
     cli_ledger *l = calloc(1, sizeof *l);
     char path[4200];
@@ -74,9 +74,15 @@ int cli_ledger_open(cli_ledger **out, const char *dir, const void *config, size_
     crypto_generichash(l->task, sizeof l->task, config, len, NULL, 0);
     snprintf(path, sizeof path, "%s/ledger.db", dir);
     randombytes_buf(l->log_id, sizeof l->log_id); /* used only if the file is new */
-    if ((rc = coordinator_key(l, dir)) ||
-        (rc = gdn_ledger_store_open(&l->store, path,
-                                    access(path, F_OK) == 0 ? NULL : l->log_id))) {
+    if (sk) { /* a networked coordinator signs with its own identity */
+        memcpy(l->sk, sk, sizeof l->sk);
+        crypto_sign_ed25519_sk_to_pk(l->pk, l->sk);
+        rc = 0;
+    } else {
+        rc = coordinator_key(l, dir);
+    }
+    if (rc || (rc = gdn_ledger_store_open(&l->store, path,
+                                          access(path, F_OK) == 0 ? NULL : l->log_id))) {
         cli_ledger_close(l);
         return rc;
     }
@@ -159,16 +165,14 @@ static int cosign(cli_ledger *l, const gdn_ledger_head *head, uint64_t head_id,
     return rc;
 }
 
-/* Encodes one entry of the run: a round (cohort = its clients), or a
- * refusal (cohort = the owner who declined, with its reason). */
-static int encode(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cfg,
-                  gdn_ledger_kind kind, uint32_t round, const uint8_t before[32],
-                  const uint8_t after[32], const uint32_t *clients, size_t n,
-                  const char *reason, gdn_ledger_eps *eps, size_t neps)
+/* Encodes one entry: a round (ids = the clients whose update it holds), or
+ * a refusal (ids = the owner who declined, with its reason). */
+static int encode_ids(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cfg,
+                      gdn_ledger_kind kind, uint32_t round, const uint8_t before[32],
+                      const uint8_t after[32], uint8_t *ids, size_t n, const char *reason,
+                      gdn_ledger_eps *eps, size_t neps)
 {
     gdn_ledger_entry e;
-    uint8_t *ids = NULL;
-    int rc;
 
     memset(&e, 0, sizeof e);
     e.kind = kind;
@@ -182,16 +186,28 @@ static int encode(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cfg,
         e.clip = cfg->dp.clip;
         e.delta = cfg->dp.delta;
     }
-    if (n && !(ids = malloc(n * 32)))
-        return gdn_error(GDN_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        client_id(ids + 32 * i, clients[i]);
     gdn_ledger_sort_cohort(ids, n);
     e.cohort = ids, e.cohort_len = n;
     e.reason = reason;
     gdn_ledger_sort_eps(eps, neps);
     e.eps = eps, e.eps_len = neps;
-    rc = gdn_ledger_entry_encode(out, &e);
+    return gdn_ledger_entry_encode(out, &e);
+}
+
+/* The same with simulated clients named by index. */
+static int encode(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cfg,
+                  gdn_ledger_kind kind, uint32_t round, const uint8_t before[32],
+                  const uint8_t after[32], const uint32_t *clients, size_t n,
+                  const char *reason, gdn_ledger_eps *eps, size_t neps)
+{
+    uint8_t *ids = NULL;
+    int rc;
+
+    if (n && !(ids = malloc(n * 32)))
+        return gdn_error(GDN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        client_id(ids + 32 * i, clients[i]);
+    rc = encode_ids(out, l, cfg, kind, round, before, after, ids, n, reason, eps, neps);
     free(ids);
     return rc;
 }
@@ -295,6 +311,103 @@ out:
     gdn_buf_free(&enc);
     gdn_buf_free(&old);
     return rc;
+}
+
+/* ---- A networked coordinator's ledger (guardian serve) ------------------------ */
+
+/* Signs a head over everything staged, stores it and commits. */
+static int sign_and_commit(cli_ledger *l, gdn_ledger_head *head)
+{
+    uint8_t root[GDN_LEDGER_HASH_BYTES];
+    uint64_t size = gdn_ledger_store_size(l->store), head_id;
+    int rc;
+
+    if ((rc = gdn_ledger_tree_root(root, gdn_ledger_store_tree(l->store), size)) ||
+        (rc = gdn_ledger_head_sign(head, l->log_id, size, root, (uint64_t)time(NULL), l->sk)) ||
+        (rc = gdn_ledger_store_put_head(l->store, &head_id, head)) ||
+        (rc = gdn_ledger_store_commit(l->store)))
+        gdn_ledger_store_rollback(l->store);
+    return rc;
+}
+
+int cli_ledger_append(cli_ledger *l, const gdn_fl_config *cfg, const gdn_coord_record *rec,
+                      uint8_t head_out[GDN_LEDGER_HEAD_BYTES], uint64_t *size)
+{
+    const gdn_coord_round *r = rec->round;
+    gdn_ledger_head head;
+    gdn_buf enc = {0};
+    uint8_t *ids = NULL;
+    int rc = 0;
+
+    /* the owners' refusals first, then the round; one commit for all */
+    for (size_t i = 0; i < rec->nrefused && !rc; i++) {
+        uint8_t id[32];
+        memcpy(id, rec->refused[i], 32);
+        enc.len = 0;
+        rc = encode_ids(&enc, l, cfg, GDN_LEDGER_KIND_REFUSAL, r->round, rec->model_before,
+                        rec->model_before, id, 1, rec->reasons[i], NULL, 0);
+        if (!rc)
+            rc = gdn_ledger_store_append(l->store, NULL, enc.data, enc.len);
+    }
+    if (!rc && rec->nupdates && !(ids = malloc(rec->nupdates * 32)))
+        rc = gdn_error(GDN_ENOMEM, "out of memory");
+    if (!rc) {
+        for (size_t i = 0; i < rec->nupdates; i++)
+            memcpy(ids + 32 * i, rec->updates[i], 32);
+        enc.len = 0;
+        rc = encode_ids(&enc, l, cfg, GDN_LEDGER_KIND_ROUND, r->round, rec->model_before,
+                        r->model_sha256, ids, rec->nupdates, NULL, NULL, 0);
+    }
+    if (!rc)
+        rc = gdn_ledger_store_append(l->store, NULL, enc.data, enc.len);
+    if (rc)
+        gdn_ledger_store_rollback(l->store);
+    else if (!(rc = sign_and_commit(l, &head))) {
+        gdn_ledger_head_encode(head_out, &head);
+        *size = head.size;
+    }
+    free(ids);
+    gdn_buf_free(&enc);
+    return rc;
+}
+
+int cli_ledger_prove(cli_ledger *l, uint8_t *proof, size_t *len, uint64_t from, uint64_t to)
+{
+    gdn_ledger_proof p;
+    int rc = gdn_ledger_tree_prove_consistency(&p, gdn_ledger_store_tree(l->store), from, to);
+
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < p.len; i++)
+        memcpy(proof + 32 * i, p.hash[i], 32);
+    *len = 32 * p.len;
+    return 0;
+}
+
+int cli_ledger_add_cosig(cli_ledger *l, const uint8_t pk[32], uint64_t size,
+                         const uint8_t cosig_bytes[GDN_LEDGER_COSIG_BYTES])
+{
+    gdn_ledger_cosig cosig;
+    gdn_ledger_head head;
+    uint64_t n = gdn_ledger_store_head_count(l->store);
+    int rc;
+
+    if ((rc = gdn_ledger_cosig_decode(&cosig, cosig_bytes, GDN_LEDGER_COSIG_BYTES)))
+        return rc;
+    if (sodium_memcmp(cosig.client, pk, 32) != 0)
+        return gdn_error(GDN_ECRYPTO, "a co-signature by another key than the owner's");
+    for (uint64_t id = n; id-- > 0 && n - id <= 64;) { /* the recent heads */
+        if ((rc = gdn_ledger_store_head(l->store, &head, id)))
+            return rc;
+        if (head.size != size)
+            continue;
+        if ((rc = gdn_ledger_store_put_cosig(l->store, id, &cosig)) ||
+            (rc = gdn_ledger_store_commit(l->store)))
+            gdn_ledger_store_rollback(l->store);
+        return rc;
+    }
+    return gdn_error(GDN_ERANGE, "no recent ledger head of %llu entries",
+                     (unsigned long long)size);
 }
 
 /* ---- guardian audit ------------------------------------------------------- */

@@ -54,7 +54,30 @@ static void on_signal(int sig)
 
 typedef struct serve_ctx {
     const char *dir;
+    cli_ledger *ledger;
+    const gdn_fl_config *fl;
 } serve_ctx;
+
+/* ---- The run's ledger (OUT/ledger.db), signed with the coordinator's own
+ * identity key, co-signed by the owners over the network. */
+
+static int ledger_append(void *p, const gdn_coord_record *rec, uint8_t head[145], uint64_t *size)
+{
+    serve_ctx *ctx = p;
+    return cli_ledger_append(ctx->ledger, ctx->fl, rec, head, size);
+}
+
+static int ledger_prove(void *p, uint8_t *proof, size_t *len, uint64_t from, uint64_t to)
+{
+    serve_ctx *ctx = p;
+    return cli_ledger_prove(ctx->ledger, proof, len, from, to);
+}
+
+static int ledger_cosign(void *p, const uint8_t pk[32], uint64_t size, const uint8_t cosig[97])
+{
+    serve_ctx *ctx = p;
+    return cli_ledger_add_cosig(ctx->ledger, pk, size, cosig);
+}
 
 static int on_round(void *p, const gdn_coord_round *h, size_t n, gdn_model *global)
 {
@@ -156,12 +179,14 @@ int cli_serve(cli_opt *opts)
     gdn_dataset train = {0}, test = {0};
     uint8_t (*roster)[32] = NULL;
     serve_ctx ctx;
+    gdn_coord_ledger ledger = {ledger_append, ledger_prove, ledger_cosign, NULL};
     char state[4200];
     const char *dir;
     long port, min_clients, wait_clients, maxconn, maxframe, classes;
     struct sigaction sa;
     int rc, have_data;
 
+    memset(&ctx, 0, sizeof ctx);
     if (cli_str(opts, "config") && cli_apply_config(&(cli_cmd){"serve", "", "", opts, NULL},
                                                     cli_str(opts, "config")))
         return GDN_EINVAL;
@@ -226,6 +251,30 @@ int cli_serve(cli_opt *opts)
     cfg.max_connections = (size_t)maxconn;
     cfg.max_frame = (uint32_t)maxframe;
     ctx.dir = dir;
+    ctx.fl = &cfg.fl;
+    {   /* the ledger: signed with the coordinator's TLS identity (Ed25519) */
+        char key[4200], conf[1024];
+        uint8_t sk[64];
+        snprintf(key, sizeof key, "%s/key.pem", cfg.tls.dir);
+        snprintf(conf, sizeof conf, "serve model=%s clients=%zu seed=%llu strategy=%s "
+                 "aggregator=%s secagg=%d", cfg.fl.model, cfg.fl.clients,
+                 (unsigned long long)cfg.fl.seed, cfg.fl.server.strategy, cfg.fl.aggregator,
+                 cfg.fl.secagg.enabled);
+        char pub[4200];
+        snprintf(pub, sizeof pub, "%s/coordinator.pub", dir); /* what audit checks with */
+        rc = gdn_net_identity_secret(sk, key);
+        if (!rc)
+            rc = gdn_file_write_atomic(pub, sk + 32, 32);
+        if (!rc)
+            rc = cli_ledger_open(&ctx.ledger, dir, conf, strlen(conf), 0, sk);
+        sodium_memzero(sk, sizeof sk);
+        if (rc) {
+            rc = cli_fail("opening the ledger", rc);
+            goto out;
+        }
+        ledger.ctx = &ctx;
+        cfg.ledger = &ledger;
+    }
     cfg.on_round = on_round;
     cfg.on_listen = on_listen;
     cfg.ctx = &ctx;
@@ -239,10 +288,12 @@ int cli_serve(cli_opt *opts)
         goto out;
     }
     printf("coordinator done: %u rounds run here, peak %zu connections, %.1f MB sent, "
-           "%.1f MB received\noutputs: %s/{metrics.csv,model.safetensors,config.json}, "
+           "%.1f MB received\noutputs: %s/{metrics.csv,model.safetensors,config.json,"
+           "ledger.db}, "
            "state %s\n", stats.rounds_run, stats.peak_connections, stats.bytes_sent / 1e6,
            stats.bytes_received / 1e6, dir, cfg.state_path);
 out:
+    cli_ledger_close(ctx.ledger);
     free(roster);
     gdn_dataset_free(&test);
     cli_config_release();

@@ -398,7 +398,7 @@ int cli_simulate(cli_opt *opts)
         snprintf(path, sizeof path, "%s/config.json", dir);
         rc = gdn_file_read(&conf, path, 1 << 20);
         if (!rc)
-            rc = cli_ledger_open(&ledger, dir, conf.data, conf.len, cfg.clients);
+            rc = cli_ledger_open(&ledger, dir, conf.data, conf.len, cfg.clients, NULL);
         gdn_buf_free(&conf);
         if (rc) {
             rc = cli_fail("opening the ledger", rc);

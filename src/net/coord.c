@@ -56,6 +56,7 @@ typedef struct conn {
     int has_next;
     uint8_t pk[32];    /* Ed25519 identity (its SecAgg+ signatures) */
     uint64_t examples; /* from Hello */
+    uint64_t ledger_size; /* entries of the ledger head it holds */
     long sa_index;     /* index in this round's SecAgg+ cohort, -1 none */
     int expect_phase;  /* the announced object is a SecAgg+ answer of this phase */
     /* an announced update: its chunks follow */
@@ -75,6 +76,8 @@ typedef struct slot {
     gdn_buf bytes;
     uint64_t examples;
     double loss;
+    uint8_t pk[32];   /* the owner's identity, for the ledger */
+    char reason[GDN_WIRE_MAX_RULE + GDN_WIRE_MAX_TEXT + 3]; /* its refusal: "rule: message" */
 } slot;
 
 typedef struct coord {
@@ -117,7 +120,10 @@ typedef struct coord {
     uint8_t *sa_answered;  /* in this phase */
     uint32_t *sa_sum;      /* dim + 1 */
     gdn_buf sa_roster;     /* the participants' identity keys, 32 bytes each */
+    uint8_t head[GDN_WIRE_HEAD_BYTES]; /* the ledger's head after the last round */
+    uint64_t head_size;
     int finishing;                 /* Bye{DONE} sent: drain and stop */
+    double t_last;                 /* when the last round finished (0: not yet) */
     double t_finish;
     int rc;                        /* a fatal error inside a callback of the loop */
     gdn_coord_stats stats;
@@ -707,6 +713,7 @@ static int start_round(coord *co)
         }
         s->status = S_PENDING;
         s->c = c;
+        memcpy(s->pk, c->pk, 32);
         parts[np++] = i;
     }
     if (secagg && (np < 2 || (rc = sa_setup(co, parts, np)))) {
@@ -747,6 +754,7 @@ static int start_round(coord *co)
         }
         rs->model_bytes = co->model_bytes.len;
         rs->deadline_ms = cfg->round_timeout_ms;
+        rs->cohort = co->m;
         c->slot = (long)i;
         c->sa_index = secagg ? (long)j : -1;
         c->state = C_TRAINING;
@@ -892,9 +900,84 @@ static void say_bye(coord *co, int reason, const char *msg)
     }
 }
 
+/* ---- The ledger -------------------------------------------------------------------- */
+
+static int ledger_append(coord *co, const gdn_coord_round *r, const uint8_t before[32])
+{
+    const gdn_coord_ledger *l = co->cfg->ledger;
+    gdn_coord_record rec;
+    uint8_t (*ids)[32] = NULL, (*ref)[32] = NULL;
+    const char **reasons = NULL;
+    int rc;
+
+    co->head_size = 0;
+    if (!l)
+        return 0;
+    memset(&rec, 0, sizeof rec);
+    rec.round = r;
+    rec.secagg = co->fl.secagg.enabled;
+    memcpy(rec.model_before, before, 32);
+    if (co->m && (!(ids = malloc(co->m * sizeof *ids)) || !(ref = malloc(co->m * sizeof *ref)) ||
+                  !(reasons = malloc(co->m * sizeof *reasons)))) {
+        rc = gdn_error(GDN_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < co->m; i++) {
+        const slot *s = &co->slots[i];
+        if (s->status == S_ADDED && r->completed)
+            memcpy(ids[rec.nupdates++], s->pk, 32);
+        if (s->status == S_REFUSED) {
+            memcpy(ref[rec.nrefused], s->pk, 32);
+            reasons[rec.nrefused++] = s->reason;
+        }
+    }
+    rec.updates = (const uint8_t(*)[32])ids;
+    rec.refused = (const uint8_t(*)[32])ref;
+    rec.reasons = reasons;
+    rc = l->append(l->ctx, &rec, co->head, &co->head_size);
+out:
+    free(ids);
+    free(ref);
+    free(reasons);
+    return rc;
+}
+
+/* The new head to every owner of the cohort still connected, with the proof
+ * from the head it holds. */
+static void send_heads(coord *co)
+{
+    const gdn_coord_ledger *l = co->cfg->ledger;
+
+    if (!l || !co->head_size)
+        return;
+    for (size_t i = 0; i < co->m; i++) {
+        conn *c = co->slots[i].c;
+        gdn_wire_msg m;
+        gdn_wire_ledger_head *h = &m.u.ledger_head;
+        if (!c || c->dead || c->closing)
+            continue;
+        memset(&m, 0, sizeof m);
+        m.type = GDN_WIRE_LEDGER_HEAD;
+        h->round = co->round;
+        memcpy(h->head, co->head, sizeof h->head);
+        h->from_size = c->ledger_size;
+        if (c->ledger_size && c->ledger_size < co->head_size &&
+            l->prove(l->ctx, h->proof, &h->proof_len, c->ledger_size, co->head_size)) {
+            gdn_log(GDN_LOG_WARN, "owner %ld: no ledger proof from %llu entries: %s", c->owner,
+                    (unsigned long long)c->ledger_size, gdn_errmsg());
+            continue;
+        }
+        if (queue_msg(c, &m))
+            kill_conn(co, c, gdn_errmsg());
+        else if (flush(co, c) == GDN_NET_WANT_WRITE)
+            set_events(co, c, EPOLLIN | EPOLLOUT);
+    }
+}
+
 static void finish_round(coord *co)
 {
     gdn_coord_round r;
+    uint8_t before[32];
     int rc = 0;
 
     memset(&r, 0, sizeof r);
@@ -916,18 +999,23 @@ static void finish_round(coord *co)
             (rc = evaluate(co, &r)))
             goto fail;
     }
+    crypto_hash_sha256(before, co->model_bytes.data, co->model_bytes.len);
     co->model_bytes.len = 0;
     if ((rc = gdn_wire_floats_encode(&co->model_bytes, gdn_model_params(co->global),
                                      co->dim)))
         goto fail;
     crypto_hash_sha256(r.model_sha256, co->model_bytes.data, co->model_bytes.len);
     r.seconds = gdn_now() - co->t_round;
-    if ((rc = record(co, &r)) || (rc = push_history(co, &r)))
+    /* the ledger first: a crash before the state commit redoes the round,
+     * and the ledger then holds both attempts, as they happened */
+    if ((rc = ledger_append(co, &r, before)) || (rc = record(co, &r)) ||
+        (rc = push_history(co, &r)))
         goto fail;
     co->done = co->round;
     co->in_round = 0;
     co->stats.rounds_run++;
     end_round_messages(co, &r);
+    send_heads(co);
     co->t_wait = gdn_now();
     if (r.completed)
         gdn_log(GDN_LOG_INFO, "round %u/%u: %zu updates, %zu dropouts, %zu refusals, "
@@ -940,11 +1028,8 @@ static void finish_round(coord *co)
     if (co->cfg->on_round &&
         (rc = co->cfg->on_round(co->cfg->ctx, co->hist, co->nhist, co->global)))
         goto fail;
-    if (co->done >= co->fl.rounds) {
-        co->finishing = 1;
-        co->t_finish = gdn_now();
-        say_bye(co, GDN_WIRE_BYE_DONE, "all rounds finished");
-    }
+    if (co->done >= co->fl.rounds)
+        co->t_last = gdn_now(); /* Bye once the owners co-signed the last head */
     return;
 fail:
     co->rc = rc;
@@ -1097,6 +1182,7 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
             return;
         }
         c->examples = m.u.hello.examples;
+        c->ledger_size = m.u.hello.ledger_size;
         c->state = C_IDLE;
         gdn_log(GDN_LOG_INFO, "owner %ld joined from %s (%llu examples)", c->owner,
                 gdn_tls_peer_label(c->tls), (unsigned long long)m.u.hello.examples);
@@ -1119,6 +1205,8 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
             gdn_log(GDN_LOG_INFO, "round %u: owner %ld declines (%s): %s", co->round,
                     c->owner, m.u.refusal.rule, m.u.refusal.message);
             s->status = S_REFUSED;
+            snprintf(s->reason, sizeof s->reason, "%s: %s", m.u.refusal.rule,
+                     m.u.refusal.message);
             c->state = C_SUBMITTED;
             if (co->sa && c->sa_index >= 0) { /* it sends no advertisement */
                 co->sa_answered[c->sa_index] = 1;
@@ -1134,6 +1222,18 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
         if (c->state == C_WELCOMED || c->state == C_HANDSHAKE)
             break;
         on_secagg_phase(co, c, &m.u.secagg_phase);
+        return;
+    case GDN_WIRE_COSIGN:
+        if (c->state == C_WELCOMED || c->state == C_HANDSHAKE || !co->cfg->ledger)
+            break;
+        if (co->cfg->ledger->cosign(co->cfg->ledger->ctx, c->pk, m.u.cosign.size,
+                                    m.u.cosign.cosig)) {
+            snprintf(why, sizeof why, "co-signature refused: %s", gdn_errmsg());
+            gdn_log(GDN_LOG_WARN, "owner %ld: %s", c->owner, why);
+            fail_conn(c, GDN_WIRE_ERR_PROTOCOL, why);
+            return;
+        }
+        c->ledger_size = m.u.cosign.size;
         return;
     case GDN_WIRE_BYE:
         gdn_log(GDN_LOG_INFO, "owner %ld leaves%s%s", c->owner,
@@ -1300,12 +1400,32 @@ static void timers(coord *co)
     }
 }
 
+/* After the last round: Bye{DONE} once every owner still connected has
+ * co-signed the last head (or after 5 s). */
+static void maybe_done(coord *co)
+{
+    int waiting = 0;
+
+    if (!co->t_last || co->finishing)
+        return;
+    for (size_t i = 0; i < co->nconns && co->cfg->ledger && co->head_size; i++) {
+        const conn *c = co->conns[i];
+        waiting |= !c->dead && !c->closing && c->owner >= 0 && c->round_sent == co->done &&
+                   c->ledger_size < co->head_size;
+    }
+    if (waiting && gdn_now() - co->t_last < 5)
+        return;
+    co->finishing = 1;
+    co->t_finish = gdn_now();
+    say_bye(co, GDN_WIRE_BYE_DONE, "all rounds finished");
+}
+
 static int maybe_start(coord *co)
 {
     const gdn_coord_config *cfg = co->cfg;
     size_t ready, want;
 
-    if (co->in_round || co->finishing)
+    if (co->in_round || co->finishing || co->t_last)
         return 0;
     ready = connected_idle(co);
     want = cfg->wait_clients ? cfg->wait_clients : co->fl.clients;
@@ -1572,6 +1692,7 @@ int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats)
                 on_event(&co, ev[i].data.ptr);
         }
         timers(&co);
+        maybe_done(&co);
         if (!co.rc && !co.finishing && (rc = maybe_start(&co)))
             break;
         reap(&co);

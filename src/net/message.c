@@ -19,7 +19,7 @@ typedef enum { TEXT_UTF8, TEXT_ID, TEXT_SPEC } text_kind;
 
 static const char *const type_names[] = {
     "?", "Hello", "Welcome", "RoundStart", "Update", "Heartbeat",
-    "RoundEnd", "Refusal", "Bye", "Error", "SecaggPhase"};
+    "RoundEnd", "Refusal", "Bye", "Error", "SecaggPhase", "LedgerHead", "Cosign"};
 
 /* ---- Errors ---------------------------------------------------------------- */
 
@@ -195,6 +195,7 @@ static int check_round_start(int c, const gdn_wire_round_start *m)
     TRY(check_u64(c, t, "model_stream", m->model_stream, 1, UINT32_MAX));
     TRY(check_payload_bytes(c, t, "model_bytes", m->model_bytes));
     TRY(check_u64(c, t, "deadline_ms", m->deadline_ms, 1, UINT32_MAX));
+    TRY(check_u64(c, t, "cohort", m->cohort, 1, GDN_WIRE_MAX_CLIENT_INDEX));
     return 0;
 }
 
@@ -260,6 +261,17 @@ static int check_msg(int c, const gdn_wire_msg *m)
         TRY(check_u64(c, m->type, "stream", m->u.secagg_phase.stream, 1, UINT32_MAX));
         return check_u64(c, m->type, "bytes", m->u.secagg_phase.bytes, 1,
                          GDN_WIRE_MAX_SECAGG_BYTES);
+    case GDN_WIRE_LEDGER_HEAD:
+        TRY(check_u64(c, m->type, "round", m->u.ledger_head.round, 1, UINT64_MAX));
+        if (m->u.ledger_head.proof_len % 32 ||
+            m->u.ledger_head.proof_len > sizeof m->u.ledger_head.proof)
+            return bad(c, m->type, "proof", "%zu bytes, not 0..%d hashes of 32",
+                       m->u.ledger_head.proof_len, GDN_WIRE_MAX_PROOF);
+        if (!m->u.ledger_head.from_size && m->u.ledger_head.proof_len)
+            return bad(c, m->type, "proof", "a proof from size 0");
+        return 0;
+    case GDN_WIRE_COSIGN:
+        return check_u64(c, m->type, "size", m->u.cosign.size, 1, UINT64_MAX);
     case GDN_WIRE_ERROR:
         TRY(check_u64(c, m->type, "code", (unsigned)m->u.error.code, GDN_WIRE_ERR_PROTOCOL,
                       GDN_WIRE_ERR_INTERNAL));
@@ -344,6 +356,7 @@ static int from_round_start(gdn_wire_round_start *o, const Guardian__RoundStart 
     o->model_stream = p->model_stream;
     o->model_bytes = p->model_bytes;
     o->deadline_ms = p->deadline_ms;
+    o->cohort = p->cohort;
     return 0;
 }
 
@@ -362,6 +375,7 @@ static int from_envelope(gdn_wire_msg *o, const Guardian__Envelope *e)
                       "client_fingerprint", p->client_fingerprint));
         o->u.hello.examples = p->examples;
         o->u.hello.capabilities = p->capabilities;
+        o->u.hello.ledger_size = p->ledger_size;
         return 0;
     }
     case GUARDIAN__ENVELOPE__BODY_WELCOME: {
@@ -433,6 +447,25 @@ static int from_envelope(gdn_wire_msg *o, const Guardian__Envelope *e)
         o->u.secagg_phase.stream = e->secagg_phase->stream;
         o->u.secagg_phase.bytes = e->secagg_phase->bytes;
         return 0;
+    case GUARDIAN__ENVELOPE__BODY_LEDGER_HEAD: {
+        const Guardian__LedgerHead *p = e->ledger_head;
+        gdn_wire_ledger_head *h = &o->u.ledger_head;
+        TRY(no_unknown(&p->base, t, ""));
+        h->round = p->round;
+        h->from_size = p->from_size;
+        TRY(get_bytes(h->head, GDN_WIRE_HEAD_BYTES, t, "head", p->head));
+        if (p->proof.len % 32 || p->proof.len > sizeof h->proof)
+            return bad(GDN_EFORMAT, t, "proof", "%zu bytes, not 0..%d hashes of 32",
+                       p->proof.len, GDN_WIRE_MAX_PROOF);
+        if (p->proof.len)
+            memcpy(h->proof, p->proof.data, p->proof.len);
+        h->proof_len = p->proof.len;
+        return 0;
+    }
+    case GUARDIAN__ENVELOPE__BODY_COSIGN:
+        TRY(no_unknown(&e->cosign->base, t, ""));
+        o->u.cosign.size = e->cosign->size;
+        return get_bytes(o->u.cosign.cosig, GDN_WIRE_COSIG_BYTES, t, "cosig", e->cosign->cosig);
     case GUARDIAN__ENVELOPE__BODY_ERROR:
         TRY(no_unknown(&e->error->base, t, ""));
         o->u.error.code = (gdn_wire_error_code)e->error->code;
@@ -461,6 +494,8 @@ typedef struct pb_msgs {
     Guardian__Bye bye;
     Guardian__Error error;
     Guardian__SecaggPhase secagg_phase;
+    Guardian__LedgerHead ledger_head;
+    Guardian__Cosign cosign;
 } pb_msgs;
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
@@ -508,6 +543,7 @@ static void to_round_start(pb_msgs *b, const gdn_wire_round_start *m)
     p->model_stream = m->model_stream;
     p->model_bytes = m->model_bytes;
     p->deadline_ms = m->deadline_ms;
+    p->cohort = m->cohort;
     b->env.round_start = p;
 }
 
@@ -522,6 +558,7 @@ static void to_envelope(pb_msgs *b, const gdn_wire_msg *m)
         b->hello.client_fingerprint =
             bin(m->u.hello.client_fingerprint, GDN_WIRE_FINGERPRINT_BYTES);
         b->hello.examples = m->u.hello.examples;
+        b->hello.ledger_size = m->u.hello.ledger_size;
         b->hello.capabilities = m->u.hello.capabilities;
         b->env.hello = &b->hello;
         break;
@@ -593,6 +630,20 @@ static void to_envelope(pb_msgs *b, const gdn_wire_msg *m)
         b->secagg_phase.bytes = m->u.secagg_phase.bytes;
         b->env.secagg_phase = &b->secagg_phase;
         break;
+    case GDN_WIRE_LEDGER_HEAD:
+        guardian__ledger_head__init(&b->ledger_head);
+        b->ledger_head.round = m->u.ledger_head.round;
+        b->ledger_head.head = bin(m->u.ledger_head.head, GDN_WIRE_HEAD_BYTES);
+        b->ledger_head.proof = bin(m->u.ledger_head.proof, m->u.ledger_head.proof_len);
+        b->ledger_head.from_size = m->u.ledger_head.from_size;
+        b->env.ledger_head = &b->ledger_head;
+        break;
+    case GDN_WIRE_COSIGN:
+        guardian__cosign__init(&b->cosign);
+        b->cosign.size = m->u.cosign.size;
+        b->cosign.cosig = bin(m->u.cosign.cosig, GDN_WIRE_COSIG_BYTES);
+        b->env.cosign = &b->cosign;
+        break;
     case GDN_WIRE_ERROR:
         guardian__error__init(&b->error);
         b->error.code = (Guardian__ErrorCode)m->u.error.code;
@@ -606,7 +657,7 @@ static void to_envelope(pb_msgs *b, const gdn_wire_msg *m)
 
 const char *gdn_wire_type_name(int type)
 {
-    if (type < GDN_WIRE_HELLO || type > GDN_WIRE_SECAGG_PHASE)
+    if (type < GDN_WIRE_HELLO || type > GDN_WIRE_COSIGN)
         return type_names[0];
     return type_names[type];
 }

@@ -27,6 +27,7 @@ typedef struct owner {
     size_t n;
     uint8_t id_sk[64]; /* Ed25519 identity: signs SecAgg+ advertisements */
     uint64_t index;    /* client_index of the round under way */
+    uint8_t coord_fp[GDN_NET_FINGERPRINT_BYTES], coord_pk[32]; /* this session's */
     gdn_model *model;
     char spec[GDN_WIRE_MAX_MODEL_SPEC + 1];
     float *global;
@@ -478,6 +479,8 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
         }
         if ((rc = next_phase(o, &m, &in, rs->round)) < 0)
             break;
+        if (rc == 0) /* nothing yet: m holds no new message */
+            continue;
         rc = 0;
         if (m.type == GDN_WIRE_ROUND_END && m.u.round_end.round == rs->round) {
             over = 1;
@@ -563,8 +566,7 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
         rs->dp.enabled)
         return refuse(o, rs->round, "capabilities", "this owner takes part in plain and "
                       "SecAgg+ rounds only (no HE, Prio3 or DP over the network yet)");
-    if (cfg->admit && cfg->admit(cfg->ctx, rule, why, sizeof why, rs->round, rs->model,
-                                 (int)rs->aggregation))
+    if (cfg->admit && cfg->admit(cfg->ctx, rule, why, sizeof why, rs, o->coord_fp))
         return refuse(o, rs->round, rule[0] ? rule : "policy", why);
     if (rs->aggregation == GDN_WIRE_AGG_SECAGG)
         return secagg_round(o, rs);
@@ -621,6 +623,32 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
     return 0;
 }
 
+/* ---- The ledger ------------------------------------------------------------------- */
+
+/* A new signed head after a round: checked against the one held (a forked
+ * or rewritten history ends the run: split view), co-signed, sent back. */
+static int ledger_head(owner *o, const gdn_wire_ledger_head *h)
+{
+    const gdn_owner_ledger *l = o->cfg->ledger;
+    gdn_wire_msg m;
+    int rc;
+
+    if (!l)
+        return 0;
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_COSIGN;
+    if ((rc = l->check(l->ctx, m.u.cosign.cosig, &m.u.cosign.size, o->coord_pk, h->head,
+                       h->proof, h->proof_len, h->from_size))) {
+        char why[700];
+        snprintf(why, sizeof why, "%s", gdn_errmsg());
+        send_error(o, GDN_WIRE_ERR_STATE, "ledger head refused");
+        o->fatal = 1;
+        return gdn_error(rc, "round %llu: the coordinator's ledger head is refused: %s",
+                         (unsigned long long)h->round, why);
+    }
+    return send_msg(o, &m);
+}
+
 /* ---- A session ------------------------------------------------------------------ */
 
 static int hello(owner *o)
@@ -653,8 +681,10 @@ static int hello(owner *o)
         return gdn_error(GDN_ESTATE, "%s: refused us: %s", gdn_tls_peer_label(o->c),
                          m.u.welcome.reason);
     }
-    if ((rc = gdn_tls_peer_fingerprint(peer, o->c)))
+    if ((rc = gdn_tls_peer_fingerprint(peer, o->c)) ||
+        (rc = gdn_tls_peer_public_key(o->coord_pk, o->c)))
         return rc;
+    memcpy(o->coord_fp, peer, sizeof peer);
     if (sodium_memcmp(peer, m.u.welcome.coordinator_fingerprint, sizeof peer) != 0 ||
         (o->cfg->coordinator && sodium_memcmp(peer, o->cfg->coordinator, sizeof peer) != 0)) {
         char hex[GDN_NET_FINGERPRINT_HEX_BYTES];
@@ -673,6 +703,8 @@ static int hello(owner *o)
     memcpy(m.u.hello.client_fingerprint, o->fp, sizeof o->fp);
     m.u.hello.examples = o->n;
     m.u.hello.capabilities = GDN_WIRE_CAP_SECAGG;
+    if (o->cfg->ledger)
+        m.u.hello.ledger_size = o->cfg->ledger->held(o->cfg->ledger->ctx, o->coord_pk);
     return send_msg(o, &m);
 }
 
@@ -724,6 +756,9 @@ static int session(owner *o)
                 gdn_log(GDN_LOG_INFO, "round %llu %s: %u updates", (unsigned long long)e->round,
                         e->outcome == GDN_WIRE_OUTCOME_COMPLETED ? "completed" : "failed",
                         e->cohort);
+        } else if (m.type == GDN_WIRE_LEDGER_HEAD) {
+            if ((rc = ledger_head(o, &m.u.ledger_head)))
+                break;
         } else if (m.type == GDN_WIRE_SECAGG_PHASE) { /* of a round it declined: drop */
             gdn_buf drop = {0};
             rc = read_object(o, &drop, m.u.secagg_phase.stream, m.u.secagg_phase.bytes, 0);
