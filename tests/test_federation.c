@@ -576,3 +576,47 @@ GDN_TEST(federation_policy_ledger_and_split_view)
     kill(serve, SIGTERM);
     CHECK(gdn_test_wait(serve, 30) == 0);
 }
+
+/* Client-level DP over the network: Poisson-sampled cohorts, clipped
+ * updates and the noise drawn from the round's stream, exactly as the
+ * simulation does: the same model bits, and the same epsilon reported. */
+GDN_TEST(federation_dp_matches_simulate)
+{
+    fed f;
+    char log[700], a[700], b[700], args[2048];
+    int serve, owners[OWNERS];
+    unsigned port;
+    const char *dp = "--dp client --clip 0.5 --noise 0.8 --delta 1e-5 --fraction 0.6";
+
+    CHECK(make_federation(&f, "fed-dp") == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    snprintf(args, sizeof args, "--rounds 3 %s", dp);
+    CHECK((serve = spawn_serve(&f, args, 0, log)) > 0);
+    CHECK((port = wait_port(log)) > 0);
+    start_owners(&f, owners, port, "dp");
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(wait_owners(owners) == 0);
+    snprintf(args, sizeof args, "simulate %s --rounds 3 --workers 2 %s --out %s/simulated",
+             FL_ARGS, dp, f.dir);
+    snprintf(a, sizeof a, "%s/simulated.log", f.dir);
+    CHECK(gdn_test_guardian(args, a) == 0);
+    CHECK(gdn_test_file_contains(a, "epsilon"));
+    snprintf(a, sizeof a, "%s/simulated/model.safetensors", f.dir);
+    snprintf(b, sizeof b, "%s/serve/model.safetensors", f.dir);
+    CHECK(same_file(a, b));
+    {   /* the epsilon after round 3, as both print it */
+        char sim_log[700], want[64];
+        gdn_buf t = {0};
+        const char *p;
+        snprintf(sim_log, sizeof sim_log, "%s/simulated.log", f.dir);
+        CHECK(gdn_file_read(&t, sim_log, 1 << 20) == 0 && gdn_buf_append(&t, "", 1) == 0);
+        p = t.data ? strstr((const char *)t.data, "round 3/3") : NULL;
+        p = p ? strstr(p, "epsilon ") : NULL;
+        CHECK(p != NULL);
+        if (p) {
+            snprintf(want, sizeof want, "%.*s", (int)strcspn(p, " \n(") + 8, p);
+            CHECK(gdn_test_file_contains(log, want));
+        }
+        gdn_buf_free(&t);
+    }
+}

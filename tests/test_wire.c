@@ -120,6 +120,7 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
             put_f64(s, 1, r->dp.clip);
             put_f64(s, 2, r->dp.noise_multiplier);
             put_f64(s, 3, r->dp.delta);
+            put_f64(s, 4, r->dp.sampling_rate);
             put_sub(p, 12, s);
             s->n = 0;
         }
@@ -259,6 +260,7 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         r->dp.clip = 1.5;
         r->dp.noise_multiplier = 1.1;
         r->dp.delta = 1e-5;
+        r->dp.sampling_rate = 0.1;
         r->secagg.n = 100;
         r->secagg.k = 40;
         r->secagg.t = 21;

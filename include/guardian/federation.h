@@ -32,6 +32,7 @@ typedef struct gdn_coord_round {
     double train_loss; /* mean over the updates, weighted by examples */
     int evaluated;
     double test_loss, test_accuracy;
+    double epsilon;   /* client-level DP: ε spent after this round (0 without) */
     double seconds;   /* wall time of the round */
     uint8_t model_sha256[32]; /* the global model after the round */
 } gdn_coord_round;
@@ -75,8 +76,9 @@ typedef struct gdn_coord_ledger {
 
 typedef struct gdn_coord_config {
     gdn_fl_config fl; /* model, clients, cohort sampling, local training,
-                         strategy, aggregator, seed (simulate's settings);
-                         DP, SecAgg+ and attacks are not networked yet */
+                         strategy, aggregator, seed, SecAgg+ and client-level
+                         DP (simulate's settings); not DP-SGD or attacks */
+    double target_epsilon;    /* DP: stop before a round would pass it (0: none) */
     size_t channels, height, width, classes; /* the model's input and output */
     const gdn_dataset *test;  /* evaluated every fl.eval_every rounds; may be NULL */
     const char *host;         /* address to listen on (NULL: 127.0.0.1) */

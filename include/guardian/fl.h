@@ -221,6 +221,11 @@ typedef struct gdn_fl_config {
 size_t gdn_fl_sample_cohort(uint32_t *cohort, uint32_t *scratch, const gdn_fl_config *cfg,
                             unsigned round);
 
+/* Client-level DP: ε (at cfg->dp.delta) after `rounds` rounds of Poisson-
+ * sampled cohorts at rate cfg->fraction with noise multiplier dp.noise, from
+ * the Rényi accountant; 0 without DP, INFINITY without noise. */
+double gdn_fl_dp_epsilon(const gdn_fl_config *cfg, unsigned rounds);
+
 /* Sets the defaults: fedavg, mean, 1 local epoch, batch 10, lr 0.05, ... */
 void gdn_fl_config_default(gdn_fl_config *cfg);
 

@@ -115,6 +115,7 @@ typedef struct gdn_wire_dp {
     double clip;             /* > 0, finite */
     double noise_multiplier; /* >= 0, finite */
     double delta;            /* (0, 1) */
+    double sampling_rate;    /* (0, 1]: q, each owner's chance to be in a round */
 } gdn_wire_dp;
 
 typedef struct gdn_wire_secagg {

@@ -217,8 +217,10 @@ static int admit(void *p, char rule[GDN_WIRE_MAX_RULE + 1], char *message, size_
     r.model = rs->model;
     rounds_today(&today, o, 0);
     r.rounds_today = today;
-    if (rs->dp.enabled)
-        r.sigma = rs->dp.noise_multiplier, r.delta = rs->dp.delta, r.q = 1;
+    if (rs->dp.enabled) { /* client-level DP: one sampled step per round, for all alike */
+        r.q = rs->dp.sampling_rate, r.sigma = rs->dp.noise_multiplier, r.delta = rs->dp.delta;
+        r.steps = rs->round - 1;
+    }
     if (gdn_policy_check(&v, o->policy, &r)) {
         snprintf(rule, GDN_WIRE_MAX_RULE + 1, "policy");
         snprintf(message, cap, "policy check failed: %s", gdn_errmsg());

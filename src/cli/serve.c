@@ -27,6 +27,15 @@ cli_opt cli_serve_opts[] = {
     CLI_DATA_OPTS,
     CLI_FL_OPTS,
     CLI_SECAGG_OPTS,
+    {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, Gaussian "
+     "noise on the sum, Poisson sampling at rate --fraction)", NULL, 0},
+    {"clip", "S", "DP: L2 bound of each owner's update", "1.0", 0},
+    {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
+    {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
+    {"target-epsilon", "E", "DP: stop before a round would spend more than E", NULL, 0},
+    {"clip-quantile", "G", "DP: adapt the clip to this quantile of update norms "
+     "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
+    {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
     {"input", "CxHxW", "the model's input shape with --data none", "1x28x28", 0},
     {"classes", "K", "the model's classes with --data none", "10", 0},
     {"min-clients", "N", "updates a round needs to complete", "1", 0},
@@ -91,6 +100,8 @@ static int on_round(void *p, const gdn_coord_round *h, size_t n, gdn_model *glob
            r->completed ? "completed" : "FAILED", r->updates, r->cohort, r->train_loss);
     if (r->evaluated)
         printf("  test accuracy %.4f  test loss %.4f", r->test_accuracy, r->test_loss);
+    if (ctx->fl->dp.enabled)
+        printf("  epsilon %.4g (delta %g)", r->epsilon, ctx->fl->dp.delta);
     if (r->dropouts)
         printf("  %zu dropouts", r->dropouts);
     if (r->refusals)
@@ -98,14 +109,15 @@ static int on_round(void *p, const gdn_coord_round *h, size_t n, gdn_model *glob
     printf("  %.2fs\n", r->seconds);
     fflush(stdout);
     gdn_buf_printf(&csv, "round,cohort,updates,dropouts,refusals,completed,train_loss,"
-                         "test_loss,test_accuracy,seconds,model_sha256\n");
+                         "test_loss,test_accuracy,seconds,epsilon,model_sha256\n");
     for (size_t i = 0; i < n; i++) {
         char hex[65];
         sodium_bin2hex(hex, sizeof hex, h[i].model_sha256, 32);
-        gdn_buf_printf(&csv, "%u,%zu,%zu,%zu,%zu,%d,%.6f,%.6f,%.6f,%.3f,%s\n", h[i].round,
+        gdn_buf_printf(&csv, "%u,%zu,%zu,%zu,%zu,%d,%.6f,%.6f,%.6f,%.3f,%.6g,%s\n", h[i].round,
                        h[i].cohort, h[i].updates, h[i].dropouts, h[i].refusals,
                        h[i].completed, h[i].train_loss, h[i].evaluated ? h[i].test_loss : -1.0,
-                       h[i].evaluated ? h[i].test_accuracy : -1.0, h[i].seconds, hex);
+                       h[i].evaluated ? h[i].test_accuracy : -1.0, h[i].seconds,
+                       h[i].epsilon, hex);
     }
     snprintf(path, sizeof path, "%s/metrics.csv", ctx->dir);
     rc = csv.data ? gdn_file_write_atomic(path, csv.data, csv.len) : GDN_ENOMEM;
@@ -203,6 +215,23 @@ int cli_serve(cli_opt *opts)
         ms_option(opts, "heartbeat", 0.001, 3600, &cfg.heartbeat_ms) ||
         ms_option(opts, "idle-timeout", 0.002, 86400, &cfg.idle_timeout_ms))
         return GDN_EINVAL;
+    if (cli_str(opts, "dp")) {
+        if (strcmp(cli_str(opts, "dp"), "client") != 0) {
+            fprintf(stderr, "guardian serve: --dp %s: over the network, client-level DP "
+                            "(--dp client) is available\n", cli_str(opts, "dp"));
+            return GDN_EINVAL;
+        }
+        cfg.fl.dp.enabled = 1;
+        if (cli_double(opts, "clip", 1e-9, 1e9, &cfg.fl.dp.clip) ||
+            cli_double(opts, "noise", 0, 1e6, &cfg.fl.dp.noise) ||
+            cli_double(opts, "delta", 1e-300, 0.999999, &cfg.fl.dp.delta) ||
+            cli_double(opts, "clip-lr", 1e-6, 10, &cfg.fl.dp.clip_lr) ||
+            (cli_str(opts, "clip-quantile") &&
+             cli_double(opts, "clip-quantile", 1e-6, 0.999999, &cfg.fl.dp.quantile)) ||
+            (cli_str(opts, "target-epsilon") &&
+             cli_double(opts, "target-epsilon", 1e-9, 1e9, &cfg.target_epsilon)))
+            return GDN_EINVAL;
+    }
     if (!cli_str(opts, "key")) {
         fprintf(stderr, "guardian serve: --key DIR is required (the coordinator's "
                         "credentials; see docs/identities.md)\n");

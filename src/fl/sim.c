@@ -293,17 +293,9 @@ double gdn_fl_sim_owner_epsilon(const gdn_fl_sim *s, size_t client, int next)
 
 double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
 {
-    double eps, order;
-
     if (s->cfg.local.dp_clip > 0)
         return rounds ? sample_level_epsilon(s, rounds) : 0;
-    if (!s->cfg.dp.enabled || rounds == 0)
-        return 0;
-    if (!(s->cfg.dp.noise > 0) ||
-        gdn_dp_rdp_epsilon(&eps, &order, s->cfg.fraction, s->cfg.dp.noise, rounds,
-                           s->cfg.dp.delta, GDN_DP_RDP_CONSERVATIVE))
-        return INFINITY;
-    return eps;
+    return gdn_fl_dp_epsilon(&s->cfg, rounds);
 }
 
 const gdn_fl_refusal *gdn_fl_sim_refusals(const gdn_fl_sim *s, size_t *n)

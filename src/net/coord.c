@@ -9,6 +9,7 @@
  * arrives early waits in its slot until those before it are in or dropped. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -752,6 +753,13 @@ static int start_round(coord *co)
             w->levels = co->fl.secagg.levels;
             w->weight_scale = co->wscale;
         }
+        if (co->fl.dp.enabled) {
+            rs->dp.enabled = 1;
+            rs->dp.clip = gdn_aggregator_dp_clip(co->agg);
+            rs->dp.noise_multiplier = co->fl.dp.noise;
+            rs->dp.delta = co->fl.dp.delta;
+            rs->dp.sampling_rate = co->fl.fraction;
+        }
         rs->model_bytes = co->model_bytes.len;
         rs->deadline_ms = cfg->round_timeout_ms;
         rs->cohort = co->m;
@@ -819,6 +827,7 @@ static void end_round_messages(coord *co, const gdn_coord_round *r)
         m.u.round_end.evaluated = r->evaluated;
         m.u.round_end.test_loss = r->evaluated ? r->test_loss : 0;
         m.u.round_end.test_accuracy = r->evaluated ? r->test_accuracy : 0;
+        m.u.round_end.epsilon = isfinite(r->epsilon) ? r->epsilon : 1e300;
         if (!r->completed)
             snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
                      "%zu updates, fewer than the %zu needed", r->updates,
@@ -861,7 +870,8 @@ static int record(coord *co, gdn_coord_round *r)
     for (size_t i = 0; i < nstate && i < 8; i++)
         state[i] = gdn_fl_server_state(co->server, i);
     rc = net_state_commit(co->state, r, p, co->m, gdn_model_params(co->global), state,
-                          nstate, co->dim, co->cfg->keep_checkpoints);
+                          nstate, co->dim, co->cfg->keep_checkpoints,
+                          co->fl.dp.enabled ? gdn_aggregator_dp_clip(co->agg) : 0);
     free(p);
     return rc;
 }
@@ -989,7 +999,11 @@ static void finish_round(coord *co)
         r.dropouts += co->slots[i].status == S_DROPPED;
         r.refusals += co->slots[i].status == S_REFUSED;
     }
-    r.completed = co->updates >= co->cfg->min_clients;
+    /* With DP the round always publishes (noise at least): dropping out after
+     * Poisson sampling costs no privacy, and the estimator divides by the
+     * expected cohort, not by those who answered. */
+    r.completed = co->fl.dp.enabled || co->updates >= co->cfg->min_clients;
+    r.epsilon = gdn_fl_dp_epsilon(&co->fl, co->round);
     r.train_loss = co->weight_sum > 0 ? co->loss_sum / co->weight_sum : 0;
     if (r.completed) {
         if (!co->fl.secagg.enabled && (rc = gdn_aggregator_finish(co->agg, co->aggregate)))
@@ -1427,6 +1441,13 @@ static int maybe_start(coord *co)
 
     if (co->in_round || co->finishing || co->t_last)
         return 0;
+    if (cfg->target_epsilon > 0 && gdn_fl_dp_epsilon(&co->fl, co->done + 1) > cfg->target_epsilon) {
+        gdn_log(GDN_LOG_INFO, "privacy budget reached: round %u would spend epsilon %.4g > "
+                "%g (delta %g); stopping", co->done + 1, gdn_fl_dp_epsilon(&co->fl, co->done + 1),
+                cfg->target_epsilon, co->fl.dp.delta);
+        co->t_last = gdn_now();
+        return 0;
+    }
     ready = connected_idle(co);
     want = cfg->wait_clients ? cfg->wait_clients : co->fl.clients;
     if (ready >= want ||
@@ -1459,14 +1480,15 @@ static void describe_config(char *out, size_t cap, const gdn_fl_config *f)
              "model=%s clients=%zu fraction=%.17g per_round=%zu epochs=%u batch=%zu "
              "lr=%.9g momentum=%.9g weight_decay=%.9g prox_mu=%.9g strategy=%s "
              "server_lr=%.9g server_momentum=%.9g beta1=%.9g beta2=%.9g tau=%.9g "
-             "aggregator=%s seed=%llu secagg=%d:%.9g:%u:%u:%u",
+             "aggregator=%s seed=%llu secagg=%d:%.9g:%u:%u:%u dp=%d:%.17g:%.17g:%.17g:%.17g",
              f->model, f->clients, f->fraction, f->per_round, f->local.epochs,
              f->local.batch, (double)f->local.lr, (double)f->local.momentum,
              (double)f->local.weight_decay, (double)f->local.prox_mu, f->server.strategy,
              (double)f->server.lr, (double)f->server.momentum, (double)f->server.beta1,
              (double)f->server.beta2, (double)f->server.tau, f->aggregator,
              (unsigned long long)f->seed, f->secagg.enabled, f->secagg.clip, f->secagg.levels,
-             f->secagg.k, f->secagg.t);
+             f->secagg.k, f->secagg.t, f->dp.enabled, f->dp.clip, f->dp.noise, f->dp.delta,
+             f->dp.quantile);
 }
 
 static int check_config(const gdn_coord_config *cfg)
@@ -1477,9 +1499,12 @@ static int check_config(const gdn_coord_config *cfg)
         !f->server.strategy)
         return gdn_error(GDN_EINVAL, "coordinator: model, clients, rounds, eval_every, "
                          "aggregator and strategy are required");
-    if (f->dp.enabled || f->attack != GDN_ATTACK_NONE || f->local.dp_clip > 0 || f->admit)
-        return gdn_error(GDN_EINVAL, "coordinator: DP and simulated attacks are not "
-                         "available over the network yet");
+    if (f->attack != GDN_ATTACK_NONE || f->local.dp_clip > 0 || f->admit)
+        return gdn_error(GDN_EINVAL, "coordinator: DP-SGD and simulated attacks are not "
+                         "available over the network");
+    if (f->dp.enabled && f->secagg.enabled)
+        return gdn_error(GDN_EINVAL, "coordinator: DP with SecAgg+ is distributed DP, not "
+                         "over the network yet; use one of them");
     if (f->secagg.enabled && (strcmp(f->aggregator, "mean") != 0 || !(f->secagg.clip > 0) ||
                               f->secagg.levels < 2))
         return gdn_error(GDN_EINVAL, "coordinator: secure aggregation sums: it needs the "
@@ -1558,6 +1583,7 @@ static int setup(coord *co, const gdn_coord_config *cfg)
     char conf[2048];
     size_t fds, n = cfg->fl.clients, nstate;
     float *state[8];
+    double dp_clip = 0;
     int rc;
 
     co->cfg = cfg;
@@ -1574,8 +1600,18 @@ static int setup(coord *co, const gdn_coord_config *cfg)
         gdn_model_init(co->global, &rng);
         gdn_rng_wipe(&rng);
     }
-    if ((rc = gdn_aggregator_new(&co->agg, co->fl.aggregator, co->dim)) ||
-        (rc = gdn_fl_server_new(&co->server, &co->fl.server, co->dim)))
+    if (co->fl.dp.enabled) { /* DP-FedAvg, as in the simulation */
+        double expected = co->fl.fraction * (double)co->fl.clients;
+        rc = gdn_aggregator_new_dp(&co->agg, co->dim, co->fl.dp.clip, co->fl.dp.noise,
+                                   expected);
+        if (!rc && co->fl.dp.quantile > 0)
+            rc = gdn_aggregator_dp_adaptive(
+                co->agg, co->fl.dp.quantile, co->fl.dp.clip_lr > 0 ? co->fl.dp.clip_lr : 0.2,
+                co->fl.dp.count_noise > 0 ? co->fl.dp.count_noise : expected / 20);
+    } else {
+        rc = gdn_aggregator_new(&co->agg, co->fl.aggregator, co->dim);
+    }
+    if (rc || (rc = gdn_fl_server_new(&co->server, &co->fl.server, co->dim)))
         return rc;
     nstate = gdn_fl_server_nstate(co->server);
     if (nstate > 8)
@@ -1607,8 +1643,10 @@ static int setup(coord *co, const gdn_coord_config *cfg)
     if ((rc = net_state_open(&co->state, cfg->state_path, conf)) ||
         (rc = net_state_owners(co->state, co->roster, n, &co->nroster)) ||
         (rc = net_state_load(co->state, &co->done, gdn_model_params(co->global), state,
-                             nstate, co->dim, &co->hist, &co->nhist)))
+                             nstate, co->dim, &dp_clip, &co->hist, &co->nhist)))
         return rc;
+    if (co->done && co->fl.dp.enabled && dp_clip > 0) /* adaptive clipping's state */
+        gdn_aggregator_dp_set_clip(co->agg, dp_clip);
     if (cfg->owners) { /* a fixed roster: the file's must agree with it */
         for (size_t i = 0; i < co->nroster; i++)
             if (memcmp(co->roster[i], cfg->owners[i], 32) != 0)

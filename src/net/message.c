@@ -189,6 +189,7 @@ static int check_round_start(int c, const gdn_wire_round_start *m)
         TRY(check_real(c, t, "dp.noise_multiplier", m->dp.noise_multiplier, 0, 0, INFINITY,
                        0));
         TRY(check_real(c, t, "dp.delta", m->dp.delta, 0, 1, 1, 1));
+        TRY(check_real(c, t, "dp.sampling_rate", m->dp.sampling_rate, 0, 1, 1, 0));
     }
     if (m->aggregation == GDN_WIRE_AGG_SECAGG)
         TRY(check_secagg(c, &m->secagg));
@@ -335,6 +336,7 @@ static int from_round_start(gdn_wire_round_start *o, const Guardian__RoundStart 
         o->dp.clip = p->dp->clip;
         o->dp.noise_multiplier = p->dp->noise_multiplier;
         o->dp.delta = p->dp->delta;
+        o->dp.sampling_rate = p->dp->sampling_rate;
     }
     if ((p->secagg != NULL) != (p->aggregation == GUARDIAN__AGGREGATION__AGGREGATION_SECAGG))
         return bad(GDN_EFORMAT, t, "secagg",
@@ -525,6 +527,7 @@ static void to_round_start(pb_msgs *b, const gdn_wire_round_start *m)
         b->dp.clip = m->dp.clip;
         b->dp.noise_multiplier = m->dp.noise_multiplier;
         b->dp.delta = m->dp.delta;
+        b->dp.sampling_rate = m->dp.sampling_rate;
         p->dp = &b->dp;
     }
     if (m->aggregation == GDN_WIRE_AGG_SECAGG) {

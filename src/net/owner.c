@@ -562,10 +562,9 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
         return rc;
     if (cfg->on_event)
         cfg->on_event(cfg->ctx, rs->round, rs->client_index, "model");
-    if ((rs->aggregation != GDN_WIRE_AGG_PLAIN && rs->aggregation != GDN_WIRE_AGG_SECAGG) ||
-        rs->dp.enabled)
+    if (rs->aggregation != GDN_WIRE_AGG_PLAIN && rs->aggregation != GDN_WIRE_AGG_SECAGG)
         return refuse(o, rs->round, "capabilities", "this owner takes part in plain and "
-                      "SecAgg+ rounds only (no HE, Prio3 or DP over the network yet)");
+                      "SecAgg+ rounds only (no HE or Prio3 over the network yet)");
     if (cfg->admit && cfg->admit(cfg->ctx, rule, why, sizeof why, rs, o->coord_fp))
         return refuse(o, rs->round, rule[0] ? rule : "policy", why);
     if (rs->aggregation == GDN_WIRE_AGG_SECAGG)
@@ -702,7 +701,7 @@ static int hello(owner *o)
     m.u.hello.protocol_version = GDN_WIRE_VERSION;
     memcpy(m.u.hello.client_fingerprint, o->fp, sizeof o->fp);
     m.u.hello.examples = o->n;
-    m.u.hello.capabilities = GDN_WIRE_CAP_SECAGG;
+    m.u.hello.capabilities = GDN_WIRE_CAP_SECAGG | GDN_WIRE_CAP_DP;
     if (o->cfg->ledger)
         m.u.hello.ledger_size = o->cfg->ledger->held(o->cfg->ledger->ctx, o->coord_pk);
     return send_msg(o, &m);

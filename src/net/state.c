@@ -1,6 +1,7 @@
 /* The coordinator's state file (state.h): SQLite in WAL mode with
  * synchronous=FULL, so a committed round survives kill -9 and power loss. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@
 
 #include "net/state.h"
 
-#define STATE_FORMAT "guardian-coordinator-1"
+#define STATE_FORMAT "guardian-coordinator-2"
 
 struct net_state {
     sqlite3 *db;
@@ -47,11 +48,12 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS rounds(round INTEGER PRIMARY KEY, completed INTEGER,"
     " cohort INTEGER, updates INTEGER, dropouts INTEGER, refusals INTEGER,"
     " train_loss REAL, evaluated INTEGER, test_loss REAL, test_accuracy REAL,"
-    " seconds REAL, model_sha256 BLOB, finished_at TEXT DEFAULT CURRENT_TIMESTAMP);"
+    " seconds REAL, model_sha256 BLOB, epsilon REAL,"
+    " finished_at TEXT DEFAULT CURRENT_TIMESTAMP);"
     "CREATE TABLE IF NOT EXISTS participants(round INTEGER, idx INTEGER, status TEXT,"
     " examples INTEGER, loss REAL, PRIMARY KEY(round, idx));"
     "CREATE TABLE IF NOT EXISTS checkpoints(round INTEGER PRIMARY KEY,"
-    " sha256 BLOB NOT NULL, model BLOB, state BLOB);";
+    " sha256 BLOB NOT NULL, model BLOB, state BLOB, dp_clip REAL);";
 
 /* meta: the format must be ours and the config the same as before. */
 static int check_meta(net_state *s, const char *key, const char *want)
@@ -185,7 +187,7 @@ static int load_history(net_state *s, gdn_coord_round **hist, size_t *nhist)
 
     if ((rc = prepare(s, &st, "SELECT round, completed, cohort, updates, dropouts, refusals,"
                               " train_loss, evaluated, test_loss, test_accuracy, seconds,"
-                              " model_sha256 FROM rounds ORDER BY round")))
+                              " model_sha256, epsilon FROM rounds ORDER BY round")))
         return rc;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         gdn_coord_round *r;
@@ -211,6 +213,8 @@ static int load_history(net_state *s, gdn_coord_round **hist, size_t *nhist)
         r->seconds = sqlite3_column_double(st, 10);
         if (sqlite3_column_bytes(st, 11) == 32)
             memcpy(r->model_sha256, sqlite3_column_blob(st, 11), 32);
+        r->epsilon = sqlite3_column_type(st, 12) == SQLITE_NULL ? INFINITY
+                                                                 : sqlite3_column_double(st, 12);
     }
     if (!rc && step != SQLITE_DONE)
         rc = db_fail(s, "reading rounds");
@@ -225,7 +229,8 @@ static int load_history(net_state *s, gdn_coord_round **hist, size_t *nhist)
 }
 
 int net_state_load(net_state *s, unsigned *round, float *model, float *const *state,
-                   size_t nstate, size_t dim, gdn_coord_round **hist, size_t *nhist)
+                   size_t nstate, size_t dim, double *dp_clip, gdn_coord_round **hist,
+                   size_t *nhist)
 {
     sqlite3_stmt *st;
     int rc = 0, step;
@@ -233,7 +238,7 @@ int net_state_load(net_state *s, unsigned *round, float *model, float *const *st
     *round = 0;
     *hist = NULL;
     *nhist = 0;
-    if ((rc = prepare(s, &st, "SELECT round, sha256, model, state FROM checkpoints"
+    if ((rc = prepare(s, &st, "SELECT round, sha256, model, state, dp_clip FROM checkpoints"
                               " WHERE model IS NOT NULL ORDER BY round DESC LIMIT 1")))
         return rc;
     step = sqlite3_step(st);
@@ -255,8 +260,10 @@ int net_state_load(net_state *s, unsigned *round, float *model, float *const *st
                                      "has the wrong size for this model", s->path, r);
         for (size_t i = 0; !rc && i < nstate; i++)
             rc = gdn_wire_floats_decode(state[i], dim, v + i * dim * 4, dim * 4);
-        if (!rc)
+        if (!rc) {
             *round = r;
+            *dp_clip = sqlite3_column_double(st, 4);
+        }
     } else if (step != SQLITE_DONE) {
         rc = db_fail(s, "reading the checkpoint");
     }
@@ -271,8 +278,8 @@ static int insert_round(net_state *s, const gdn_coord_round *r)
 
     if ((rc = prepare(s, &st, "INSERT OR REPLACE INTO rounds(round, completed, cohort,"
                               " updates, dropouts, refusals, train_loss, evaluated,"
-                              " test_loss, test_accuracy, seconds, model_sha256)"
-                              " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)")))
+                              " test_loss, test_accuracy, seconds, model_sha256, epsilon)"
+                              " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)")))
         return rc;
     sqlite3_bind_int64(st, 1, r->round);
     sqlite3_bind_int(st, 2, r->completed);
@@ -286,6 +293,10 @@ static int insert_round(net_state *s, const gdn_coord_round *r)
     sqlite3_bind_double(st, 10, r->test_accuracy);
     sqlite3_bind_double(st, 11, r->seconds);
     sqlite3_bind_blob(st, 12, r->model_sha256, 32, SQLITE_STATIC);
+    if (isfinite(r->epsilon)) /* NULL: infinite (DP without noise) */
+        sqlite3_bind_double(st, 13, r->epsilon);
+    else
+        sqlite3_bind_null(st, 13);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "writing a round");
     sqlite3_finalize(st);
     return rc;
@@ -315,7 +326,8 @@ static int insert_participants(net_state *s, unsigned round, const net_participa
 }
 
 static int insert_checkpoint(net_state *s, unsigned round, const float *model,
-                             float *const *state, size_t nstate, size_t dim, size_t keep)
+                             float *const *state, size_t nstate, size_t dim, size_t keep,
+                             double dp_clip)
 {
     gdn_buf m = {0}, v = {0};
     sqlite3_stmt *st = NULL;
@@ -329,8 +341,9 @@ static int insert_checkpoint(net_state *s, unsigned round, const float *model,
             goto done;
     crypto_hash_sha256(h, m.data, m.len);
     if ((rc = prepare(s, &st, "INSERT OR REPLACE INTO checkpoints(round, sha256, model,"
-                              " state) VALUES(?,?,?,?)")))
+                              " state, dp_clip) VALUES(?,?,?,?,?)")))
         goto done;
+    sqlite3_bind_double(st, 5, dp_clip);
     sqlite3_bind_int64(st, 1, round);
     sqlite3_bind_blob(st, 2, h, 32, SQLITE_STATIC);
     sqlite3_bind_blob64(st, 3, m.data, m.len, SQLITE_STATIC);
@@ -356,14 +369,15 @@ done:
 
 int net_state_commit(net_state *s, const gdn_coord_round *r, const net_participant *p,
                      size_t np, const float *model, float *const *state, size_t nstate,
-                     size_t dim, size_t keep)
+                     size_t dim, size_t keep, double dp_clip)
 {
     int rc;
 
     if ((rc = exec(s, "BEGIN IMMEDIATE")))
         return rc;
     if ((rc = insert_round(s, r)) || (rc = insert_participants(s, r->round, p, np)) ||
-        (rc = insert_checkpoint(s, r->round, model, state, nstate, dim, keep ? keep : 1))) {
+        (rc = insert_checkpoint(s, r->round, model, state, nstate, dim, keep ? keep : 1,
+                                dp_clip))) {
         exec(s, "ROLLBACK");
         return rc;
     }

@@ -5,7 +5,8 @@
  *   owners(idx, fingerprint)    the roster, as owners were admitted
  *   rounds(round, ...)          outcome and metrics of every finished round
  *   participants(round, idx, status, examples, loss)
- *   checkpoints(round, sha256, model, state)  model and strategy state; the
+ *   checkpoints(round, sha256, model, state, dp_clip)  model, strategy state
+ *                               and DP clip (adaptive clipping); the
  *                               blobs of all but the newest `keep` are dropped,
  *                               their hashes stay
  *
@@ -42,11 +43,12 @@ int net_state_add_owner(net_state *s, size_t idx, const uint8_t fp[32]);
  * checked against its SHA-256; and the history of finished rounds
  * (*hist malloc'd, caller frees). */
 int net_state_load(net_state *s, unsigned *round, float *model, float *const *state,
-                   size_t nstate, size_t dim, gdn_coord_round **hist, size_t *nhist);
+                   size_t nstate, size_t dim, double *dp_clip, gdn_coord_round **hist,
+                   size_t *nhist);
 
 /* Records a finished round with its participants and checkpoint. */
 int net_state_commit(net_state *s, const gdn_coord_round *r, const net_participant *p,
                      size_t np, const float *model, float *const *state, size_t nstate,
-                     size_t dim, size_t keep);
+                     size_t dim, size_t keep, double dp_clip);
 
 #endif
