@@ -96,8 +96,10 @@ static int on_round(void *p, const gdn_coord_round *h, size_t n, gdn_model *glob
     gdn_buf csv = {0};
     int rc;
 
-    printf("round %u/%u  %s  updates %zu/%zu  train loss %.4f", r->round, r->rounds,
-           r->completed ? "completed" : "FAILED", r->updates, r->cohort, r->train_loss);
+    printf("round %u/%u  %s  updates %zu/%zu", r->round, r->rounds,
+           r->completed ? "completed" : "FAILED", r->updates, r->cohort);
+    if (!ctx->fl->secagg.enabled) /* under SecAgg+ no owner's loss is sent */
+        printf("  train loss %.4f", r->train_loss);
     if (r->evaluated)
         printf("  test accuracy %.4f  test loss %.4f", r->test_accuracy, r->test_loss);
     if (ctx->fl->dp.enabled)
