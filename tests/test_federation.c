@@ -187,6 +187,27 @@ static int wait_owners(int pids[OWNERS])
     return bad;
 }
 
+/* A federation named `name` under way: the coordinator (serve_args) and
+ * OWNERS owners, owner i with env[i] (may be NULL) in its environment; logs
+ * DIR/serve.log and DIR/TAG-oI.log. Returns the port (0 on failure). */
+static unsigned run_federation(fed *f, const char *name, const char *serve_args, int *serve,
+                               int owners[OWNERS], const char *const env[OWNERS])
+{
+    char log[700];
+    unsigned port;
+
+    if (make_federation(f, name) != 0)
+        return 0;
+    snprintf(log, sizeof log, "%s/serve.log", f->dir);
+    if ((*serve = spawn_serve(f, serve_args, 0, log)) <= 0 || !(port = wait_port(log)))
+        return 0;
+    for (int i = 0; i < OWNERS; i++) {
+        snprintf(log, sizeof log, "%s/%s-o%d.log", f->dir, name, i);
+        owners[i] = spawn_owner(f, i, port, env ? env[i] : NULL, log);
+    }
+    return port;
+}
+
 /* 5 owner processes, 3 rounds: the final model is simulate's, bit for bit. */
 GDN_TEST(federation_matches_simulate)
 {
@@ -231,19 +252,15 @@ GDN_TEST(federation_matches_simulate)
  * completes with the other 4, and owner 2 trains in round 3 again. */
 GDN_TEST(federation_client_killed_mid_round)
 {
+    static const char *const env[OWNERS] = {NULL, NULL, "GDN_TEST_DIE_IN_ROUND=2"};
     fed f;
     char log[700], olog[700], metrics[700];
     int serve, owners[OWNERS];
     unsigned port;
 
-    CHECK(make_federation(&f, "fed-kill") == 0);
+    CHECK((port = run_federation(&f, "fed-kill", "--rounds 3 --min-clients 3", &serve, owners,
+                                 env)) > 0);
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
-    CHECK((serve = spawn_serve(&f, "--rounds 3 --min-clients 3", 0, log)) > 0);
-    CHECK((port = wait_port(log)) > 0);
-    for (int i = 0; i < OWNERS; i++) {
-        snprintf(olog, sizeof olog, "%s/kill-o%d.log", f.dir, i);
-        owners[i] = spawn_owner(&f, i, port, i == 2 ? "GDN_TEST_DIE_IN_ROUND=2" : NULL, olog);
-    }
     CHECK(gdn_test_wait(owners[2], 60) == 128 + SIGKILL);
     snprintf(olog, sizeof olog, "%s/kill-o2-again.log", f.dir);
     owners[2] = spawn_owner(&f, 2, port, NULL, olog);
@@ -396,19 +413,15 @@ GDN_TEST(federation_refuses_strangers_and_garbage)
  * the model stays the initial one, and the failure is recorded. */
 GDN_TEST(federation_round_fails_below_min_clients)
 {
+    static const char *const env[OWNERS] = {NULL, "GDN_TEST_DIE_IN_ROUND=1",
+                                            "GDN_TEST_DIE_IN_ROUND=1", "GDN_TEST_DIE_IN_ROUND=1",
+                                            "GDN_TEST_DIE_IN_ROUND=1"};
     fed f;
     char log[700], olog[700], metrics[700];
     int serve, owners[OWNERS];
-    unsigned port;
 
-    CHECK(make_federation(&f, "fed-fail") == 0);
+    CHECK(run_federation(&f, "fed-fail", "--rounds 1 --min-clients 2", &serve, owners, env) > 0);
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
-    CHECK((serve = spawn_serve(&f, "--rounds 1 --min-clients 2", 0, log)) > 0);
-    CHECK((port = wait_port(log)) > 0);
-    for (int i = 0; i < OWNERS; i++) {
-        snprintf(olog, sizeof olog, "%s/fail-o%d.log", f.dir, i);
-        owners[i] = spawn_owner(&f, i, port, i ? "GDN_TEST_DIE_IN_ROUND=1" : NULL, olog);
-    }
     CHECK(gdn_test_wait(serve, 120) == 0);
     CHECK(gdn_test_wait(owners[0], 60) == 0);
     for (int i = 1; i < OWNERS; i++)
@@ -416,7 +429,7 @@ GDN_TEST(federation_round_fails_below_min_clients)
     snprintf(metrics, sizeof metrics, "%s/serve/metrics.csv", f.dir);
     CHECK(gdn_test_file_contains(metrics, "\n1,5,1,4,0,0,")); /* 1 update: failed */
     CHECK(gdn_test_file_contains(log, "fewer than min_clients 2; the model stays"));
-    snprintf(olog, sizeof olog, "%s/fail-o0.log", f.dir);
+    snprintf(olog, sizeof olog, "%s/fed-fail-o0.log", f.dir);
     CHECK(gdn_test_file_contains(olog, "round 1 failed: 1 updates"));
 }
 
@@ -476,20 +489,16 @@ static double model_distance(const char *a, const char *b)
  * completes with 4, and owner 2 is back for round 3. */
 GDN_TEST(federation_secagg_with_a_dropout)
 {
+    static const char *const env[OWNERS] = {NULL, NULL, "GDN_TEST_DIE_AT=2:secagg3"};
     fed f;
     char log[700], olog[700], metrics[700], a[700], b[700];
     int serve, owners[OWNERS];
     unsigned port;
     double d;
 
-    CHECK(make_federation(&f, "fed-secagg") == 0);
+    CHECK((port = run_federation(&f, "fed-secagg", "--rounds 3 --min-clients 3 --secagg",
+                                 &serve, owners, env)) > 0);
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
-    CHECK((serve = spawn_serve(&f, "--rounds 3 --min-clients 3 --secagg", 0, log)) > 0);
-    CHECK((port = wait_port(log)) > 0);
-    for (int i = 0; i < OWNERS; i++) {
-        snprintf(olog, sizeof olog, "%s/secagg-o%d.log", f.dir, i);
-        owners[i] = spawn_owner(&f, i, port, i == 2 ? "GDN_TEST_DIE_AT=2:secagg3" : NULL, olog);
-    }
     CHECK(gdn_test_wait(owners[2], 60) == 128 + SIGKILL);
     snprintf(olog, sizeof olog, "%s/secagg-o2-again.log", f.dir);
     owners[2] = spawn_owner(&f, 2, port, NULL, olog);

@@ -70,7 +70,8 @@ int cli_load_data(const cli_opt *opts, gdn_dataset *train, gdn_dataset *test);
 /* Prints "guardian: <what>: <detail>" for a failed library call. */
 int cli_fail(const char *what, int rc);
 
-/* Set by SIGINT; long loops stop cleanly when it is set. */
+/* Set by SIGINT or SIGTERM; long loops stop cleanly when it is set (a second
+ * signal ends the process at once). */
 extern volatile int cli_interrupted;
 void cli_catch_sigint(void);
 

@@ -27,6 +27,7 @@ void cli_catch_sigint(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 void cli_help(const cli_cmd *cmd)

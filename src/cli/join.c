@@ -35,15 +35,6 @@ cli_opt cli_join_opts[] = {
     {NULL, NULL, NULL, NULL, 0},
 };
 
-static volatile int stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (stop_flag)
-        _Exit(130);
-    stop_flag = 1;
-}
 
 /* Fault tests: GDN_TEST_DIE_AT=R:EVENT kills this process (SIGKILL, no
  * clean-up) at that step of round R ("model": its model has arrived;
@@ -273,7 +264,6 @@ int cli_join(cli_opt *opts)
     uint8_t pin[32];
     char host[256];
     double retry;
-    struct sigaction sa;
     int rc;
 
     if (cli_str(opts, "config") && cli_apply_config(&(cli_cmd){"join", "", "", opts, NULL},
@@ -353,11 +343,8 @@ int cli_join(cli_opt *opts)
     cfg.retry_ms = (uint32_t)(retry * 1000);
     cfg.no_reconnect = cli_flag(opts, "no-reconnect");
     cfg.on_event = on_event;
-    cfg.stop = &stop_flag;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cfg.stop = &cli_interrupted;
+    cli_catch_sigint(); /* and SIGTERM: stop cleanly, resumable */
     if ((rc = gdn_owner_run(&cfg)))
         rc = cli_fail("data owner", rc);
     else

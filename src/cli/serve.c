@@ -51,15 +51,6 @@ cli_opt cli_serve_opts[] = {
     {NULL, NULL, NULL, NULL, 0},
 };
 
-static volatile int stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (stop_flag)
-        _Exit(130);
-    stop_flag = 1;
-}
 
 typedef struct serve_ctx {
     const char *dir;
@@ -197,7 +188,6 @@ int cli_serve(cli_opt *opts)
     char state[4200];
     const char *dir;
     long port, min_clients, wait_clients, maxconn, maxframe, classes;
-    struct sigaction sa;
     int rc, have_data;
 
     memset(&ctx, 0, sizeof ctx);
@@ -309,11 +299,8 @@ int cli_serve(cli_opt *opts)
     cfg.on_round = on_round;
     cfg.on_listen = on_listen;
     cfg.ctx = &ctx;
-    cfg.stop = &stop_flag;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cfg.stop = &cli_interrupted;
+    cli_catch_sigint(); /* and SIGTERM: stop cleanly, resumable */
     if ((rc = gdn_coord_run(&cfg, &stats))) {
         rc = cli_fail("coordinator", rc);
         goto out;
