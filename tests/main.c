@@ -90,6 +90,21 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
+/* Processes a test started: whatever is still running when the test ends
+ * (a failed CHECK skipped its wait) is killed, so nothing outlives the run. */
+static pid_t spawned[64];
+static size_t nspawned;
+
+static void reap_spawned(void)
+{
+    for (size_t i = 0; i < nspawned; i++)
+        if (kill(spawned[i], 0) == 0 && waitpid(spawned[i], NULL, WNOHANG) == 0) {
+            kill(spawned[i], SIGKILL);
+            waitpid(spawned[i], NULL, 0);
+        }
+    nspawned = 0;
+}
+
 int gdn_test_spawn(const char *args, const char *log, const char *env)
 {
     const char *g = getenv("GDN_GUARDIAN");
@@ -103,6 +118,8 @@ int gdn_test_spawn(const char *args, const char *log, const char *env)
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
+    if (pid > 0 && nspawned < sizeof spawned / sizeof spawned[0])
+        spawned[nspawned++] = pid;
     return pid > 0 ? (int)pid : -1;
 }
 
@@ -166,6 +183,7 @@ int main(int argc, char **argv)
         current_failed = 0;
         double t0 = gdn_now();
         tests[i].fn();
+        reap_spawned();
         printf("%s %-40s %.2fs\n", current_failed ? "FAIL" : "ok  ",
                tests[i].name, gdn_now() - t0);
         fflush(stdout);
