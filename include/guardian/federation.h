@@ -68,9 +68,12 @@ typedef struct gdn_coord_ledger {
     /* Consistency proof from size `from` to `to` (*len bytes, 32 a hash). */
     int (*prove)(void *ctx, uint8_t proof[GDN_WIRE_MAX_PROOF * 32], size_t *len,
                  uint64_t from, uint64_t to);
-    /* Checks and stores owner pk's co-signature of the head of `size`. */
+    /* Checks and stages owner pk's co-signature of the head of `size`. */
     int (*cosign)(void *ctx, const uint8_t pk[32], uint64_t size,
                   const uint8_t cosig[GDN_WIRE_COSIG_BYTES]);
+    /* Makes what is staged durable (one commit for many co-signatures;
+     * append commits them too). May be NULL. */
+    int (*flush)(void *ctx);
     void *ctx;
 } gdn_coord_ledger;
 

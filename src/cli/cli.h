@@ -100,7 +100,8 @@ int cli_ledger_append(cli_ledger *l, const gdn_fl_config *cfg, const gdn_coord_r
                       uint8_t head[145], uint64_t *size);
 int cli_ledger_prove(cli_ledger *l, uint8_t *proof, size_t *len, uint64_t from, uint64_t to);
 int cli_ledger_add_cosig(cli_ledger *l, const uint8_t pk[32], uint64_t size,
-                         const uint8_t cosig[97]);
+                         const uint8_t cosig[97]); /* staged: cli_ledger_flush commits */
+int cli_ledger_flush(cli_ledger *l);
 int cli_audit(cli_opt *opts);
 extern cli_opt cli_audit_opts[];
 int cli_policy(cli_opt *opts);

@@ -100,6 +100,8 @@ void cli_ledger_close(cli_ledger *l)
 {
     if (!l)
         return;
+    if (l->store && gdn_ledger_store_commit(l->store)) /* staged co-signatures */
+        gdn_ledger_store_rollback(l->store);
     gdn_ledger_store_close(l->store);
     sodium_memzero(l->sk, sizeof l->sk);
     free(l->held);
@@ -401,13 +403,19 @@ int cli_ledger_add_cosig(cli_ledger *l, const uint8_t pk[32], uint64_t size,
             return rc;
         if (head.size != size)
             continue;
-        if ((rc = gdn_ledger_store_put_cosig(l->store, id, &cosig)) ||
-            (rc = gdn_ledger_store_commit(l->store)))
-            gdn_ledger_store_rollback(l->store);
-        return rc;
+        return gdn_ledger_store_put_cosig(l->store, id, &cosig); /* staged */
     }
     return gdn_error(GDN_ERANGE, "no recent ledger head of %llu entries",
                      (unsigned long long)size);
+}
+
+int cli_ledger_flush(cli_ledger *l)
+{
+    int rc = gdn_ledger_store_commit(l->store);
+
+    if (rc)
+        gdn_ledger_store_rollback(l->store);
+    return rc;
 }
 
 /* ---- guardian audit ------------------------------------------------------- */

@@ -79,6 +79,12 @@ static int ledger_cosign(void *p, const uint8_t pk[32], uint64_t size, const uin
     return cli_ledger_add_cosig(ctx->ledger, pk, size, cosig);
 }
 
+static int ledger_flush(void *p)
+{
+    serve_ctx *ctx = p;
+    return cli_ledger_flush(ctx->ledger);
+}
+
 static int on_round(void *p, const gdn_coord_round *h, size_t n, gdn_model *global)
 {
     serve_ctx *ctx = p;
@@ -184,7 +190,7 @@ int cli_serve(cli_opt *opts)
     gdn_dataset train = {0}, test = {0};
     uint8_t (*roster)[32] = NULL;
     serve_ctx ctx;
-    gdn_coord_ledger ledger = {ledger_append, ledger_prove, ledger_cosign, NULL};
+    gdn_coord_ledger ledger = {ledger_append, ledger_prove, ledger_cosign, ledger_flush, NULL};
     char state[4200];
     const char *dir;
     long port, min_clients, wait_clients, maxconn, maxframe, classes;

@@ -9,6 +9,9 @@
  * arrives early waits in its slot until those before it are in or dropped. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +126,7 @@ typedef struct coord {
     gdn_buf sa_roster;     /* the participants' identity keys, 32 bytes each */
     uint8_t head[GDN_WIRE_HEAD_BYTES]; /* the ledger's head after the last round */
     uint64_t head_size;
+    int cosigs_staged;              /* co-signatures waiting for the tick's commit */
     int finishing;                 /* Bye{DONE} sent: drain and stop */
     double t_last;                 /* when the last round finished (0: not yet) */
     double t_finish;
@@ -1031,11 +1035,14 @@ static void finish_round(coord *co)
     end_round_messages(co, &r);
     send_heads(co);
     co->t_wait = gdn_now();
-    if (r.completed)
+    if (r.completed && r.evaluated)
         gdn_log(GDN_LOG_INFO, "round %u/%u: %zu updates, %zu dropouts, %zu refusals, "
-                "loss %.4f%s%.2f%% (%.2f s)", r.round, r.rounds, r.updates, r.dropouts,
-                r.refusals, r.train_loss, r.evaluated ? ", test accuracy " : "",
-                r.evaluated ? 100 * r.test_accuracy : 0, r.seconds);
+                "loss %.4f, test accuracy %.2f%% (%.2f s)", r.round, r.rounds, r.updates,
+                r.dropouts, r.refusals, r.train_loss, 100 * r.test_accuracy, r.seconds);
+    else if (r.completed)
+        gdn_log(GDN_LOG_INFO, "round %u/%u: %zu updates, %zu dropouts, %zu refusals, "
+                "loss %.4f (%.2f s)", r.round, r.rounds, r.updates, r.dropouts, r.refusals,
+                r.train_loss, r.seconds);
     else
         gdn_log(GDN_LOG_WARN, "round %u/%u failed: %zu updates, fewer than min_clients "
                 "%zu; the model stays", r.round, r.rounds, r.updates, co->cfg->min_clients);
@@ -1248,6 +1255,7 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
             return;
         }
         c->ledger_size = m.u.cosign.size;
+        co->cosigs_staged = 1;
         return;
     case GDN_WIRE_BYE:
         gdn_log(GDN_LOG_INFO, "owner %ld leaves%s%s", c->owner,
@@ -1366,6 +1374,12 @@ static void timers(coord *co)
 {
     const gdn_coord_config *cfg = co->cfg;
     double now = gdn_now();
+
+    if (co->cosigs_staged && cfg->ledger->flush) { /* one commit for a tick's co-signatures */
+        if (cfg->ledger->flush(cfg->ledger->ctx))
+            gdn_log(GDN_LOG_WARN, "ledger: storing co-signatures: %s", gdn_errmsg());
+        co->cosigs_staged = 0;
+    }
 
     for (size_t i = 0; i < co->nconns; i++) {
         conn *c = co->conns[i];
@@ -1580,6 +1594,12 @@ static void coord_free(coord *co)
 
 static int setup(coord *co, const gdn_coord_config *cfg)
 {
+#ifdef __GLIBC__
+    /* Updates are large, short-lived buffers: keep them on the heap, reused
+     * round after round, rather than fresh mmap pages (page faults) each time. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     char conf[2048];
     size_t fds, n = cfg->fl.clients, nstate;
     float *state[8];
@@ -1711,6 +1731,13 @@ int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats)
         int n;
 
         if (cfg->stop && *cfg->stop && !co.finishing) {
+            if (co.in_round) { /* not recorded: a restart runs it again, whole */
+                gdn_log(GDN_LOG_INFO, "round %u abandoned", co.round);
+                co.in_round = 0;
+                sa_reset(&co);
+                for (size_t i = 0; i < co.m; i++)
+                    gdn_buf_free(&co.slots[i].bytes);
+            }
             gdn_log(GDN_LOG_INFO, "stopping after round %u (resumable)", co.done);
             co.finishing = 1;
             co.t_finish = gdn_now();

@@ -743,11 +743,16 @@ int gdn_wire_floats_decode(float *out, size_t n, const uint8_t *in, size_t len)
         return gdn_error(GDN_EFORMAT, "float vector of %zu bytes, expected %zu parameters "
                                       "(4 bytes each)",
                          len, n);
+    /* Branch-free over the whole vector (it vectorizes): an all-ones exponent
+     * is an infinity or a NaN; only then look for the first. */
+    uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t u = gdn_load_le32(in + 4 * i);
         memcpy(&out[i], &u, 4);
+        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    for (size_t i = 0; bad && i < n; i++)
         if (!isfinite(out[i]))
             return gdn_error(GDN_EFORMAT, "float vector: value %zu is not finite", i);
-    }
     return 0;
 }
