@@ -117,4 +117,74 @@ int gdn_prio3_unshard(const gdn_prio3 *vdaf, uint64_t *result, size_t result_len
                       const uint8_t *const *agg_shares, const size_t *lens, size_t num,
                       uint64_t num_measurements);
 
+/* ---- Ping-pong topology (draft-irtf-cfrg-vdaf-20 §5.7.1) -------------------
+ * Two aggregators, the leader (agg_id 0) and the helper (1), take turns:
+ *   leader: gdn_pingpong_leader_init        -> outbound `initialize`
+ *   helper: gdn_pingpong_helper_init(inbound) -> output share + `finish`
+ *   leader: gdn_pingpong_leader_continued(inbound) -> output share
+ * Messages use the draft's encoding: a type byte, then each field as a
+ * 4-byte big-endian length and its bytes. Any failure (malformed message,
+ * wrong type, rejected proof) leaves the state GDN_PINGPONG_REJECTED and
+ * returns the error (GDN_EFORMAT, GDN_ESTATE or GDN_ECRYPTO) with context. */
+
+typedef enum {
+    GDN_PINGPONG_INITIALIZE = 0, /* verifier_share */
+    GDN_PINGPONG_CONTINUE = 1,   /* verifier_message, verifier_share */
+    GDN_PINGPONG_FINISH = 2      /* verifier_message */
+} gdn_pingpong_type;
+
+/* A decoded message: pointers into the encoded bytes. */
+typedef struct gdn_pingpong_message {
+    gdn_pingpong_type type;
+    const uint8_t *verifier_message, *verifier_share;
+    size_t verifier_message_len, verifier_share_len;
+} gdn_pingpong_message;
+
+#define GDN_PINGPONG_MAX_FIELD ((size_t)1 << 30) /* bytes per field we accept */
+
+/* Appends the encoding of m to *out. */
+int gdn_pingpong_encode(gdn_buf *out, const gdn_pingpong_message *m);
+/* Decodes in[0..len) exactly (no trailing bytes); GDN_EFORMAT otherwise. */
+int gdn_pingpong_decode(gdn_pingpong_message *m, const uint8_t *in, size_t len);
+
+typedef enum {
+    GDN_PINGPONG_CONTINUED = 1,      /* outbound to send, more to come */
+    GDN_PINGPONG_FINISHED_WITH_OUTBOUND, /* out_share ready; send outbound */
+    GDN_PINGPONG_FINISHED,           /* out_share ready */
+    GDN_PINGPONG_REJECTED
+} gdn_pingpong_status;
+
+/* One aggregator's side of one report. Zero-initialise; free with
+ * gdn_pingpong_state_free. */
+typedef struct gdn_pingpong_state {
+    gdn_pingpong_status status;
+    unsigned round;        /* verification round of verify_state */
+    gdn_buf verify_state;  /* opaque, between messages */
+    gdn_buf out_share;     /* when finished */
+    gdn_buf outbound;      /* the message to send, when there is one */
+} gdn_pingpong_state;
+
+void gdn_pingpong_state_free(gdn_pingpong_state *st);
+
+int gdn_pingpong_leader_init(gdn_pingpong_state *st, const gdn_prio3 *vdaf,
+                             const uint8_t verify_key[GDN_PRIO3_VERIFY_KEY_BYTES],
+                             const uint8_t *ctx, size_t ctx_len,
+                             const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                             const uint8_t *public_share, size_t public_share_len,
+                             const uint8_t *input_share, size_t input_share_len);
+int gdn_pingpong_helper_init(gdn_pingpong_state *st, const gdn_prio3 *vdaf,
+                             const uint8_t verify_key[GDN_PRIO3_VERIFY_KEY_BYTES],
+                             const uint8_t *ctx, size_t ctx_len,
+                             const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                             const uint8_t *public_share, size_t public_share_len,
+                             const uint8_t *input_share, size_t input_share_len,
+                             const uint8_t *inbound, size_t inbound_len);
+/* The next transition of a CONTINUED state on the peer's message. */
+int gdn_pingpong_leader_continued(gdn_pingpong_state *st, const gdn_prio3 *vdaf,
+                                  const uint8_t *ctx, size_t ctx_len,
+                                  const uint8_t *inbound, size_t inbound_len);
+int gdn_pingpong_helper_continued(gdn_pingpong_state *st, const gdn_prio3 *vdaf,
+                                  const uint8_t *ctx, size_t ctx_len,
+                                  const uint8_t *inbound, size_t inbound_len);
+
 #endif
