@@ -164,6 +164,19 @@ prio_fe prio_fe_from_u64(const prio_field *F, uint64_t x)
 
 prio_fe prio_fe_one(const prio_field *F) { return prio_fe_from_u64(F, 1); }
 
+prio_fe prio_fe_from_wide_sum(const prio_field *F, uint64_t lo, uint64_t hi)
+{
+    /* t R^-1 by one Montgomery step, then times R^2 R^-1: t mod p, as a
+     * representation (representations add like the elements). */
+    u128 t = (u128)hi << 64 | lo;
+    prio_fe r = {{0, 0}};
+    if (F->id == PRIO_FIELD64)
+        r.v[0] = mont64((u128)mont64(t) * R2_64);
+    else
+        r.v[0] = mont_small(F, (u128)mont_small(F, t) * F->r2);
+    return r;
+}
+
 prio_fe prio_fe_add(const prio_field *F, prio_fe a, prio_fe b)
 {
     prio_fe r = {{0, 0}};

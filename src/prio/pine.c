@@ -232,12 +232,24 @@ static int run_wr_checks(const gdn_pine *v, prio_fe *results, const prio_fe *gra
         prio_fe acc = prio_fe_zero();
         if ((rc = prio_xof_next(&x, buf, nbytes)))
             break;
-        for (size_t k = 0; k < d; k++) {
-            unsigned bits = (buf[k / 4] >> (2 * (k % 4))) & 3;
-            if (bits == 3)
-                acc = prio_fe_add(F, acc, grad[k]);
-            else if (bits == 0)
-                acc = prio_fe_sub(F, acc, grad[k]);
+        if (F->id == PRIO_FIELD128) {
+            for (size_t k = 0; k < d; k++) {
+                unsigned bits = (buf[k / 4] >> (2 * (k % 4))) & 3;
+                if (bits == 3)
+                    acc = prio_fe_add(F, acc, grad[k]);
+                else if (bits == 0)
+                    acc = prio_fe_sub(F, acc, grad[k]);
+            }
+        } else { /* one-limb fields: add representations in 128-bit integers */
+            unsigned __int128 pos = 0, neg = 0;
+            for (size_t k = 0; k < d; k++) {
+                unsigned bits = (buf[k / 4] >> (2 * (k % 4))) & 3;
+                uint64_t g = grad[k].v[0];
+                pos += g & ((uint64_t)0 - (uint64_t)(bits == 3));
+                neg += g & ((uint64_t)0 - (uint64_t)(bits == 0));
+            }
+            acc = prio_fe_sub(F, prio_fe_from_wide_sum(F, (uint64_t)pos, (uint64_t)(pos >> 64)),
+                              prio_fe_from_wide_sum(F, (uint64_t)neg, (uint64_t)(neg >> 64)));
         }
         results[i] = acc;
     }

@@ -40,6 +40,10 @@ prio_fe prio_fe_one(const prio_field *F);
 /* x mod p. */
 prio_fe prio_fe_from_u64(const prio_field *F, uint64_t x);
 prio_fe prio_fe_add(const prio_field *F, prio_fe a, prio_fe b);
+/* Field64, Field32, Field40 only: the element whose representation is
+ * t = hi 2^64 + lo mod p, for t a sum of fewer than 2^40 representations
+ * (v[0] of elements): lets hot loops add in plain integers. */
+prio_fe prio_fe_from_wide_sum(const prio_field *F, uint64_t lo, uint64_t hi);
 prio_fe prio_fe_sub(const prio_field *F, prio_fe a, prio_fe b);
 prio_fe prio_fe_neg(const prio_field *F, prio_fe a);
 prio_fe prio_fe_mul(const prio_field *F, prio_fe a, prio_fe b);
