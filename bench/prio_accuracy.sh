@@ -25,7 +25,7 @@ for run in clean attacked prio-attacked prio-clean; do
     prio-clean) args+=(--prio --prio-bound "$bound") ;;
   esac
   $g simulate "${args[@]}" > "$out.log" 2>&1
-  rejected=$(grep -o '[0-9]* rejected' "$out.log" | awk '{s += $1} END {print s + 0}')
+  rejected=$({ grep -o '[0-9]* rejected' "$out.log" || true; } | awk '{s += $1} END {print s + 0}')
   secs=$(awk -F, 'NR > 1 {print $6}' "$out/metrics.csv" | sort -g |
          awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
   tail -n 1 "$out/metrics.csv" | awk -F, -v r="$run" -v m="$model" -v rej="$rejected" \
