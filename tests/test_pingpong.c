@@ -218,3 +218,59 @@ GDN_TEST(pingpong_rejects_malformed)
     gdn_buf_free(&bad);
     gdn_prio3_free(v);
 }
+
+/* PINE through ping-pong: the output shares of both aggregators sum to the
+ * encoded vector; a forged (oversized) report ends rejected at the helper. */
+GDN_TEST(pingpong_pine)
+{
+    gdn_pine_params pp = {0};
+    gdn_pine *v;
+    uint8_t key[16] = {4}, nonce[16] = {8}, *coins;
+    double x[40], big[40], res[40];
+    gdn_buf pub = {0}, in[2] = {{0}};
+    gdn_pingpong_state lead = {0}, help = {0};
+    gdn_rng rng;
+    pp.variant = GDN_PINE64, pp.num_shares = 2, pp.dimension = 40, pp.num_frac_bits = 10;
+    pp.l2_norm_bound = 1024, pp.chunk_length = 30, pp.chunk_length_norm_equality = 7;
+    for (int i = 0; i < 40; i++)
+        x[i] = (i % 5 - 2) * 0.05, big[i] = 10 * x[i];
+    gdn_rng_init_seed(&rng, 12);
+    CHECK_OK(gdn_pine_new(&v, &pp));
+    CHECK_OK(gdn_pine_shard(v, &pub, in, x, 40, nonce, &rng));
+    CHECK_OK(gdn_pingpong_pine_leader_init(&lead, v, key, nonce, pub.data, pub.len,
+                                           in[0].data, in[0].len));
+    CHECK_OK(gdn_pingpong_pine_helper_init(&help, v, key, nonce, pub.data, pub.len,
+                                           in[1].data, in[1].len, lead.outbound.data,
+                                           lead.outbound.len));
+    CHECK_EQ(help.status, GDN_PINGPONG_FINISHED_WITH_OUTBOUND);
+    CHECK_OK(gdn_pingpong_pine_continued(&lead, v, help.outbound.data, help.outbound.len));
+    CHECK_EQ(lead.status, GDN_PINGPONG_FINISHED);
+    {
+        const uint8_t *ptr[2] = {lead.out_share.data, help.out_share.data};
+        size_t lens[2] = {lead.out_share.len, help.out_share.len};
+        CHECK_OK(gdn_pine_unshard(v, res, 40, ptr, lens, 2));
+        for (int i = 0; i < 40; i++)
+            CHECK(res[i] == nearbyint(x[i] * 1024) / 1024);
+    }
+    /* A forged report: the helper rejects at initialization. */
+    pub.len = in[0].len = in[1].len = 0;
+    coins = malloc(gdn_pine_rand_size(v));
+    gdn_rng_bytes(&rng, coins, gdn_pine_rand_size(v));
+    CHECK_OK(gdn_pine_shard_with_rand(v, &pub, in, big, 40, nonce, coins,
+                                      gdn_pine_rand_size(v), GDN_PINE_SHARD_FORGE_NORM));
+    free(coins);
+    CHECK_OK(gdn_pingpong_pine_leader_init(&lead, v, key, nonce, pub.data, pub.len,
+                                           in[0].data, in[0].len));
+    CHECK_EQ(gdn_pingpong_pine_helper_init(&help, v, key, nonce, pub.data, pub.len,
+                                           in[1].data, in[1].len, lead.outbound.data,
+                                           lead.outbound.len),
+             GDN_ECRYPTO);
+    CHECK_EQ(help.status, GDN_PINGPONG_REJECTED);
+    CHECK(strstr(gdn_errmsg(), "norm equality") != NULL);
+    gdn_pingpong_state_free(&lead);
+    gdn_pingpong_state_free(&help);
+    gdn_buf_free(&pub);
+    gdn_buf_free(&in[0]);
+    gdn_buf_free(&in[1]);
+    gdn_pine_free(v);
+}

@@ -267,4 +267,20 @@ int gdn_pine_aggregate(const gdn_pine *vdaf, uint8_t *agg_share, const uint8_t *
 int gdn_pine_unshard(const gdn_pine *vdaf, double *result, size_t result_len,
                      const uint8_t *const *agg_shares, const size_t *lens, size_t num);
 
+/* Ping-pong over PINE: the same transitions and messages as for Prio3
+ * (no context string); _continued serves the leader and the helper. */
+int gdn_pingpong_pine_leader_init(gdn_pingpong_state *st, const gdn_pine *vdaf,
+                                  const uint8_t *verify_key,
+                                  const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                                  const uint8_t *public_share, size_t public_share_len,
+                                  const uint8_t *input_share, size_t input_share_len);
+int gdn_pingpong_pine_helper_init(gdn_pingpong_state *st, const gdn_pine *vdaf,
+                                  const uint8_t *verify_key,
+                                  const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                                  const uint8_t *public_share, size_t public_share_len,
+                                  const uint8_t *input_share, size_t input_share_len,
+                                  const uint8_t *inbound, size_t inbound_len);
+int gdn_pingpong_pine_continued(gdn_pingpong_state *st, const gdn_pine *vdaf,
+                                const uint8_t *inbound, size_t inbound_len);
+
 #endif

@@ -161,10 +161,10 @@ int gdn_fl_prio_add(gdn_fl_prio *p, const float *vec, const float *global, gdn_r
     return 0;
 }
 
-/* The two aggregators: verify each report (leader and helper verify_init,
- * the verifier message, verify_next), add the output shares of the valid
- * ones, then unshard. out = global + mean accepted update (global when
- * every report was rejected). */
+/* The two aggregators: for each report, the draft's ping-pong exchange
+ * (the leader's `initialize`, the helper's `finish`), then the output
+ * shares of the valid ones are added; unshard at the end. out = global +
+ * mean accepted update (global when every report was rejected). */
 int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng *rng,
                        size_t *rejected)
 {
@@ -172,7 +172,7 @@ int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng 
     size_t os = gdn_pine_out_share_size(v), accepted = 0;
     uint8_t key[VERIFY_KEY_MAX];
     uint8_t *agg[2] = {calloc(1, os), calloc(1, os)};
-    gdn_buf st[2] = {{0}}, vs[2] = {{0}}, msg = {0}, o[2] = {{0}};
+    gdn_pingpong_state lead = {0}, help = {0};
     int rc = 0;
     if (!agg[0] || !agg[1]) {
         rc = GDN_ENOMEM;
@@ -183,22 +183,21 @@ int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng 
     p->rejected = 0;
     for (size_t i = 0; i < p->count; i++) {
         int r = p->ok[i] ? 0 : GDN_ERANGE;
-        const gdn_buf *in[2] = {&p->leader[i], &p->helper[i]};
-        for (unsigned j = 0; j < 2; j++)
-            st[j].len = vs[j].len = o[j].len = 0;
-        msg.len = 0;
-        for (unsigned j = 0; j < 2 && !r; j++)
-            r = gdn_pine_verify_init(v, &st[j], &vs[j], key, j, p->nonce[i], p->pub[i].data,
-                                     p->pub[i].len, in[j]->data, in[j]->len);
-        if (!r) {
-            const uint8_t *ptr[2] = {vs[0].data, vs[1].data};
-            size_t lens[2] = {vs[0].len, vs[1].len};
-            r = gdn_pine_verifier_shares_to_message(v, &msg, ptr, lens, 2);
-        }
-        for (unsigned j = 0; j < 2 && !r; j++)
-            r = gdn_pine_verify_next(v, &o[j], st[j].data, st[j].len, msg.data, msg.len);
-        for (unsigned j = 0; j < 2 && !r; j++)
-            r = gdn_pine_aggregate(v, agg[j], o[j].data, o[j].len);
+        const uint8_t *nonce = p->nonce[i], *ps = p->pub[i].data;
+        size_t ps_len = p->pub[i].len;
+        if (!r)
+            r = gdn_pingpong_pine_leader_init(&lead, v, key, nonce, ps, ps_len,
+                                              p->leader[i].data, p->leader[i].len);
+        if (!r) /* the leader's `initialize` goes to the helper */
+            r = gdn_pingpong_pine_helper_init(&help, v, key, nonce, ps, ps_len,
+                                              p->helper[i].data, p->helper[i].len,
+                                              lead.outbound.data, lead.outbound.len);
+        if (!r) /* the helper's `finish` comes back */
+            r = gdn_pingpong_pine_continued(&lead, v, help.outbound.data, help.outbound.len);
+        if (!r)
+            r = gdn_pine_aggregate(v, agg[0], lead.out_share.data, lead.out_share.len);
+        if (!r)
+            r = gdn_pine_aggregate(v, agg[1], help.out_share.data, help.out_share.len);
         if (r == GDN_ENOMEM || r == GDN_EINTERNAL) {
             rc = r;
             goto done;
@@ -222,12 +221,9 @@ int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng 
     }
     *rejected = p->rejected;
 done:
-    for (unsigned j = 0; j < 2; j++) {
-        gdn_buf_free(&st[j]);
-        gdn_buf_free(&vs[j]);
-        gdn_buf_free(&o[j]);
-        free(agg[j]);
-    }
-    gdn_buf_free(&msg);
+    gdn_pingpong_state_free(&lead);
+    gdn_pingpong_state_free(&help);
+    free(agg[0]);
+    free(agg[1]);
     return rc;
 }

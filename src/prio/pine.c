@@ -332,9 +332,10 @@ static int encode_wr_checks(const gdn_pine *v, prio_fe *bits, const prio_fe *res
     prio_fe off = prio_fe_from_u64(F, c->wr_bound - 1);
     for (size_t i = 0; i < c->wr_checks; i++) {
         uint64_t val = small_value(F, prio_fe_add(F, results[i], off));
-        int in_range = val <= 2 * c->wr_bound - 1;
-        int g = (in_range || (flags & GDN_PINE_SHARD_FORGE_NORM)) &&
-                passed < c->wr_successes;
+        /* Without branches on the result: the checks are on the gradient. */
+        unsigned in_range = (unsigned)(val <= 2 * c->wr_bound - 1);
+        unsigned forge = (unsigned)((flags & GDN_PINE_SHARD_FORGE_NORM) != 0);
+        unsigned g = (in_range | forge) & (unsigned)(passed < c->wr_successes);
         passed += (size_t)g;
         put_bits(F, bits + i * (c->wr_bits + 1), val, c->wr_bits);
         bits[i * (c->wr_bits + 1) + c->wr_bits] = prio_fe_from_u64(F, (uint64_t)g);

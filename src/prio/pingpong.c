@@ -1,13 +1,66 @@
-/* The ping-pong topology of draft-irtf-cfrg-vdaf-20 §5.7.1 for Prio3: the
- * message encoding (TLS presentation language, RFC 8446 §3) and the state
- * transitions of the leader and the helper. Prio3 verifies in one round
- * (ROUNDS = 1), so a report takes `initialize` then `finish`; a `continue`
- * message is well-formed but always rejected here. */
+/* The ping-pong topology of draft-irtf-cfrg-vdaf-20 §5.7.1 for Prio3 and
+ * PINE: the message encoding (TLS presentation language, RFC 8446 §3) and
+ * the state transitions of the leader and the helper. Both VDAFs verify in
+ * one round (ROUNDS = 1), so a report takes `initialize` then `finish`; a
+ * `continue` message is well-formed but always rejected here. */
 #include <string.h>
 
 #include "guardian/prio.h"
 
-#define PRIO3_ROUNDS 1
+#define VDAF_ROUNDS 1
+
+/* The three verification calls of a one-round VDAF. PINE (on VDAF draft
+ * 11) has no application context: its adapters ignore ctx. */
+typedef struct vdaf_ops {
+    int (*init)(const void *v, gdn_buf *state, gdn_buf *share, const uint8_t *key,
+                const uint8_t *ctx, size_t ctx_len, unsigned agg_id, const uint8_t *nonce,
+                const uint8_t *ps, size_t ps_len, const uint8_t *is, size_t is_len);
+    int (*combine)(const void *v, gdn_buf *msg, const uint8_t *ctx, size_t ctx_len,
+                   const uint8_t *const *shares, const size_t *lens, size_t n);
+    int (*next)(const void *v, gdn_buf *out, const uint8_t *state, size_t state_len,
+                const uint8_t *msg, size_t msg_len);
+} vdaf_ops;
+
+static int prio3_init(const void *v, gdn_buf *state, gdn_buf *share, const uint8_t *key,
+                      const uint8_t *ctx, size_t ctx_len, unsigned agg_id,
+                      const uint8_t *nonce, const uint8_t *ps, size_t ps_len,
+                      const uint8_t *is, size_t is_len)
+{
+    return gdn_prio3_verify_init(v, state, share, key, ctx, ctx_len, agg_id, nonce, ps,
+                                 ps_len, is, is_len);
+}
+static int prio3_combine(const void *v, gdn_buf *msg, const uint8_t *ctx, size_t ctx_len,
+                         const uint8_t *const *shares, const size_t *lens, size_t n)
+{
+    return gdn_prio3_verifier_shares_to_message(v, msg, ctx, ctx_len, shares, lens, n);
+}
+static int prio3_next(const void *v, gdn_buf *out, const uint8_t *state, size_t state_len,
+                      const uint8_t *msg, size_t msg_len)
+{
+    return gdn_prio3_verify_next(v, out, state, state_len, msg, msg_len);
+}
+static int pine_init(const void *v, gdn_buf *state, gdn_buf *share, const uint8_t *key,
+                     const uint8_t *ctx, size_t ctx_len, unsigned agg_id,
+                     const uint8_t *nonce, const uint8_t *ps, size_t ps_len,
+                     const uint8_t *is, size_t is_len)
+{
+    (void)ctx, (void)ctx_len;
+    return gdn_pine_verify_init(v, state, share, key, agg_id, nonce, ps, ps_len, is, is_len);
+}
+static int pine_combine(const void *v, gdn_buf *msg, const uint8_t *ctx, size_t ctx_len,
+                        const uint8_t *const *shares, const size_t *lens, size_t n)
+{
+    (void)ctx, (void)ctx_len;
+    return gdn_pine_verifier_shares_to_message(v, msg, shares, lens, n);
+}
+static int pine_next(const void *v, gdn_buf *out, const uint8_t *state, size_t state_len,
+                     const uint8_t *msg, size_t msg_len)
+{
+    return gdn_pine_verify_next(v, out, state, state_len, msg, msg_len);
+}
+
+static const vdaf_ops prio3_ops = {prio3_init, prio3_combine, prio3_next};
+static const vdaf_ops pine_ops = {pine_init, pine_combine, pine_next};
 
 static void put_be32(uint8_t p[4], uint32_t v)
 {
@@ -114,16 +167,16 @@ static int reject(gdn_pingpong_state *st, int rc)
 
 /* ping_pong_transition(): combine the two verifier shares (leader's first),
  * then verify_next; Prio3 finishes here and sends `finish`. */
-static int transition(gdn_pingpong_state *st, const gdn_prio3 *v, const uint8_t *ctx,
-                      size_t ctx_len, const uint8_t *const shares[2],
+static int transition(gdn_pingpong_state *st, const vdaf_ops *ops, const void *v,
+                      const uint8_t *ctx, size_t ctx_len, const uint8_t *const shares[2],
                       const size_t lens[2])
 {
     gdn_buf msg = {0};
     gdn_pingpong_message out = {GDN_PINGPONG_FINISH, NULL, NULL, 0, 0};
-    int rc = gdn_prio3_verifier_shares_to_message(v, &msg, ctx, ctx_len, shares, lens, 2);
+    int rc = ops->combine(v, &msg, ctx, ctx_len, shares, lens, 2);
     if (!rc)
-        rc = gdn_prio3_verify_next(v, &st->out_share, st->verify_state.data,
-                                   st->verify_state.len, msg.data, msg.len);
+        rc = ops->next(v, &st->out_share, st->verify_state.data, st->verify_state.len,
+                       msg.data, msg.len);
     if (!rc) { /* verify_round + 1 == ROUNDS */
         out.verifier_message = msg.data;
         out.verifier_message_len = msg.len;
@@ -136,19 +189,17 @@ static int transition(gdn_pingpong_state *st, const gdn_prio3 *v, const uint8_t 
     return 0;
 }
 
-int gdn_pingpong_leader_init(gdn_pingpong_state *st, const gdn_prio3 *v,
-                             const uint8_t verify_key[GDN_PRIO3_VERIFY_KEY_BYTES],
-                             const uint8_t *ctx, size_t ctx_len,
-                             const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
-                             const uint8_t *public_share, size_t public_share_len,
-                             const uint8_t *input_share, size_t input_share_len)
+static int leader_init(gdn_pingpong_state *st, const vdaf_ops *ops, const void *v,
+                       const uint8_t *verify_key, const uint8_t *ctx, size_t ctx_len,
+                       const uint8_t *nonce, const uint8_t *public_share,
+                       size_t public_share_len, const uint8_t *input_share,
+                       size_t input_share_len)
 {
     gdn_buf share = {0};
     gdn_pingpong_message m = {GDN_PINGPONG_INITIALIZE, NULL, NULL, 0, 0};
     reset(st);
-    int rc = gdn_prio3_verify_init(v, &st->verify_state, &share, verify_key, ctx, ctx_len,
-                                   0, nonce, public_share, public_share_len, input_share,
-                                   input_share_len);
+    int rc = ops->init(v, &st->verify_state, &share, verify_key, ctx, ctx_len, 0, nonce,
+                       public_share, public_share_len, input_share, input_share_len);
     if (!rc) {
         m.verifier_share = share.data;
         m.verifier_share_len = share.len;
@@ -161,20 +212,17 @@ int gdn_pingpong_leader_init(gdn_pingpong_state *st, const gdn_prio3 *v,
     return 0;
 }
 
-int gdn_pingpong_helper_init(gdn_pingpong_state *st, const gdn_prio3 *v,
-                             const uint8_t verify_key[GDN_PRIO3_VERIFY_KEY_BYTES],
-                             const uint8_t *ctx, size_t ctx_len,
-                             const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
-                             const uint8_t *public_share, size_t public_share_len,
-                             const uint8_t *input_share, size_t input_share_len,
-                             const uint8_t *inbound, size_t inbound_len)
+static int helper_init(gdn_pingpong_state *st, const vdaf_ops *ops, const void *v,
+                       const uint8_t *verify_key, const uint8_t *ctx, size_t ctx_len,
+                       const uint8_t *nonce, const uint8_t *public_share,
+                       size_t public_share_len, const uint8_t *input_share,
+                       size_t input_share_len, const uint8_t *inbound, size_t inbound_len)
 {
     gdn_buf share = {0};
     gdn_pingpong_message in;
     reset(st);
-    int rc = gdn_prio3_verify_init(v, &st->verify_state, &share, verify_key, ctx, ctx_len,
-                                   1, nonce, public_share, public_share_len, input_share,
-                                   input_share_len);
+    int rc = ops->init(v, &st->verify_state, &share, verify_key, ctx, ctx_len, 1, nonce,
+                       public_share, public_share_len, input_share, input_share_len);
     if (!rc)
         rc = gdn_pingpong_decode(&in, inbound, inbound_len);
     if (!rc && in.type != GDN_PINGPONG_INITIALIZE)
@@ -183,7 +231,7 @@ int gdn_pingpong_helper_init(gdn_pingpong_state *st, const gdn_prio3 *v,
     if (!rc) {
         const uint8_t *shares[2] = {in.verifier_share, share.data};
         size_t lens[2] = {in.verifier_share_len, share.len};
-        rc = transition(st, v, ctx, ctx_len, shares, lens);
+        rc = transition(st, ops, v, ctx, ctx_len, shares, lens);
     }
     gdn_buf_free(&share);
     return rc ? reject(st, rc) : 0;
@@ -191,8 +239,8 @@ int gdn_pingpong_helper_init(gdn_pingpong_state *st, const gdn_prio3 *v,
 
 /* ping_pong_continued(): verify_next on the peer's verifier message; with
  * one round only `finish` completes. */
-static int continued(gdn_pingpong_state *st, const gdn_prio3 *v, const uint8_t *inbound,
-                     size_t inbound_len, const char *who)
+static int continued(gdn_pingpong_state *st, const vdaf_ops *ops, const void *v,
+                     const uint8_t *inbound, size_t inbound_len, const char *who)
 {
     gdn_pingpong_message in;
     int rc;
@@ -204,14 +252,13 @@ static int continued(gdn_pingpong_state *st, const gdn_prio3 *v, const uint8_t *
     if (in.type == GDN_PINGPONG_INITIALIZE)
         return reject(st, gdn_error(GDN_ESTATE, "ping-pong: %s got an initialize "
                                     "message after initialization", who));
-    if (!(st->round + 1 == PRIO3_ROUNDS && in.type == GDN_PINGPONG_FINISH))
+    if (!(st->round + 1 == VDAF_ROUNDS && in.type == GDN_PINGPONG_FINISH))
         return reject(st, gdn_error(GDN_ESTATE, "ping-pong: %s got a continue message "
                                     "in round %u of a %d-round VDAF", who, st->round,
-                                    PRIO3_ROUNDS));
+                                    VDAF_ROUNDS));
     st->out_share.len = 0;
-    rc = gdn_prio3_verify_next(v, &st->out_share, st->verify_state.data,
-                               st->verify_state.len, in.verifier_message,
-                               in.verifier_message_len);
+    rc = ops->next(v, &st->out_share, st->verify_state.data, st->verify_state.len,
+                   in.verifier_message, in.verifier_message_len);
     if (rc)
         return reject(st, rc);
     st->outbound.len = 0;
@@ -219,12 +266,37 @@ static int continued(gdn_pingpong_state *st, const gdn_prio3 *v, const uint8_t *
     return 0;
 }
 
+/* ---- Prio3 ---------------------------------------------------------------- */
+
+int gdn_pingpong_leader_init(gdn_pingpong_state *st, const gdn_prio3 *v,
+                             const uint8_t verify_key[GDN_PRIO3_VERIFY_KEY_BYTES],
+                             const uint8_t *ctx, size_t ctx_len,
+                             const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                             const uint8_t *public_share, size_t public_share_len,
+                             const uint8_t *input_share, size_t input_share_len)
+{
+    return leader_init(st, &prio3_ops, v, verify_key, ctx, ctx_len, nonce, public_share,
+                       public_share_len, input_share, input_share_len);
+}
+
+int gdn_pingpong_helper_init(gdn_pingpong_state *st, const gdn_prio3 *v,
+                             const uint8_t verify_key[GDN_PRIO3_VERIFY_KEY_BYTES],
+                             const uint8_t *ctx, size_t ctx_len,
+                             const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                             const uint8_t *public_share, size_t public_share_len,
+                             const uint8_t *input_share, size_t input_share_len,
+                             const uint8_t *inbound, size_t inbound_len)
+{
+    return helper_init(st, &prio3_ops, v, verify_key, ctx, ctx_len, nonce, public_share,
+                       public_share_len, input_share, input_share_len, inbound, inbound_len);
+}
+
 int gdn_pingpong_leader_continued(gdn_pingpong_state *st, const gdn_prio3 *v,
                                   const uint8_t *ctx, size_t ctx_len,
                                   const uint8_t *inbound, size_t inbound_len)
 {
     (void)ctx, (void)ctx_len; /* Prio3's verify_next does not read it */
-    return continued(st, v, inbound, inbound_len, "the leader");
+    return continued(st, &prio3_ops, v, inbound, inbound_len, "the leader");
 }
 
 int gdn_pingpong_helper_continued(gdn_pingpong_state *st, const gdn_prio3 *v,
@@ -232,5 +304,34 @@ int gdn_pingpong_helper_continued(gdn_pingpong_state *st, const gdn_prio3 *v,
                                   const uint8_t *inbound, size_t inbound_len)
 {
     (void)ctx, (void)ctx_len;
-    return continued(st, v, inbound, inbound_len, "the helper");
+    return continued(st, &prio3_ops, v, inbound, inbound_len, "the helper");
+}
+
+/* ---- PINE ------------------------------------------------------------------ */
+
+int gdn_pingpong_pine_leader_init(gdn_pingpong_state *st, const gdn_pine *v,
+                                  const uint8_t *verify_key,
+                                  const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                                  const uint8_t *public_share, size_t public_share_len,
+                                  const uint8_t *input_share, size_t input_share_len)
+{
+    return leader_init(st, &pine_ops, v, verify_key, NULL, 0, nonce, public_share,
+                       public_share_len, input_share, input_share_len);
+}
+
+int gdn_pingpong_pine_helper_init(gdn_pingpong_state *st, const gdn_pine *v,
+                                  const uint8_t *verify_key,
+                                  const uint8_t nonce[GDN_PRIO3_NONCE_BYTES],
+                                  const uint8_t *public_share, size_t public_share_len,
+                                  const uint8_t *input_share, size_t input_share_len,
+                                  const uint8_t *inbound, size_t inbound_len)
+{
+    return helper_init(st, &pine_ops, v, verify_key, NULL, 0, nonce, public_share,
+                       public_share_len, input_share, input_share_len, inbound, inbound_len);
+}
+
+int gdn_pingpong_pine_continued(gdn_pingpong_state *st, const gdn_pine *v,
+                                const uint8_t *inbound, size_t inbound_len)
+{
+    return continued(st, &pine_ops, v, inbound, inbound_len, "the aggregator");
 }
