@@ -11,13 +11,13 @@
  *                 and verify_s over mul_chain_s (the per-element cost in
  *                 Field128 multiplications).
  *
- *   build/bench/prio [--quick] [--runs N] [--max-len N]
+ *   build/bench/prio [--quick] [--runs N] [--min-len N] [--max-len N]
  *
  * SumVec: entries of 8 bits (max 255, Field128, chunk ~ sqrt(8 n));
  * PINE: Pine64 (Field64, draft 11's XofTurboShake128, 2 proofs) and
  * Pine64HmacSha256Aes128, norm bound 1 with 15 fractional bits, 100
  * wraparound checks, chunks ~ sqrt of each circuit's length. Medians of
- * --runs runs (default 3; 1 at 10^6). Times are thread CPU time. */
+ * --runs runs (default 3; SumVec at 10^6: 1). Times are thread CPU time. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -169,16 +169,19 @@ out:
 int main(int argc, char **argv)
 {
     int runs = 3, quick = 0;
-    size_t max_len = 1000000;
+    size_t max_len = 1000000, min_len = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
         else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
             runs = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--min-len") == 0 && i + 1 < argc)
+            min_len = (size_t)strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--max-len") == 0 && i + 1 < argc)
             max_len = (size_t)strtoull(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--runs N] [--max-len N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--runs N] [--min-len N] [--max-len N]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -194,8 +197,10 @@ int main(int argc, char **argv)
         size_t n = lens[li];
         if (n > max_len)
             break;
-        int r_here = n >= 1000000 ? 1 : runs;
+        if (n < min_len)
+            continue;
         for (int kind = 0; kind < 3; kind++) {
+            int r_here = n >= 1000000 && kind == 0 ? 1 : runs;
             double c[MAX_RUNS], vv[MAX_RUNS], mc[MAX_RUNS];
             sample s = {0};
             for (int r = 0; r < r_here; r++) {
