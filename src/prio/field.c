@@ -57,9 +57,7 @@ static uint64_t mont_small(const prio_field *F, u128 t)
 
 void prio_wipe(void *p, size_t n)
 {
-    volatile uint8_t *q = p;
-    while (n--)
-        *q++ = 0;
+    sodium_memzero(p, n); /* a wipe the compiler keeps */
 }
 
 /* ---- Field64 ------------------------------------------------------------ */
@@ -235,7 +233,10 @@ prio_fe prio_fe_mul(const prio_field *F, prio_fe a, prio_fe b)
 prio_fe prio_fe_pow(const prio_field *F, prio_fe a, const uint64_t e[2])
 {
     prio_fe r = prio_fe_one(F);
-    for (int i = 127; i >= 0; i--) {
+    int top = 127;
+    while (top >= 0 && !((e[top / 64] >> (top % 64)) & 1)) /* public: skip leading zeros */
+        top--;
+    for (int i = top; i >= 0; i--) {
         r = prio_fe_mul(F, r, r);
         if ((e[i / 64] >> (i % 64)) & 1) /* public exponent */
             r = prio_fe_mul(F, r, a);
@@ -386,12 +387,30 @@ void prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n)
     ntt_with_root(F, a, log_n, prio_root_of_unity(F, log_n));
 }
 
+/* 1/2 = -(p - 1)/2 mod p, without an inversion. */
+static prio_fe half(const prio_field *F)
+{
+    uint64_t v[2] = {0, 0};
+    if (F->id == PRIO_FIELD128) {
+        v[0] = (P128_0 - 1) >> 1 | P128_1 << 63; /* p - 1 = P128_1 2^64 */
+        v[1] = P128_1 >> 1;
+    } else {
+        v[0] = ((F->id == PRIO_FIELD64 ? P64 : F->p) - 1) >> 1;
+    }
+    return prio_fe_neg(F, to_mont(F, v));
+}
+
 void prio_intt(const prio_field *F, prio_fe *a, unsigned log_n)
 {
-    prio_fe w = prio_fe_inv(F, prio_root_of_unity(F, log_n));
+    /* w^-1 = w^(n - 1) and n^-1 = (1/2)^log_n: a few multiplications where
+     * two inversions took 256 each. */
     size_t n = (size_t)1 << log_n;
+    uint64_t e[2] = {(uint64_t)n - 1, 0};
+    prio_fe w = prio_fe_pow(F, prio_root_of_unity(F, log_n), e);
     ntt_with_root(F, a, log_n, w);
-    prio_fe ninv = prio_fe_inv(F, prio_fe_from_u64(F, (uint64_t)n));
+    prio_fe ninv = prio_fe_one(F), h = half(F);
+    for (unsigned i = 0; i < log_n; i++)
+        ninv = prio_fe_mul(F, ninv, h);
     for (size_t i = 0; i < n; i++)
         a[i] = prio_fe_mul(F, a[i], ninv);
 }

@@ -305,17 +305,26 @@ typedef struct gadget_ctx {
     size_t step;           /* eval_len / wire_len */
 } gadget_ctx;
 
+/* PolyEval's coefficients as field elements, once per call site. */
+static void poly_coeffs(const prio_circuit *c, prio_fe pc[4])
+{
+    for (size_t j = 0; j < c->poly_len && j < 4; j++)
+        pc[j] = fe_from_i64(c->F, c->poly[j]);
+}
+
 static prio_fe gadget_eval(const prio_circuit *c, const prio_fe *inp)
 {
     const prio_field *F = c->F;
-    prio_fe r = prio_fe_zero();
+    prio_fe r = prio_fe_zero(), pc[4];
+    if (c->gadget != PRIO_GADGET_MUL)
+        poly_coeffs(c, pc);
     for (size_t i = 0; i < c->count; i++) {
         if (c->gadget == PRIO_GADGET_MUL) {
             r = prio_fe_add(F, r, prio_fe_mul(F, inp[2 * i], inp[2 * i + 1]));
         } else {
             prio_fe acc = prio_fe_zero();
             for (size_t j = c->poly_len; j-- > 0;)
-                acc = prio_fe_add(F, prio_fe_mul(F, acc, inp[i]), fe_from_i64(F, c->poly[j]));
+                acc = prio_fe_add(F, prio_fe_mul(F, acc, inp[i]), pc[j]);
             r = prio_fe_add(F, r, acc);
         }
     }
@@ -515,6 +524,9 @@ int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
     int rc = GDN_ENOMEM;
     if (!wires || !out || !acc || !w)
         goto done;
+    prio_fe pc[4];
+    if (c->gadget != PRIO_GADGET_MUL)
+        poly_coeffs(c, pc);
     for (size_t j = 0; j < c->arity; j++)
         wires[j * p] = prove_rand[j]; /* the wire seeds */
     gadget_ctx g = {c, wires, 0, NULL, 0};
@@ -539,7 +551,7 @@ int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
             } else {
                 v = prio_fe_zero();
                 for (size_t j = c->poly_len; j-- > 0;)
-                    v = prio_fe_add(F, prio_fe_mul(F, v, w[k]), fe_from_i64(F, c->poly[j]));
+                    v = prio_fe_add(F, prio_fe_mul(F, v, w[k]), pc[j]);
             }
             acc[k] = prio_fe_add(F, acc[k], v);
         }
