@@ -81,6 +81,9 @@ done
 # Secure aggregation: client and server time vs the ChaCha20 bound.
 "${run_env[@]}" "$BUILD/bench/secagg"
 
+# Validated aggregation: Prio3SumVec and PINE, client and aggregator cost.
+"${run_env[@]}" "$BUILD/bench/prio"
+
 # Ledger: durable appends, proofs, audit of 10^6 entries.
 "${run_env[@]}" "$BUILD/bench/ledger"
 

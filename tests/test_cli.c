@@ -187,6 +187,30 @@ GDN_TEST(cli_simulate_secagg_with_dropouts)
     CHECK(file_contains(log, "--secagg-k and --secagg-threshold go together"));
 }
 
+/* --prio: every round reports its rejected updates; with attackers that
+ * scale x10 all of theirs are rejected (the 12 owners, 10 per round, 3
+ * attackers). */
+GDN_TEST(cli_simulate_prio_reports_rejections)
+{
+    char csv[600], args[2048], log[600];
+    const char *t = gdn_test_tmpdir();
+
+    snprintf(csv, sizeof csv, "%s/pr.csv", t);
+    snprintf(log, sizeof log, "%s/pr.log", t);
+    write_csv(csv);
+    snprintf(args, sizeof args,
+             "simulate --data csv:%s:label=class --model mlp:4-8-3 --clients 12 "
+             "--per-round 12 --rounds 2 --batch 8 --prio --prio-bound 0.5 "
+             "--attack scale:10,frac:0.25 --out %s/pr", csv, t);
+    CHECK_EQ(run(args, log), 0);
+    CHECK(file_contains(log, "round 2/2"));
+    CHECK(file_contains(log, "  3 rejected"));
+    snprintf(args, sizeof args, "simulate --data csv:%s:label=class --model mlp:4-8-3 "
+             "--clients 12 --prio --secagg --out %s/pr2", csv, t);
+    CHECK_EQ(run(args, log), 1);
+    CHECK(file_contains(log, "--prio replaces the aggregation"));
+}
+
 /* simulate keeps a signed ledger of its rounds; audit verifies it and
  * catches a rewritten entry. */
 GDN_TEST(cli_simulate_ledger_and_audit)

@@ -111,12 +111,13 @@ static u128 fe_u128(const prio_field *F, prio_fe a)
 
 GDN_TEST(prio_field_arithmetic)
 {
-    const prio_field *fs[2] = {prio_field64(), prio_field128()};
-    const u128 ps[2] = {0xffffffff00000001ULL,
-                        (u128)0xffffffffffffffe4ULL << 64 | 1};
+    const prio_field *fs[4] = {prio_field64(), prio_field128(), prio_field32(),
+                               prio_field40()};
+    const u128 ps[4] = {0xffffffff00000001ULL, (u128)0xffffffffffffffe4ULL << 64 | 1,
+                        4293918721ULL, 1099489607681ULL};
     gdn_rng rng;
     gdn_rng_init_seed(&rng, 42);
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < 4; f++) {
         const prio_field *F = fs[f];
         u128 p = ps[f];
         for (int it = 0; it < 2000; it++) {
@@ -125,6 +126,8 @@ GDN_TEST(prio_field_arithmetic)
             gdn_rng_bytes(&rng, b, 16);
             if (it < 4) /* edges: 0, 1, p - 1 */
                 memset(b, 0, 16), b[0] = (uint8_t)(it == 1);
+            if (F->encoded_size < 8) /* small fields: a value below 2^32 or 2^40 */
+                memset(b + F->encoded_size, 0, 16 - F->encoded_size);
             if (!prio_fe_sample(F, &x, b))
                 continue;
             if (it == 2 || it == 3)
@@ -651,4 +654,352 @@ GDN_TEST(prio_decoders_reject_malformed)
     gdn_buf_free(&vs);
     gdn_buf_free(&out);
     gdn_prio3_free(v);
+}
+
+/* ---- PINE (draft-chen-cfrg-vdaf-pine-01) vectors --------------------------- */
+
+/* The variant a PINE vector file names (its prefix up to '_'), checked
+ * against its "field". */
+static int pine_variant(gdn_pine_variant *out, const char *name, const char *field)
+{
+    static const struct {
+        const char *prefix, *field;
+        gdn_pine_variant v;
+    } vs[] = {{"Pine64_", "Field64", GDN_PINE64},
+              {"Pine128_", "Field128", GDN_PINE128},
+              {"Pine32HmacSha256Aes128_", "Field32", GDN_PINE32_HMAC_SHA256_AES128},
+              {"Pine40HmacSha256Aes128_", "Field40", GDN_PINE40_HMAC_SHA256_AES128},
+              {"Pine64HmacSha256Aes128_", "Field64", GDN_PINE64_HMAC_SHA256_AES128}};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
+        if (strncmp(name, vs[i].prefix, strlen(vs[i].prefix)) == 0) {
+            *out = vs[i].v;
+            return field && strcmp(field, vs[i].field) == 0 ? 0 : -1;
+        }
+    return -1;
+}
+
+/* Hex strings of a JSON list, concatenated. */
+static int json_hex_list(gdn_buf *out, const gdn_json *list)
+{
+    gdn_buf one = {0};
+    out->len = 0;
+    for (size_t i = 0; i < gdn_json_len(list); i++) {
+        if (json_hex(&one, gdn_json_at(list, i)) || gdn_buf_append(out, one.data, one.len)) {
+            gdn_buf_free(&one);
+            return -1;
+        }
+    }
+    gdn_buf_free(&one);
+    return 0;
+}
+
+/* Every step of every report, byte for byte: shard, verify_init (prep
+ * shares), verifier_shares_to_message (prep message), verify_next (out
+ * shares), aggregate and unshard. */
+static int run_pine_file(const gdn_json *root, const char *name)
+{
+    gdn_pine_params pp = {0};
+    gdn_pine *v = NULL;
+    gdn_buf key = {0}, nonce = {0}, rand = {0}, ps = {0}, is = {0}, msg = {0}, tmp = {0};
+    gdn_buf shares[MAX_SHARES] = {{0}}, vsh[MAX_SHARES] = {{0}}, st[MAX_SHARES] = {{0}};
+    gdn_buf out[MAX_SHARES] = {{0}}, agg[MAX_SHARES] = {{0}};
+    double *meas = NULL, *res = NULL;
+    const gdn_json *preps = gdn_json_get(root, "prep");
+    const char *why = "setup";
+    int ok = 0;
+#define FAIL(w)                                                                \
+    do {                                                                       \
+        why = (w);                                                             \
+        goto done;                                                             \
+    } while (0)
+    double alpha = 0;
+    gdn_json_number(gdn_json_get(root, "alpha"), &alpha);
+    pp.num_shares = (unsigned)json_u64(root, "shares");
+    pp.dimension = (size_t)json_u64(root, "dimension");
+    pp.l2_norm_bound = json_u64(root, "l2_norm_bound");
+    pp.num_frac_bits = (unsigned)json_u64(root, "num_frac_bits");
+    pp.chunk_length = (size_t)json_u64(root, "chunk_length");
+    pp.chunk_length_norm_equality = (size_t)json_u64(root, "chunk_length_norm_equality");
+    pp.num_proofs = (unsigned)json_u64(root, "proofs");
+    pp.num_proofs_norm_equality = (unsigned)json_u64(root, "proofs_norm_equality");
+    pp.alpha = alpha;
+    pp.num_wr_checks = (size_t)json_u64(root, "num_wr_checks");
+    pp.num_wr_successes = (size_t)json_u64(root, "num_wr_successes");
+    unsigned S = pp.num_shares;
+    size_t d = pp.dimension;
+    if (pine_variant(&pp.variant, name,
+                     gdn_json_string(gdn_json_get(root, "field"), NULL)) ||
+        S < 2 || S > MAX_SHARES || gdn_pine_new(&v, &pp))
+        FAIL("unsupported instance parameters");
+    if (json_hex(&key, gdn_json_get(root, "verify_key")) ||
+        key.len != gdn_pine_verify_key_size(v))
+        FAIL("verify_key");
+    meas = calloc(d, sizeof *meas);
+    res = calloc(d, sizeof *res);
+    if (!meas || !res || gdn_json_len(preps) == 0)
+        FAIL("no reports");
+    for (unsigned j = 0; j < S; j++) {
+        if (gdn_buf_reserve(&agg[j], gdn_pine_out_share_size(v)))
+            FAIL("oom");
+        memset(agg[j].data, 0, gdn_pine_out_share_size(v));
+        agg[j].len = gdn_pine_out_share_size(v);
+    }
+    for (size_t r = 0; r < gdn_json_len(preps); r++) {
+        const gdn_json *rep = gdn_json_at(preps, r);
+        const gdn_json *m = gdn_json_get(rep, "measurement");
+        if (gdn_json_len(m) != d)
+            FAIL("measurement length");
+        for (size_t i = 0; i < d; i++)
+            if (gdn_json_number(gdn_json_at(m, i), &meas[i]))
+                FAIL("measurement value");
+        if (json_hex(&nonce, gdn_json_get(rep, "nonce")) || nonce.len != 16 ||
+            json_hex(&rand, gdn_json_get(rep, "rand")))
+            FAIL("nonce/rand");
+        tmp.len = 0;
+        for (unsigned j = 0; j < S; j++)
+            shares[j].len = 0;
+        if (gdn_pine_shard_with_rand(v, &tmp, shares, meas, d, nonce.data, rand.data,
+                                     rand.len, 0))
+            FAIL("shard failed");
+        if (!buf_eq_hex(tmp.data, tmp.len, gdn_json_get(rep, "public_share")))
+            FAIL("shard: public share differs");
+        const gdn_json *ins = gdn_json_get(rep, "input_shares");
+        for (unsigned j = 0; j < S; j++)
+            if (!buf_eq_hex(shares[j].data, shares[j].len, gdn_json_at(ins, j)))
+                FAIL("shard: input share differs");
+        if (json_hex(&ps, gdn_json_get(rep, "public_share")))
+            FAIL("public share hex");
+        const gdn_json *pshares = gdn_json_at(gdn_json_get(rep, "prep_shares"), 0);
+        const uint8_t *ptr[MAX_SHARES];
+        size_t lens[MAX_SHARES];
+        for (unsigned j = 0; j < S; j++) {
+            st[j].len = vsh[j].len = 0;
+            if (json_hex(&is, gdn_json_at(ins, j)) ||
+                gdn_pine_verify_init(v, &st[j], &vsh[j], key.data, j, nonce.data, ps.data,
+                                     ps.len, is.data, is.len))
+                FAIL("verify_init failed");
+            if (!buf_eq_hex(vsh[j].data, vsh[j].len, gdn_json_at(pshares, j)))
+                FAIL("verify_init: verifier share differs");
+            ptr[j] = vsh[j].data;
+            lens[j] = vsh[j].len;
+        }
+        msg.len = 0;
+        if (gdn_pine_verifier_shares_to_message(v, &msg, ptr, lens, S))
+            FAIL("verifier_shares_to_message failed");
+        if (!buf_eq_hex(msg.data, msg.len,
+                        gdn_json_at(gdn_json_get(rep, "prep_messages"), 0)))
+            FAIL("verifier message differs");
+        for (unsigned j = 0; j < S; j++) {
+            out[j].len = 0;
+            if (gdn_pine_verify_next(v, &out[j], st[j].data, st[j].len, msg.data, msg.len))
+                FAIL("verify_next failed");
+            if (json_hex_list(&tmp, gdn_json_at(gdn_json_get(rep, "out_shares"), j)) ||
+                tmp.len != out[j].len || memcmp(tmp.data, out[j].data, tmp.len) != 0)
+                FAIL("verify_next: output share differs");
+            if (gdn_pine_aggregate(v, agg[j].data, out[j].data, out[j].len))
+                FAIL("aggregate failed");
+        }
+    }
+    {
+        const gdn_json *ag = gdn_json_get(root, "agg_shares"), *want;
+        const uint8_t *ptr[MAX_SHARES];
+        size_t lens[MAX_SHARES];
+        for (unsigned j = 0; j < S; j++) {
+            if (!buf_eq_hex(agg[j].data, agg[j].len, gdn_json_at(ag, j)))
+                FAIL("aggregate share differs");
+            ptr[j] = agg[j].data;
+            lens[j] = agg[j].len;
+        }
+        if (gdn_pine_unshard(v, res, d, ptr, lens, S))
+            FAIL("unshard failed");
+        want = gdn_json_get(root, "agg_result");
+        for (size_t i = 0; i < d; i++) {
+            double w;
+            if (gdn_json_number(gdn_json_at(want, i), &w) || w != res[i])
+                FAIL("aggregate result differs");
+        }
+    }
+    ok = 1;
+done:
+    if (!ok)
+        gdn_test_fail(__FILE__, __LINE__, "%s: %s (%s)", name, why, gdn_errmsg());
+    for (unsigned j = 0; j < MAX_SHARES; j++) {
+        gdn_buf_free(&shares[j]);
+        gdn_buf_free(&vsh[j]);
+        gdn_buf_free(&st[j]);
+        gdn_buf_free(&out[j]);
+        gdn_buf_free(&agg[j]);
+    }
+    gdn_buf *bs[] = {&key, &nonce, &rand, &ps, &is, &msg, &tmp};
+    for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
+        gdn_buf_free(bs[i]);
+    free(meas);
+    free(res);
+    gdn_pine_free(v);
+    return ok;
+#undef FAIL
+}
+
+/* Every file of pine/: each must be a PINE file that passes byte for byte. */
+GDN_TEST(prio_pine_vectors)
+{
+    char dir[1024], path[2048];
+    char *names[256];
+    size_t n = 0, failed = 0;
+    snprintf(dir, sizeof dir, "%s/pine", gdn_test_vectors_dir());
+    DIR *d = opendir(dir);
+    CHECK_MSG(d != NULL, "vector folder %s missing", dir);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 256) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_names);
+    for (size_t i = 0; i < n; i++) {
+        gdn_buf text = {0};
+        gdn_json *root = NULL;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (gdn_file_read(&text, path, 1 << 26) ||
+            gdn_json_parse(&root, (const char *)text.data, text.len, names[i])) {
+            gdn_test_fail(__FILE__, __LINE__, "%s: %s", names[i], gdn_errmsg());
+            failed++;
+        } else {
+            failed += !run_pine_file(root, names[i]);
+        }
+        gdn_json_free(root);
+        gdn_buf_free(&text);
+        free(names[i]);
+    }
+    printf("  pine vectors: %zu files checked, %zu failed\n", n, failed);
+    CHECK_MSG(n > 0, "no PINE vector files in %s", dir);
+    CHECK_EQ(failed, 0);
+}
+
+/* One PINE report between two aggregators with fresh coins; flags go to
+ * the shard (forging), tamper flips a byte of the leader's share. */
+static int pine_round(const gdn_pine_params *pp, const double *x, double *res,
+                      unsigned flags, int tamper)
+{
+    static const uint8_t nonce[16] = {3};
+    uint8_t key[32] = {9, 8, 7}, *rand = NULL;
+    gdn_pine *v = NULL;
+    gdn_buf pub = {0}, in[2] = {{0}}, st[2] = {{0}}, vs[2] = {{0}}, msg = {0}, out[2] = {{0}};
+    gdn_rng rng;
+    int rc;
+    gdn_rng_init_seed(&rng, 5);
+    if ((rc = gdn_pine_new(&v, pp)))
+        return rc;
+    if (flags) {
+        rand = malloc(gdn_pine_rand_size(v));
+        gdn_rng_bytes(&rng, rand, gdn_pine_rand_size(v));
+        rc = gdn_pine_shard_with_rand(v, &pub, in, x, pp->dimension, nonce, rand,
+                                      gdn_pine_rand_size(v), flags);
+        free(rand);
+    } else {
+        rc = gdn_pine_shard(v, &pub, in, x, pp->dimension, nonce, &rng);
+    }
+    if (!rc && tamper)
+        in[0].data[tamper] ^= 1;
+    for (unsigned j = 0; j < 2 && !rc; j++)
+        rc = gdn_pine_verify_init(v, &st[j], &vs[j], key, j, nonce, pub.data, pub.len,
+                                  in[j].data, in[j].len);
+    if (!rc) {
+        const uint8_t *ptr[2] = {vs[0].data, vs[1].data};
+        size_t lens[2] = {vs[0].len, vs[1].len};
+        rc = gdn_pine_verifier_shares_to_message(v, &msg, ptr, lens, 2);
+    }
+    for (unsigned j = 0; j < 2 && !rc; j++)
+        rc = gdn_pine_verify_next(v, &out[j], st[j].data, st[j].len, msg.data, msg.len);
+    if (!rc) {
+        const uint8_t *ptr[2] = {out[0].data, out[1].data};
+        size_t lens[2] = {out[0].len, out[1].len};
+        rc = gdn_pine_unshard(v, res, pp->dimension, ptr, lens, 2);
+    }
+    gdn_buf_free(&pub);
+    gdn_buf_free(&msg);
+    for (int j = 0; j < 2; j++) {
+        gdn_buf_free(&in[j]);
+        gdn_buf_free(&st[j]);
+        gdn_buf_free(&vs[j]);
+        gdn_buf_free(&out[j]);
+    }
+    gdn_pine_free(v);
+    return rc;
+}
+
+GDN_TEST(prio_pine_round_trip_and_reject)
+{
+    gdn_pine_params pp = {0};
+    double x[300], res[300];
+    pp.num_shares = 2, pp.dimension = 300, pp.num_frac_bits = 12;
+    pp.l2_norm_bound = 1u << 12; /* norm 1.0 */
+    pp.chunk_length = 32, pp.chunk_length_norm_equality = 16;
+    const gdn_pine_variant variants[] = {GDN_PINE64, GDN_PINE128,
+                                         GDN_PINE32_HMAC_SHA256_AES128,
+                                         GDN_PINE40_HMAC_SHA256_AES128,
+                                         GDN_PINE64_HMAC_SHA256_AES128};
+    for (int i = 0; i < 300; i++) /* norm about 0.69, negative entries too */
+        x[i] = (i % 7 - 3) * 0.02 + (i % 2 ? 1e-4 : -3e-5);
+    for (size_t k = 0; k < sizeof variants / sizeof variants[0]; k++) {
+        pp.variant = variants[k];
+        CHECK_OK(pine_round(&pp, x, res, 0, 0));
+        for (int i = 0; i < 300; i++) /* exact on the 2^-12 grid */
+            CHECK_MSG(res[i] == nearbyint(x[i] * 4096) / 4096, "variant %zu entry %d: %g vs %g",
+                      k, i, res[i], x[i]);
+        CHECK_EQ(pine_round(&pp, x, res, 0, 3), GDN_ECRYPTO); /* tampered gradient */
+    }
+    pp.variant = GDN_PINE64;
+    /* Oversized: the client refuses; forged, the aggregators reject it. */
+    double big[300];
+    for (int i = 0; i < 300; i++)
+        big[i] = 10 * x[i];
+    CHECK_EQ(pine_round(&pp, big, res, 0, 0), GDN_ERANGE);
+    CHECK(strstr(gdn_errmsg(), "exceeds the bound") != NULL);
+    CHECK_EQ(pine_round(&pp, big, res, GDN_PINE_SHARD_FORGE_NORM, 0), GDN_ECRYPTO);
+    /* Forging an in-bound gradient changes nothing. */
+    CHECK_OK(pine_round(&pp, x, res, GDN_PINE_SHARD_FORGE_NORM, 0));
+    x[5] = NAN;
+    CHECK_EQ(pine_round(&pp, x, res, 0, 0), GDN_ERANGE);
+    x[5] = 1e-310; /* subnormal */
+    CHECK_EQ(pine_round(&pp, x, res, 0, 0), GDN_ERANGE);
+    /* Parameters the field cannot hold. */
+    pp.variant = GDN_PINE32_HMAC_SHA256_AES128;
+    pp.l2_norm_bound = (uint64_t)1 << 20;
+    gdn_pine *v = NULL;
+    CHECK_EQ(gdn_pine_new(&v, &pp), GDN_EINVAL);
+    CHECK(v == NULL);
+}
+
+GDN_TEST(prio_pine_decoders_reject_malformed)
+{
+    gdn_pine_params pp = {0};
+    gdn_pine *v;
+    uint8_t key[16] = {0}, nonce[16] = {0};
+    gdn_buf st = {0}, vs = {0}, out = {0};
+    pp.variant = GDN_PINE64, pp.num_shares = 2, pp.dimension = 10, pp.num_frac_bits = 4;
+    pp.l2_norm_bound = 16, pp.chunk_length = 10, pp.chunk_length_norm_equality = 3;
+    CHECK_OK(gdn_pine_new(&v, &pp));
+    size_t n = gdn_pine_input_share_size(v, 0), ps = gdn_pine_public_share_size(v);
+    uint8_t *share = malloc(n), *pub = calloc(1, ps);
+    memset(share, 0xff, n); /* every element >= p */
+    CHECK_EQ(gdn_pine_verify_init(v, &st, &vs, key, 0, nonce, pub, ps, share, n), GDN_EFORMAT);
+    CHECK_EQ(gdn_pine_verify_init(v, &st, &vs, key, 0, nonce, pub, ps, share, n - 1),
+             GDN_EFORMAT);
+    CHECK_EQ(gdn_pine_verify_init(v, &st, &vs, key, 1, nonce, pub, ps - 1, share, 64),
+             GDN_EFORMAT);
+    CHECK_EQ(gdn_pine_verify_init(v, &st, &vs, key, 2, nonce, pub, ps, share, 64), GDN_EINVAL);
+    CHECK_EQ(gdn_pine_verify_next(v, &out, share, 3, NULL, 0), GDN_EFORMAT);
+    size_t sl = gdn_pine_out_share_size(v) + 32;
+    CHECK_EQ(gdn_pine_verify_next(v, &out, share, sl, share, 31), GDN_ECRYPTO);
+    const uint8_t *ptr[2] = {share, share};
+    size_t lens[2] = {gdn_pine_verifier_share_size(v), 7};
+    CHECK_EQ(gdn_pine_verifier_shares_to_message(v, &out, ptr, lens, 2), GDN_EFORMAT);
+    free(share);
+    free(pub);
+    gdn_buf_free(&st);
+    gdn_buf_free(&vs);
+    gdn_buf_free(&out);
+    gdn_pine_free(v);
 }

@@ -120,6 +120,20 @@ int gdn_fl_secagg_decode(float *out, const uint32_t *sum, const float *global, s
  * dropout rate or 5%); else the complete graph with a majority threshold. */
 int gdn_fl_secagg_graph(gdn_secagg_params *p, uint32_t n, uint32_t k, uint32_t t,
                         double dropout);
+/* Validated aggregation (PINE, prio.h) in the simulation: each client's
+ * update (vector minus global) is encoded in fixed point and sharded to
+ * two in-process aggregators with a proof that its L2 norm is at most
+ * `bound`; the aggregators verify each report jointly and drop those that
+ * fail (counted, gdn_aggregator_rejected); the result is global + the mean
+ * of the accepted updates (all weigh 1). The round's randomness (coins,
+ * nonces, verification key) comes from gdn_aggregator_set_noise_rng. */
+int gdn_aggregator_new_prio(gdn_aggregator **out, size_t dim, double bound);
+/* Contributions the last finished round rejected (prio); 0 for others. */
+size_t gdn_aggregator_rejected(const gdn_aggregator *agg);
+/* The L2 norm an honest client clips its update to under
+ * gdn_aggregator_new_prio(.., bound): a little below the bound, so that
+ * its fixed-point encoding passes. */
+double gdn_aggregator_prio_clip(size_t dim, double bound);
 
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */
@@ -207,6 +221,10 @@ typedef struct gdn_fl_config {
         uint32_t k, t;       /* graph degree and threshold (0: chosen) */
         double dropout;      /* simulated dropout rate per client */
     } secagg;
+    struct {
+        int enabled;         /* validated aggregation with PINE */
+        double bound;        /* L2 bound of a client's update */
+    } prio;
     unsigned workers;        /* training threads; 0 = number of cores */
     uint64_t seed;
     gdn_fl_admit_fn admit;   /* NULL: every sampled client takes part */
@@ -238,6 +256,7 @@ typedef struct gdn_fl_round_stats {
     double seconds;
     double epsilon;        /* DP: ε spent after this round (δ from the config) */
     size_t refused;        /* sampled clients that declined (gdn_fl_sim_refusals) */
+    size_t rejected;       /* prio: updates whose proof failed, dropped */
 } gdn_fl_round_stats;
 
 typedef struct gdn_fl_refusal {

@@ -178,7 +178,9 @@ static int encode_ids(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cf
 
     memset(&e, 0, sizeof e);
     e.kind = kind;
-    e.aggregation = cfg->secagg.enabled ? GDN_LEDGER_AGG_SECAGG : GDN_LEDGER_AGG_PLAIN;
+    e.aggregation = cfg->secagg.enabled ? GDN_LEDGER_AGG_SECAGG
+                    : cfg->prio.enabled ? GDN_LEDGER_AGG_PRIO3
+                                        : GDN_LEDGER_AGG_PLAIN;
     e.round = round;
     memcpy(e.task_hash, l->task, 32);
     memcpy(e.model_before, before, 32);

@@ -38,6 +38,11 @@ cli_opt cli_simulate_opts[] = {
     CLI_SECAGG_OPTS,
     {"dropout", "P", "SecAgg+: each client drops out with probability P at a random "
      "phase of the round", "0", 0},
+    {"prio", NULL, "validated aggregation (PINE): each update is shared between two "
+     "aggregators with a proof that its L2 norm is at most --prio-bound; failing "
+     "updates are dropped and counted", NULL, 0},
+    {"prio-bound", "B", "PINE: L2 bound of a client's update (honest clients clip to it)",
+     "2.0", 0},
     {"workers", "N", "training threads (0: one per core)", "0", 0},
     {"out", "DIR", "output directory", "runs/simulate", 0},
     {"resume", "DIR", "continue the run in DIR from its last finished round", NULL, 0},
@@ -112,6 +117,11 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
     if (cli_secagg_config(cfg, opts) ||
         (cfg->secagg.enabled && cli_double(opts, "dropout", 0, 0.99, &cfg->secagg.dropout)))
         return GDN_EINVAL;
+    if (cli_flag(opts, "prio")) {
+        cfg->prio.enabled = 1;
+        if (cli_double(opts, "prio-bound", 1e-3, 1e6, &cfg->prio.bound))
+            return GDN_EINVAL;
+    }
     if (cli_str(opts, "attack"))
         return parse_attack(cfg, cli_str(opts, "attack"));
     return 0;
@@ -196,6 +206,7 @@ static int check_policy(owner_checks *o, char *reason, size_t cap, size_t client
     memcpy(r.coordinator, o->coordinator, sizeof r.coordinator);
     r.cohort = cohort;
     r.layers = GDN_POLICY_TLS | (c->secagg.enabled ? GDN_POLICY_SECAGG : 0) |
+               (c->prio.enabled ? GDN_POLICY_PRIO3 : 0) |
                (c->dp.enabled || c->local.dp_clip > 0 ? GDN_POLICY_DP : 0);
     r.model = c->model;
     r.rounds_today = joined;
@@ -464,6 +475,8 @@ int cli_simulate(cli_opt *opts)
             printf("  epsilon %.4g (delta %g)", st.epsilon, cfg.dp.delta);
         if (st.refused)
             printf("  %zu declined", st.refused);
+        if (cfg.prio.enabled)
+            printf("  %zu rejected", st.rejected);
         printf("  %.2fs\n", st.seconds);
         {
             size_t nref;

@@ -22,7 +22,8 @@ typedef enum {
     AGG_MULTIKRUM,
     AGG_NORMBOUND,
     AGG_DP,
-    AGG_SECAGG
+    AGG_SECAGG,
+    AGG_PRIO
 } agg_kind;
 
 #define SPEC_MAX 128
@@ -50,7 +51,9 @@ struct gdn_aggregator {
     double wscale, dropout;
     uint32_t *qstore, *qsum;
     uint8_t *sent;
-    gdn_rng rng;   /* dp, secagg: this round's stream */
+    gdn_fl_prio *prio; /* prio: the two aggregators and the reports */
+    size_t rejected;   /* prio: reports rejected in the last round */
+    gdn_rng rng;   /* dp, secagg, prio: this round's stream */
     int rng_set;   /* set for the current round (it is wiped after use) */
 
     int open;      /* a round has begun and not finished */
@@ -476,6 +479,36 @@ int gdn_aggregator_new_secagg(gdn_aggregator **out, size_t dim, double clip,
     return 0;
 }
 
+int gdn_aggregator_new_prio(gdn_aggregator **out, size_t dim, double bound)
+{
+    gdn_aggregator *a;
+    int rc;
+
+    *out = NULL;
+    if ((rc = gdn_aggregator_new(&a, "median", dim))) /* no accumulator needed */
+        return rc;
+    if ((rc = gdn_fl_prio_new(&a->prio, dim, bound))) {
+        gdn_aggregator_free(a);
+        return rc;
+    }
+    a->kind = AGG_PRIO;
+    a->bound = bound;
+    snprintf(a->spec, sizeof a->spec, "prio:pine64,bound=%g,frac_bits=%u", bound,
+             gdn_fl_prio_frac_bits(a->prio));
+    *out = a;
+    return 0;
+}
+
+size_t gdn_aggregator_rejected(const gdn_aggregator *agg)
+{
+    return agg->kind == AGG_PRIO ? agg->rejected : 0;
+}
+
+double gdn_aggregator_prio_clip(size_t dim, double bound)
+{
+    return gdn_fl_prio_clip_norm(bound, dim);
+}
+
 void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng)
 {
     agg->rng = *rng;
@@ -517,6 +550,7 @@ void gdn_aggregator_free(gdn_aggregator *agg)
     free(agg->qstore);
     free(agg->qsum);
     free(agg->sent);
+    gdn_fl_prio_free(agg->prio);
     gdn_rng_wipe(&agg->rng);
     free(agg);
 }
@@ -625,16 +659,20 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
     if (cohort == 0 && agg->kind != AGG_DP) /* Poisson sampling may pick no one */
         return gdn_error(GDN_EINVAL, "aggregator '%s': empty cohort",
                          agg->spec);
-    if ((agg->kind == AGG_DP || agg->kind == AGG_SECAGG) && !agg->rng_set)
+    if ((agg->kind == AGG_DP || agg->kind == AGG_SECAGG || agg->kind == AGG_PRIO) &&
+        !agg->rng_set)
         return gdn_error(GDN_ESTATE, "aggregator '%s': the round's randomness was not "
                          "set (gdn_aggregator_set_noise_rng)", agg->spec);
-    if ((agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP || agg->kind == AGG_SECAGG) &&
+    if ((agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP || agg->kind == AGG_SECAGG ||
+         agg->kind == AGG_PRIO) &&
         !global)
         return gdn_error(GDN_EINVAL,
                          "aggregator '%s': needs the global model", agg->spec);
     if (is_robust(agg) && (rc = reserve_robust(agg, cohort)))
         return rc;
     if (agg->kind == AGG_SECAGG && (rc = reserve_secagg(agg, cohort)))
+        return rc;
+    if (agg->kind == AGG_PRIO && (rc = gdn_fl_prio_begin(agg->prio, cohort)))
         return rc;
     agg->global = global;
     agg->cohort = cohort;
@@ -721,6 +759,9 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
     } else if (agg->kind == AGG_SECAGG) {
         if ((rc = quantize_secagg(agg, vec, weight)))
             return rc;
+    } else if (agg->kind == AGG_PRIO) {
+        if ((rc = gdn_fl_prio_add(agg->prio, vec, agg->global, &agg->rng)))
+            return rc;
     } else {
         memcpy(agg->store + agg->count * dim, vec, dim * sizeof(float));
     }
@@ -787,6 +828,11 @@ int gdn_aggregator_finish(gdn_aggregator *agg, float *out)
         break;
     case AGG_SECAGG:
         rc = finish_secagg(agg, out);
+        break;
+    case AGG_PRIO:
+        rc = gdn_fl_prio_finish(agg->prio, out, agg->global, &agg->rng, &agg->rejected);
+        gdn_rng_wipe(&agg->rng);
+        agg->rng_set = 0;
         break;
     case AGG_MEAN:
         for (size_t c = 0; c < dim; c++)

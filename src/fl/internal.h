@@ -2,6 +2,7 @@
 #ifndef GDN_FL_INTERNAL_H
 #define GDN_FL_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "guardian/core.h"
@@ -16,5 +17,19 @@ int gdn_fl_secagg_round(uint32_t *sum, uint32_t *included, uint8_t *sent,
                         const uint32_t *x, uint32_t n, uint32_t length,
                         uint32_t bits, uint32_t k, uint32_t t, double dropout,
                         gdn_rng *rng);
+
+/* Validated aggregation with PINE (validated.c): the clients' side in add,
+ * both aggregators' in finish; rejected reports are counted. */
+typedef struct gdn_fl_prio gdn_fl_prio;
+int gdn_fl_prio_new(gdn_fl_prio **out, size_t dim, double bound);
+void gdn_fl_prio_free(gdn_fl_prio *p);
+unsigned gdn_fl_prio_frac_bits(const gdn_fl_prio *p);
+/* The norm an honest client clips its update to, so that the encoded
+ * update stays within the bound. */
+double gdn_fl_prio_clip_norm(double bound, size_t dim);
+int gdn_fl_prio_begin(gdn_fl_prio *p, size_t cohort);
+int gdn_fl_prio_add(gdn_fl_prio *p, const float *vec, const float *global, gdn_rng *rng);
+int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng *rng,
+                       size_t *rejected);
 
 #endif

@@ -175,6 +175,12 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     if (cfg->secagg.enabled && cfg->dp.enabled)
         rc = gdn_error(GDN_EINVAL, "federation: --secagg with --dp client is "
                        "distributed DP, not there yet; use one of them");
+    else if (cfg->prio.enabled && (cfg->secagg.enabled || cfg->dp.enabled ||
+                                   strcmp(cfg->aggregator, "mean") != 0))
+        rc = gdn_error(GDN_EINVAL, "federation: --prio replaces the aggregation; it "
+                       "does not combine with --secagg, --dp client or a robust aggregator");
+    else if (cfg->prio.enabled)
+        rc = gdn_aggregator_new_prio(&s->agg, dim, cfg->prio.bound);
     else if (cfg->secagg.enabled) {
         size_t largest = 0;
         for (size_t k = 0; k < part->clients; k++)
@@ -332,6 +338,21 @@ static void attack(const gdn_fl_sim *s, float *x, const float *g, size_t dim)
         x[i] = g[i] + a * (x[i] - g[i]);
 }
 
+/* Scales the update x - g down to L2 norm `bound` when it is longer. */
+static void clip_update(float *x, const float *g, size_t dim, double bound)
+{
+    double ss = 0;
+    for (size_t i = 0; i < dim; i++) {
+        double d = (double)x[i] - (double)g[i];
+        ss += d * d;
+    }
+    if (!(sqrt(ss) > bound))
+        return;
+    double f = bound / sqrt(ss);
+    for (size_t i = 0; i < dim; i++)
+        x[i] = (float)((double)g[i] + f * ((double)x[i] - (double)g[i]));
+}
+
 /* Each sampled owner may decline (its policy, its budget): it then sends
  * nothing and the round goes on without it. Returns the cohort kept. */
 static size_t admit(gdn_fl_sim *s, size_t m, unsigned round)
@@ -397,6 +418,9 @@ static void *train_worker(void *p)
         rc = gdn_fl_client_train(model, &loss, global, s->train,
                                  s->part->idx + s->part->offset[client], n,
                                  &s->cfg.local, &rng);
+        if (!rc && s->cfg.prio.enabled) /* honest clients keep within the bound */
+            clip_update(gdn_model_params(model), global, dim,
+                        gdn_aggregator_prio_clip(dim, s->cfg.prio.bound));
         if (!rc && s->malicious[client])
             attack(s, gdn_model_params(model), global, dim);
 
@@ -536,6 +560,7 @@ int gdn_fl_sim_round(gdn_fl_sim *s, gdn_fl_round_stats *st)
     st->round = round;
     st->cohort = s->ncohort;
     st->refused = s->nrefused;
+    st->rejected = s->ncohort > 0 ? gdn_aggregator_rejected(s->agg) : 0;
     st->train_loss = s->weight_sum > 0 ? s->loss_sum / s->weight_sum : 0;
     st->epsilon = gdn_fl_sim_epsilon(s, round);
     if (round % s->cfg.eval_every == 0 || round == s->cfg.rounds) {

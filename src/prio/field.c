@@ -20,17 +20,44 @@ typedef unsigned __int128 u128;
 static const uint64_t R2_128[2] = {0xfffffffffffffcf1ULL, 0x5587ULL}; /* 2^256 mod p */
 static const uint64_t GEN128[2] = {0x1f9b2759c5109f06ULL, 0x6d278fbf4f60228bULL};
 
-static const prio_field field64 = {PRIO_FIELD64, 8, 32};
-static const prio_field field128 = {PRIO_FIELD128, 16, 66};
+static const prio_field field64 = {PRIO_FIELD64, 8, 32, 0, 0, 0, 0};
+static const prio_field field128 = {PRIO_FIELD128, 16, 66, 0, 0, 0, 0};
+/* draft-chen-cfrg-vdaf-pine-01 (poc/field.py): Field32, p = 2^20 * 4095 + 1,
+ * generator 3925978153; Field40, p = 2^20 * 1048555 + 1, generator
+ * 7^1048555. Both of order 2^20. */
+static const prio_field field32 = {PRIO_FIELD32, 4, 20, 4293918721ULL,
+                                   0xf01fff00ffefffffULL, 0x98d4ea60ULL, 3925978153ULL};
+static const prio_field field40 = {PRIO_FIELD40, 5, 20, 1099489607681ULL,
+                                   0xcffe47fffeafffffULL, 0x160dcd7524ULL, 395974995317ULL};
 
 const prio_field *prio_field64(void) { return &field64; }
 const prio_field *prio_field128(void) { return &field128; }
+const prio_field *prio_field32(void) { return &field32; }
+const prio_field *prio_field40(void) { return &field40; }
+
+static int is_small(const prio_field *F) { return F->id >= PRIO_FIELD32; }
+
+/* ---- Field32, Field40 --------------------------------------------------- */
+
+/* x - p if x >= p, for x < 2p (p < 2^41). */
+static uint64_t reduce_small(const prio_field *F, uint64_t x)
+{
+    uint64_t d = x - F->p;
+    uint64_t keep = (uint64_t)0 - (d >> 63); /* all ones if x < p */
+    return (x & keep) | (d & ~keep);
+}
+
+/* t / 2^64 mod p for t < 2^64 p: (t + m p) / 2^64 < 2p. */
+static uint64_t mont_small(const prio_field *F, u128 t)
+{
+    uint64_t m = (uint64_t)t * F->ninv;
+    u128 u = t + (u128)m * F->p;
+    return reduce_small(F, (uint64_t)(u >> 64));
+}
 
 void prio_wipe(void *p, size_t n)
 {
-    volatile uint8_t *q = p;
-    while (n--)
-        *q++ = 0;
+    sodium_memzero(p, n); /* a wipe the compiler keeps */
 }
 
 /* ---- Field64 ------------------------------------------------------------ */
@@ -107,6 +134,8 @@ static prio_fe to_mont(const prio_field *F, const uint64_t x[2])
     prio_fe r = {{0, 0}};
     if (F->id == PRIO_FIELD64)
         r.v[0] = mont64((u128)x[0] * R2_64);
+    else if (is_small(F)) /* any x[0] < 2^64: x R^2 < 2^64 p */
+        r.v[0] = mont_small(F, (u128)x[0] * F->r2);
     else
         mont128(r.v, x, R2_128);
     return r;
@@ -114,8 +143,8 @@ static prio_fe to_mont(const prio_field *F, const uint64_t x[2])
 
 void prio_fe_value(const prio_field *F, uint64_t out[2], prio_fe a)
 {
-    if (F->id == PRIO_FIELD64) {
-        out[0] = mont64(a.v[0]);
+    if (F->id == PRIO_FIELD64 || is_small(F)) {
+        out[0] = F->id == PRIO_FIELD64 ? mont64(a.v[0]) : mont_small(F, a.v[0]);
         out[1] = 0;
     } else {
         static const uint64_t one[2] = {1, 0};
@@ -133,12 +162,27 @@ prio_fe prio_fe_from_u64(const prio_field *F, uint64_t x)
 
 prio_fe prio_fe_one(const prio_field *F) { return prio_fe_from_u64(F, 1); }
 
+prio_fe prio_fe_from_wide_sum(const prio_field *F, uint64_t lo, uint64_t hi)
+{
+    /* t R^-1 by one Montgomery step, then times R^2 R^-1: t mod p, as a
+     * representation (representations add like the elements). */
+    u128 t = (u128)hi << 64 | lo;
+    prio_fe r = {{0, 0}};
+    if (F->id == PRIO_FIELD64)
+        r.v[0] = mont64((u128)mont64(t) * R2_64);
+    else
+        r.v[0] = mont_small(F, (u128)mont_small(F, t) * F->r2);
+    return r;
+}
+
 prio_fe prio_fe_add(const prio_field *F, prio_fe a, prio_fe b)
 {
     prio_fe r = {{0, 0}};
     if (F->id == PRIO_FIELD64) {
         u128 s = (u128)a.v[0] + b.v[0];
         r.v[0] = reduce64((uint64_t)(s >> 64), (uint64_t)s);
+    } else if (is_small(F)) {
+        r.v[0] = reduce_small(F, a.v[0] + b.v[0]);
     } else {
         u128 s0 = (u128)a.v[0] + b.v[0];
         u128 s1 = (u128)a.v[1] + b.v[1] + (uint64_t)(s0 >> 64);
@@ -154,6 +198,9 @@ prio_fe prio_fe_sub(const prio_field *F, prio_fe a, prio_fe b)
         u128 d = (u128)a.v[0] - b.v[0];
         uint64_t mask = (uint64_t)0 - (uint64_t)(d >> 127);
         r.v[0] = (uint64_t)d + (P64 & mask);
+    } else if (is_small(F)) {
+        uint64_t d = a.v[0] - b.v[0];
+        r.v[0] = d + (F->p & ((uint64_t)0 - (d >> 63)));
     } else {
         u128 d0 = (u128)a.v[0] - b.v[0];
         uint64_t b0 = (uint64_t)(d0 >> 64) & 1;
@@ -176,6 +223,8 @@ prio_fe prio_fe_mul(const prio_field *F, prio_fe a, prio_fe b)
     prio_fe r = {{0, 0}};
     if (F->id == PRIO_FIELD64)
         r.v[0] = mont64((u128)a.v[0] * b.v[0]);
+    else if (is_small(F))
+        r.v[0] = mont_small(F, (u128)a.v[0] * b.v[0]);
     else
         mont128(r.v, a.v, b.v);
     return r;
@@ -184,7 +233,10 @@ prio_fe prio_fe_mul(const prio_field *F, prio_fe a, prio_fe b)
 prio_fe prio_fe_pow(const prio_field *F, prio_fe a, const uint64_t e[2])
 {
     prio_fe r = prio_fe_one(F);
-    for (int i = 127; i >= 0; i--) {
+    int top = 127;
+    while (top >= 0 && !((e[top / 64] >> (top % 64)) & 1)) /* public: skip leading zeros */
+        top--;
+    for (int i = top; i >= 0; i--) {
         r = prio_fe_mul(F, r, r);
         if ((e[i / 64] >> (i % 64)) & 1) /* public exponent */
             r = prio_fe_mul(F, r, a);
@@ -195,8 +247,8 @@ prio_fe prio_fe_pow(const prio_field *F, prio_fe a, const uint64_t e[2])
 prio_fe prio_fe_inv(const prio_field *F, prio_fe a)
 {
     uint64_t e[2];
-    if (F->id == PRIO_FIELD64) {
-        e[0] = P64 - 2;
+    if (F->id == PRIO_FIELD64 || is_small(F)) {
+        e[0] = (F->id == PRIO_FIELD64 ? P64 : F->p) - 2;
         e[1] = 0;
     } else {
         e[0] = P128_0 - 2; /* borrows: p - 2 = (p1 - 1) * 2^64 + (2^64 - 1) */
@@ -215,6 +267,11 @@ void prio_fe_encode(const prio_field *F, uint8_t *out, prio_fe a)
 {
     uint64_t v[2];
     prio_fe_value(F, v, a);
+    if (is_small(F)) {
+        for (size_t i = 0; i < F->encoded_size; i++)
+            out[i] = (uint8_t)(v[0] >> (8 * i));
+        return;
+    }
     gdn_store_le64(out, v[0]);
     if (F->id == PRIO_FIELD128)
         gdn_store_le64(out + 8, v[1]);
@@ -225,6 +282,8 @@ static int below_p(const prio_field *F, const uint64_t v[2])
 {
     if (F->id == PRIO_FIELD64)
         return (int)((uint64_t)(((u128)v[0] - P64) >> 127));
+    if (is_small(F))
+        return (int)((v[0] - F->p) >> 63); /* v < 2^40 */
     u128 d0 = (u128)v[0] - P128_0;
     u128 d1 = (u128)v[1] - P128_1 - ((uint64_t)(d0 >> 64) & 1);
     return (int)((uint64_t)(d1 >> 64) & 1);
@@ -232,7 +291,13 @@ static int below_p(const prio_field *F, const uint64_t v[2])
 
 int prio_fe_decode(const prio_field *F, prio_fe *out, const uint8_t *in)
 {
-    uint64_t v[2] = {gdn_load_le64(in), 0};
+    uint64_t v[2] = {0, 0};
+    if (is_small(F)) {
+        for (size_t i = 0; i < F->encoded_size; i++)
+            v[0] |= (uint64_t)in[i] << (8 * i);
+    } else {
+        v[0] = gdn_load_le64(in);
+    }
     if (F->id == PRIO_FIELD128)
         v[1] = gdn_load_le64(in + 8);
     if (!below_p(F, v))
@@ -243,7 +308,8 @@ int prio_fe_decode(const prio_field *F, prio_fe *out, const uint8_t *in)
 
 int prio_fe_sample(const prio_field *F, prio_fe *out, const uint8_t *in)
 {
-    /* Both moduli have full bit length (64 and 128), so the mask is a no-op. */
+    /* Every modulus has the full bit length of its encoding (64, 128, 32,
+     * 40 bits), so the mask of §6.2 is a no-op. */
     return prio_fe_decode(F, out, in) == 0;
 }
 
@@ -265,7 +331,7 @@ int prio_vec_decode(const prio_field *F, prio_fe *out, const uint8_t *in, size_t
 
 prio_fe prio_root_of_unity(const prio_field *F, unsigned log_n)
 {
-    uint64_t g[2] = {GEN64, 0};
+    uint64_t g[2] = {is_small(F) ? F->gen : GEN64, 0};
     if (F->id == PRIO_FIELD128) {
         g[0] = GEN128[0];
         g[1] = GEN128[1];
@@ -321,12 +387,30 @@ void prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n)
     ntt_with_root(F, a, log_n, prio_root_of_unity(F, log_n));
 }
 
+/* 1/2 = -(p - 1)/2 mod p, without an inversion. */
+static prio_fe half(const prio_field *F)
+{
+    uint64_t v[2] = {0, 0};
+    if (F->id == PRIO_FIELD128) {
+        v[0] = (P128_0 - 1) >> 1 | P128_1 << 63; /* p - 1 = P128_1 2^64 */
+        v[1] = P128_1 >> 1;
+    } else {
+        v[0] = ((F->id == PRIO_FIELD64 ? P64 : F->p) - 1) >> 1;
+    }
+    return prio_fe_neg(F, to_mont(F, v));
+}
+
 void prio_intt(const prio_field *F, prio_fe *a, unsigned log_n)
 {
-    prio_fe w = prio_fe_inv(F, prio_root_of_unity(F, log_n));
+    /* w^-1 = w^(n - 1) and n^-1 = (1/2)^log_n: a few multiplications where
+     * two inversions took 256 each. */
     size_t n = (size_t)1 << log_n;
+    uint64_t e[2] = {(uint64_t)n - 1, 0};
+    prio_fe w = prio_fe_pow(F, prio_root_of_unity(F, log_n), e);
     ntt_with_root(F, a, log_n, w);
-    prio_fe ninv = prio_fe_inv(F, prio_fe_from_u64(F, (uint64_t)n));
+    prio_fe ninv = prio_fe_one(F), h = half(F);
+    for (unsigned i = 0; i < log_n; i++)
+        ninv = prio_fe_mul(F, ninv, h);
     for (size_t i = 0; i < n; i++)
         a[i] = prio_fe_mul(F, a[i], ninv);
 }

@@ -1,6 +1,7 @@
 /* The generic FLP of draft-irtf-cfrg-vdaf-20 §7.3 (BBCGGI19, Theorem 4.3)
  * with the gadgets Mul, PolyEval and ParallelSum (§7.3.1), and the validity
  * circuits of Prio3Count, Sum, SumVec, Histogram, MultihotCountVec (§7.4). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,8 @@ static prio_fe fe_from_i64(const prio_field *F, int64_t v)
         return prio_fe_from_u64(F, (uint64_t)v);
     return prio_fe_neg(F, prio_fe_from_u64(F, (uint64_t)(-v)));
 }
+
+static int finish_lengths(prio_circuit *c);
 
 int prio_circuit_init(prio_circuit *c, prio_circuit_kind kind, const prio_field *F,
                       size_t length, uint64_t max, size_t chunk_length)
@@ -114,6 +117,13 @@ int prio_circuit_init(prio_circuit *c, prio_circuit_kind kind, const prio_field 
     default:
         return gdn_error(GDN_EINVAL, "prio: unknown circuit");
     }
+    return finish_lengths(c);
+}
+
+/* Gadget and FLP lengths from the gadget, its count and its calls (§7.3.1). */
+static int finish_lengths(prio_circuit *c)
+{
+    const prio_field *F = c->F;
     c->degree = c->gadget == PRIO_GADGET_MUL ? 2 : c->poly_len - 1;
     c->arity = (c->gadget == PRIO_GADGET_MUL ? 2 : 1) * c->count;
     c->wire_len = next_pow2(1 + c->calls);
@@ -126,6 +136,65 @@ int prio_circuit_init(prio_circuit *c, prio_circuit_kind kind, const prio_field 
     c->proof_len = c->arity + c->gadget_poly_len;
     c->verifier_len = 1 + c->arity + 1;
     return 0;
+}
+
+/* PineValidBase.__init__ and the two circuits' gadgets
+ * (draft-chen-cfrg-vdaf-pine-01, poc/flp_pine.py). */
+int prio_circuit_init_pine(prio_circuit *c, prio_circuit_kind kind, const prio_field *F,
+                           size_t dimension, uint64_t l2_bound, size_t chunk_length,
+                           double alpha, size_t wr_checks, size_t wr_successes)
+{
+    uint64_t p = F->id == PRIO_FIELD64 ? 0xffffffff00000001ULL : F->p;
+    long double q = F->id == PRIO_FIELD128 ? 0x1p128L : (long double)p;
+    memset(c, 0, sizeof *c);
+    c->kind = kind;
+    c->F = F;
+    c->coeff_proof = 1;
+    if (dimension == 0 || dimension > PRIO_MAX_LEN || chunk_length == 0 ||
+        chunk_length > PRIO_MAX_LEN || wr_checks == 0 || wr_checks > 4096 ||
+        wr_successes > wr_checks)
+        return gdn_error(GDN_EINVAL, "pine: dimension %zu, chunk %zu, %zu of %zu "
+                         "wraparound checks out of range", dimension, chunk_length,
+                         wr_successes, wr_checks);
+    /* The squared bound must stay below 2^63 here and below q / 3 (Figure 1
+     * of ROCT23); the wraparound bound within Lemma 3.3's limits. */
+    if (l2_bound == 0 || l2_bound > 0xb504f333ULL ||
+        (long double)l2_bound * (long double)l2_bound * 3.0L >= q - 2.0L)
+        return gdn_error(GDN_EINVAL, "pine: L2 bound %llu too large for the field",
+                         (unsigned long long)l2_bound);
+    if (!(alpha > 0) || alpha > 1e6)
+        return gdn_error(GDN_EINVAL, "pine: alpha %g out of range", alpha);
+    c->sq_norm_bound = l2_bound * l2_bound;
+    c->sq_bits = bit_length(c->sq_norm_bound);
+    c->wr_bound = next_pow2((size_t)ceil(alpha * (double)l2_bound) + 1);
+    if (q / (long double)wr_checks < 2.0L || q / (long double)c->wr_bound < 2600.0L ||
+        (long double)c->wr_bound * (long double)c->wr_bound / q > 4000.0L)
+        return gdn_error(GDN_EINVAL, "pine: wraparound check infeasible for this bound "
+                         "and field");
+    c->wr_bits = bit_length(2 * c->wr_bound - 1);
+    c->dimension = dimension;
+    c->wr_checks = wr_checks;
+    c->wr_successes = wr_successes;
+    c->bit_checked_len = 2 * c->sq_bits + (c->wr_bits + 1) * wr_checks;
+    c->meas_len = dimension + c->bit_checked_len + wr_checks;
+    c->output_len = dimension;
+    c->eval_output_len = 1;
+    c->chunk_length = chunk_length;
+    c->count = chunk_length;
+    if (kind == PRIO_CIRCUIT_PINE_NORM) { /* PineValidNormEquality */
+        c->gadget = PRIO_GADGET_POLY_EVAL;
+        c->poly[0] = 0, c->poly[1] = 0, c->poly[2] = 1;
+        c->poly_len = 3;
+        c->calls = (dimension + chunk_length - 1) / chunk_length;
+    } else if (kind == PRIO_CIRCUIT_PINE) { /* PineValid */
+        c->gadget = PRIO_GADGET_MUL;
+        c->calls = (c->bit_checked_len + chunk_length - 1) / chunk_length +
+                   (wr_checks + chunk_length - 1) / chunk_length;
+        c->joint_rand_len = 3;
+    } else {
+        return gdn_error(GDN_EINVAL, "pine: unknown circuit");
+    }
+    return finish_lengths(c);
 }
 
 /* ---- Measurement encoding (§7.4.2 encode_range_checked_int) ------------- */
@@ -203,6 +272,9 @@ int prio_circuit_encode(const prio_circuit *c, prio_fe *meas, const uint64_t *m,
         encode_range_checked(c, meas + c->length, weight, c->max);
         return 0;
     }
+    case PRIO_CIRCUIT_PINE:
+    case PRIO_CIRCUIT_PINE_NORM: /* PINE encodes in pine.c */
+        break;
     }
     return GDN_EINTERNAL;
 }
@@ -233,17 +305,26 @@ typedef struct gadget_ctx {
     size_t step;           /* eval_len / wire_len */
 } gadget_ctx;
 
+/* PolyEval's coefficients as field elements, once per call site. */
+static void poly_coeffs(const prio_circuit *c, prio_fe pc[4])
+{
+    for (size_t j = 0; j < c->poly_len && j < 4; j++)
+        pc[j] = fe_from_i64(c->F, c->poly[j]);
+}
+
 static prio_fe gadget_eval(const prio_circuit *c, const prio_fe *inp)
 {
     const prio_field *F = c->F;
-    prio_fe r = prio_fe_zero();
+    prio_fe r = prio_fe_zero(), pc[4];
+    if (c->gadget != PRIO_GADGET_MUL)
+        poly_coeffs(c, pc);
     for (size_t i = 0; i < c->count; i++) {
         if (c->gadget == PRIO_GADGET_MUL) {
             r = prio_fe_add(F, r, prio_fe_mul(F, inp[2 * i], inp[2 * i + 1]));
         } else {
             prio_fe acc = prio_fe_zero();
             for (size_t j = c->poly_len; j-- > 0;)
-                acc = prio_fe_add(F, prio_fe_mul(F, acc, inp[i]), fe_from_i64(F, c->poly[j]));
+                acc = prio_fe_add(F, prio_fe_mul(F, acc, inp[i]), pc[j]);
             r = prio_fe_add(F, r, acc);
         }
     }
@@ -288,6 +369,98 @@ static int range_check(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
     return 0;
 }
 
+/* PineValidBase.parallel_sum: the inputs in chunks of the gadget's arity,
+ * the last one padded with zeros, one gadget call each. */
+static prio_fe parallel_sum(const prio_circuit *c, gadget_ctx *g, prio_fe *chunk,
+                            const prio_fe *inp, size_t n)
+{
+    const prio_field *F = c->F;
+    prio_fe s = prio_fe_zero();
+    for (size_t at = 0; at < n; at += c->arity) {
+        size_t k = n - at < c->arity ? n - at : c->arity;
+        memcpy(chunk, inp + at, k * sizeof *chunk);
+        for (size_t j = k; j < c->arity; j++)
+            chunk[j] = prio_fe_zero();
+        s = prio_fe_add(F, s, gadget_call(g, chunk));
+    }
+    return s;
+}
+
+/* Field.decode_from_bit_vector: sum of 2^l bits[l] (bits < 64). */
+static prio_fe decode_bits(const prio_field *F, const prio_fe *bits, size_t n)
+{
+    prio_fe r = prio_fe_zero();
+    for (size_t l = 0; l < n; l++)
+        r = prio_fe_add(F, r, prio_fe_mul(F, prio_fe_from_u64(F, (uint64_t)1 << l), bits[l]));
+    return r;
+}
+
+/* PineValid.eval (poc/flp_pine.py): bit checks, squared-norm range check,
+ * wraparound quadratic and success-count checks, combined with r_final. */
+static int eval_pine(const prio_circuit *c, gadget_ctx *g, prio_fe *out, const prio_fe *meas,
+                     const prio_fe *joint_rand, prio_fe shares_inv)
+{
+    const prio_field *F = c->F;
+    size_t nb = c->bit_checked_len, r = c->wr_checks;
+    const prio_fe *bits = meas + c->dimension, *results = bits + nb;
+    prio_fe *inp = malloc(2 * (nb > r ? nb : r) * sizeof *inp);
+    prio_fe *chunk = malloc(c->arity * sizeof *chunk);
+    if (!inp || !chunk) {
+        free(inp);
+        free(chunk);
+        return GDN_ENOMEM;
+    }
+    prio_fe rp = prio_fe_one(F);
+    for (size_t i = 0; i < nb; i++) { /* eval_bit_checks */
+        inp[2 * i] = prio_fe_mul(F, rp, bits[i]);
+        inp[2 * i + 1] = prio_fe_sub(F, bits[i], shares_inv);
+        rp = prio_fe_mul(F, rp, joint_rand[0]);
+    }
+    prio_fe bit_check = parallel_sum(c, g, chunk, inp, 2 * nb);
+    /* eval_wr_checks: per check, v bits then the success bit g. */
+    prio_fe off = prio_fe_mul(F, prio_fe_from_u64(F, c->wr_bound - 1), shares_inv);
+    prio_fe count = prio_fe_zero();
+    rp = prio_fe_one(F);
+    for (size_t i = 0; i < r; i++) {
+        const prio_fe *vb = bits + 2 * c->sq_bits + i * (c->wr_bits + 1);
+        prio_fe gi = vb[c->wr_bits];
+        prio_fe computed = prio_fe_sub(F, decode_bits(F, vb, c->wr_bits), off);
+        inp[2 * i] = prio_fe_mul(F, rp, prio_fe_sub(F, results[i], computed));
+        inp[2 * i + 1] = gi;
+        count = prio_fe_add(F, count, gi);
+        rp = prio_fe_mul(F, rp, joint_rand[1]);
+    }
+    prio_fe wr_quad = parallel_sum(c, g, chunk, inp, 2 * r);
+    count = prio_fe_sub(F, count, prio_fe_mul(F, prio_fe_from_u64(F, c->wr_successes),
+                                              shares_inv));
+    /* eval_norm_range_check: v + u = bound. */
+    prio_fe range = prio_fe_add(F, decode_bits(F, bits, c->sq_bits),
+                                decode_bits(F, bits + c->sq_bits, c->sq_bits));
+    range = prio_fe_sub(F, range, prio_fe_mul(F, prio_fe_from_u64(F, c->sq_norm_bound),
+                                              shares_inv));
+    prio_fe rf = joint_rand[2], rf2 = prio_fe_mul(F, rf, rf), rf3 = prio_fe_mul(F, rf2, rf);
+    out[0] = prio_fe_add(F, bit_check, prio_fe_mul(F, rf, range));
+    out[0] = prio_fe_add(F, out[0], prio_fe_mul(F, rf2, wr_quad));
+    out[0] = prio_fe_add(F, out[0], prio_fe_mul(F, rf3, count));
+    free(inp);
+    free(chunk);
+    return 0;
+}
+
+/* PineValidNormEquality.eval: claimed squared norm minus the computed one. */
+static int eval_pine_norm(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
+                          const prio_fe *meas)
+{
+    const prio_field *F = c->F;
+    prio_fe *chunk = malloc(c->arity * sizeof *chunk);
+    if (!chunk)
+        return GDN_ENOMEM;
+    prio_fe sq = parallel_sum(c, g, chunk, meas, c->dimension);
+    out[0] = prio_fe_sub(F, decode_bits(F, meas + c->dimension, c->sq_bits), sq);
+    free(chunk);
+    return 0;
+}
+
 static int circuit_eval(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
                         const prio_fe *meas, const prio_fe *joint_rand, size_t num_shares)
 {
@@ -318,6 +491,12 @@ static int circuit_eval(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
         out[1] = s;
         break;
     }
+    case PRIO_CIRCUIT_PINE:
+        rc = eval_pine(c, g, out, meas, joint_rand, shares_inv);
+        break;
+    case PRIO_CIRCUIT_PINE_NORM:
+        rc = eval_pine_norm(c, g, out, meas);
+        break;
     case PRIO_CIRCUIT_MULTIHOT: {
         rc = range_check(c, g, &out[0], meas, joint_rand, shares_inv);
         prio_fe w = prio_fe_zero();
@@ -345,6 +524,9 @@ int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
     int rc = GDN_ENOMEM;
     if (!wires || !out || !acc || !w)
         goto done;
+    prio_fe pc[4];
+    if (c->gadget != PRIO_GADGET_MUL)
+        poly_coeffs(c, pc);
     for (size_t j = 0; j < c->arity; j++)
         wires[j * p] = prove_rand[j]; /* the wire seeds */
     gadget_ctx g = {c, wires, 0, NULL, 0};
@@ -369,13 +551,15 @@ int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
             } else {
                 v = prio_fe_zero();
                 for (size_t j = c->poly_len; j-- > 0;)
-                    v = prio_fe_add(F, prio_fe_mul(F, v, w[k]), fe_from_i64(F, c->poly[j]));
+                    v = prio_fe_add(F, prio_fe_mul(F, v, w[k]), pc[j]);
             }
             acc[k] = prio_fe_add(F, acc[k], v);
         }
     }
     for (size_t j = 0; j < c->arity; j++)
         proof[j] = prove_rand[j];
+    if (c->coeff_proof) /* draft 11: coefficients (degree < gadget_poly_len <= n) */
+        prio_intt(F, acc, log_n);
     memcpy(proof + c->arity, acc, c->gadget_poly_len * sizeof *acc);
     rc = 0;
 done:
@@ -430,8 +614,9 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
     for (size_t j = 0; j < c->arity; j++)
         wires[j * p] = proof[j];
     memcpy(vals, proof + c->arity, c->gadget_poly_len * sizeof *vals);
-    rc = extend_values(c, vals);
-    if (rc)
+    if (c->coeff_proof) /* draft 11: the gadget outputs are its values at alpha^k */
+        prio_ntt(F, vals, log_n);
+    else if ((rc = extend_values(c, vals)))
         goto done;
     gadget_ctx g = {c, wires, 0, vals, n / p};
     rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
@@ -458,7 +643,7 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
         prio_intt(F, wj, log_p);
         verifier[1 + j] = prio_poly_eval(F, wj, p, t);
     }
-    prio_intt(F, vals, log_n);
+    prio_intt(F, vals, log_n); /* back to coefficients in both cases */
     verifier[1 + c->arity] = prio_poly_eval(F, vals, n, t);
     rc = 0;
 done:

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium.h>
+
 /* ---- Fields (draft-irtf-cfrg-vdaf-20 §6.1) -------------------------------
  * Elements are kept in Montgomery form, fully reduced, in two 64-bit limbs
  * (Field64 uses limb 0 only). Arithmetic is constant-time: no branch or
@@ -15,22 +17,33 @@ typedef struct prio_fe {
     uint64_t v[2];
 } prio_fe;
 
-typedef enum { PRIO_FIELD64 = 0, PRIO_FIELD128 = 1 } prio_field_id;
+typedef enum {
+    PRIO_FIELD64 = 0, PRIO_FIELD128 = 1,
+    PRIO_FIELD32 = 2, PRIO_FIELD40 = 3 /* PINE's (draft-chen-cfrg-vdaf-pine-01) */
+} prio_field_id;
 
 typedef struct prio_field {
     prio_field_id id;
-    size_t encoded_size; /* 8 or 16 bytes, little-endian */
-    unsigned log_gen_order; /* 32 or 66: 2^log is the order of gen */
+    size_t encoded_size; /* 8 or 16 bytes (4, 5 for Field32/40), little-endian */
+    unsigned log_gen_order; /* 32 or 66 (20): 2^log is the order of gen */
+    /* Field32 and Field40 (p < 2^41): one Montgomery path, R = 2^64. */
+    uint64_t p, ninv, r2, gen; /* -p^-1 mod 2^64, 2^128 mod p, gen (plain) */
 } prio_field;
 
 const prio_field *prio_field64(void);
 const prio_field *prio_field128(void);
+const prio_field *prio_field32(void);
+const prio_field *prio_field40(void);
 
 prio_fe prio_fe_zero(void);
 prio_fe prio_fe_one(const prio_field *F);
 /* x mod p. */
 prio_fe prio_fe_from_u64(const prio_field *F, uint64_t x);
 prio_fe prio_fe_add(const prio_field *F, prio_fe a, prio_fe b);
+/* Field64, Field32, Field40 only: the element whose representation is
+ * t = hi 2^64 + lo mod p, for t a sum of fewer than 2^40 representations
+ * (v[0] of elements): lets hot loops add in plain integers. */
+prio_fe prio_fe_from_wide_sum(const prio_field *F, uint64_t lo, uint64_t hi);
 prio_fe prio_fe_sub(const prio_field *F, prio_fe a, prio_fe b);
 prio_fe prio_fe_neg(const prio_field *F, prio_fe a);
 prio_fe prio_fe_mul(const prio_field *F, prio_fe a, prio_fe b);
@@ -80,14 +93,26 @@ void prio_turboshake_init(prio_turboshake *t, uint8_t domain);
 void prio_turboshake_absorb(prio_turboshake *t, const uint8_t *p, size_t n);
 void prio_turboshake_squeeze(prio_turboshake *t, uint8_t *out, size_t n);
 
-typedef enum { PRIO_XOF_TURBOSHAKE128 = 0, PRIO_XOF_FIXED_KEY_AES128 = 1 } prio_xof_id;
+typedef enum {
+    PRIO_XOF_TURBOSHAKE128 = 0,
+    PRIO_XOF_FIXED_KEY_AES128 = 1,
+    /* VDAF draft 11's XofTurboShake128 (PINE builds on it): 16-byte seed,
+     * TurboSHAKE128(u8(|dst|) || dst || seed || binder, D = 1). */
+    PRIO_XOF_TURBOSHAKE128_V11 = 2,
+    /* draft-chen-cfrg-vdaf-pine-01's XofHmacSha256Aes128: 32-byte seed,
+     * h = HMAC-SHA256(seed, u8(|dst|) || dst || binder); the stream is
+     * AES-128-CTR(key h[0..16), counter block h[16..32)) of zeros. */
+    PRIO_XOF_HMAC_SHA256_AES128 = 3
+} prio_xof_id;
 
-/* Seed sizes: 32 bytes for XofTurboShake128, 16 for XofFixedKeyAes128. */
+/* Seed sizes: 32 bytes for XofTurboShake128 and XofHmacSha256Aes128, 16
+ * for XofFixedKeyAes128 and draft 11's XofTurboShake128. */
 #define PRIO_SEED_MAX 32
 
 typedef struct prio_xof {
     prio_xof_id id;
     prio_turboshake ts;     /* the stream, or the AES key derivation */
+    crypto_auth_hmacsha256_state hmac; /* XofHmacSha256Aes128 until keyed */
     void *aes;              /* EVP_CIPHER_CTX * once keyed */
     uint8_t seed[16];
     uint64_t block;         /* next AES block index */
@@ -96,7 +121,8 @@ typedef struct prio_xof {
     int ready;
 } prio_xof;
 
-/* Starts an XOF with dst = dst1 || dst2 (at most 65535 bytes in all);
+/* Starts an XOF with dst = dst1 || dst2 (at most 65535 bytes in all, 255
+ * for the draft 11 / PINE XOFs);
  * the binder is absorbed afterwards with prio_xof_binder. */
 int prio_xof_init(prio_xof *x, prio_xof_id id, const uint8_t *seed, size_t seed_len,
                   const uint8_t *dst1, size_t dst1_len, const uint8_t *dst2,
@@ -113,7 +139,11 @@ size_t prio_xof_seed_size(prio_xof_id id);
 
 typedef enum {
     PRIO_CIRCUIT_COUNT, PRIO_CIRCUIT_SUM, PRIO_CIRCUIT_SUMVEC,
-    PRIO_CIRCUIT_HISTOGRAM, PRIO_CIRCUIT_MULTIHOT, PRIO_CIRCUIT_HIGHER_DEGREE
+    PRIO_CIRCUIT_HISTOGRAM, PRIO_CIRCUIT_MULTIHOT, PRIO_CIRCUIT_HIGHER_DEGREE,
+    /* PINE (draft-chen-cfrg-vdaf-pine-01, poc/flp_pine.py): the squared
+     * norm equality check (ParallelSum of x^2) and every other check
+     * (ParallelSum of Mul). Both read the same FLP measurement. */
+    PRIO_CIRCUIT_PINE_NORM, PRIO_CIRCUIT_PINE
 } prio_circuit_kind;
 
 typedef enum { PRIO_GADGET_MUL, PRIO_GADGET_POLY_EVAL } prio_gadget_kind;
@@ -136,11 +166,24 @@ typedef struct prio_circuit {
     size_t eval_len;       /* n: next power of two >= gadget_poly_len */
     /* FLP lengths (§7.3.1). */
     size_t prove_rand_len, query_rand_len, proof_len, verifier_len;
+    /* Draft 11's proof (PINE): the gadget polynomial's coefficients rather
+     * than its values at the roots of unity. */
+    int coeff_proof;
+    /* PINE: gradient entries, bits of the squared norm (v and u each) and
+     * of a wraparound check result, checks, required successes. The FLP
+     * measurement is gradient || bit_checked || the checks' dot products. */
+    size_t dimension, sq_bits, wr_bits, wr_checks, wr_successes, bit_checked_len;
+    uint64_t sq_norm_bound, wr_bound; /* integers below 2^63 */
 } prio_circuit;
 
 /* Checks parameters and fills the lengths. */
 int prio_circuit_init(prio_circuit *c, prio_circuit_kind kind, const prio_field *F,
                       size_t length, uint64_t max, size_t chunk_length);
+/* PINE's two circuits for one parameter set (l2_bound is the encoded
+ * integer bound, alpha the wraparound parameter); coefficient proofs. */
+int prio_circuit_init_pine(prio_circuit *c, prio_circuit_kind kind, const prio_field *F,
+                           size_t dimension, uint64_t l2_bound, size_t chunk_length,
+                           double alpha, size_t wr_checks, size_t wr_successes);
 /* Encodes a measurement (constant-time in its value). */
 int prio_circuit_encode(const prio_circuit *c, prio_fe *meas, const uint64_t *m,
                         size_t m_len);

@@ -95,7 +95,31 @@ void prio_turboshake_squeeze(prio_turboshake *t, uint8_t *out, size_t n)
 
 size_t prio_xof_seed_size(prio_xof_id id)
 {
-    return id == PRIO_XOF_TURBOSHAKE128 ? 32 : 16;
+    return id == PRIO_XOF_TURBOSHAKE128 || id == PRIO_XOF_HMAC_SHA256_AES128 ? 32 : 16;
+}
+
+/* The XOFs PINE uses (VDAF draft 11 §6.2.1; PINE's poc/xof_hmac_sha256_aes128.py):
+ * the dst length is one byte. */
+static int init_v11(prio_xof *x, const uint8_t *seed, size_t seed_len, const uint8_t *dst1,
+                    size_t dst1_len, const uint8_t *dst2, size_t dst2_len)
+{
+    uint8_t l = (uint8_t)(dst1_len + dst2_len);
+    if (dst1_len + dst2_len > 255)
+        return gdn_error(GDN_EINVAL, "prio xof: dst of %zu bytes (max 255)",
+                         dst1_len + dst2_len);
+    if (x->id == PRIO_XOF_TURBOSHAKE128_V11) {
+        prio_turboshake_init(&x->ts, 1);
+        prio_turboshake_absorb(&x->ts, &l, 1);
+        prio_turboshake_absorb(&x->ts, dst1, dst1_len);
+        prio_turboshake_absorb(&x->ts, dst2, dst2_len);
+        prio_turboshake_absorb(&x->ts, seed, seed_len);
+        return 0;
+    }
+    crypto_auth_hmacsha256_init(&x->hmac, seed, seed_len);
+    crypto_auth_hmacsha256_update(&x->hmac, &l, 1);
+    crypto_auth_hmacsha256_update(&x->hmac, dst1, dst1_len);
+    crypto_auth_hmacsha256_update(&x->hmac, dst2, dst2_len);
+    return 0;
 }
 
 int prio_xof_init(prio_xof *x, prio_xof_id id, const uint8_t *seed, size_t seed_len,
@@ -108,6 +132,8 @@ int prio_xof_init(prio_xof *x, prio_xof_id id, const uint8_t *seed, size_t seed_
     if (seed_len != prio_xof_seed_size(id) || dst1_len + dst2_len > 65535)
         return gdn_error(GDN_EINVAL, "prio xof: seed of %zu bytes or dst too long",
                          seed_len);
+    if (id == PRIO_XOF_TURBOSHAKE128_V11 || id == PRIO_XOF_HMAC_SHA256_AES128)
+        return init_v11(x, seed, seed_len, dst1, dst1_len, dst2, dst2_len);
     len2[0] = (uint8_t)(dst1_len + dst2_len);
     len2[1] = (uint8_t)((dst1_len + dst2_len) >> 8);
     /* §6.2.1: TurboSHAKE128(le16(|dst|) || dst || u8(|seed|) || seed || binder, D=1);
@@ -129,7 +155,35 @@ int prio_xof_init(prio_xof *x, prio_xof_id id, const uint8_t *seed, size_t seed_
 
 void prio_xof_binder(prio_xof *x, const uint8_t *p, size_t n)
 {
-    prio_turboshake_absorb(&x->ts, p, n);
+    if (x->id == PRIO_XOF_HMAC_SHA256_AES128)
+        crypto_auth_hmacsha256_update(&x->hmac, p, n);
+    else
+        prio_turboshake_absorb(&x->ts, p, n);
+}
+
+/* XofHmacSha256Aes128: AES-128-CTR keystream (OpenSSL EVP), keyed at the
+ * first read from the HMAC of everything absorbed. */
+static int next_hmac_aes(prio_xof *x, uint8_t *out, size_t n)
+{
+    static const uint8_t zeros[256] = {0};
+    if (!x->ready) {
+        uint8_t h[crypto_auth_hmacsha256_BYTES];
+        crypto_auth_hmacsha256_final(&x->hmac, h);
+        x->aes = EVP_CIPHER_CTX_new();
+        int ok = x->aes && EVP_EncryptInit_ex(x->aes, EVP_aes_128_ctr(), NULL, h, h + 16) == 1;
+        sodium_memzero(h, sizeof h);
+        if (!ok)
+            return gdn_error(GDN_ECRYPTO, "prio xof: cannot key AES-128-CTR");
+        x->ready = 1;
+    }
+    while (n > 0) {
+        int len = (int)(n < sizeof zeros ? n : sizeof zeros), outl = 0;
+        if (EVP_EncryptUpdate(x->aes, out, &outl, zeros, len) != 1 || outl != len)
+            return gdn_error(GDN_ECRYPTO, "prio xof: AES-128-CTR failed");
+        out += len;
+        n -= (size_t)len;
+    }
+    return 0;
 }
 
 /* §6.2.2 hash_block: sigma(b) = hi || (hi ^ lo); out = AES(k, sigma) ^ sigma. */
@@ -154,7 +208,9 @@ static int aes_block(prio_xof *x, uint8_t out[16])
 
 int prio_xof_next(prio_xof *x, uint8_t *out, size_t n)
 {
-    if (x->id == PRIO_XOF_TURBOSHAKE128) {
+    if (x->id == PRIO_XOF_HMAC_SHA256_AES128)
+        return next_hmac_aes(x, out, n);
+    if (x->id == PRIO_XOF_TURBOSHAKE128 || x->id == PRIO_XOF_TURBOSHAKE128_V11) {
         prio_turboshake_squeeze(&x->ts, out, n);
         return 0;
     }
