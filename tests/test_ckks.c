@@ -632,3 +632,130 @@ GDN_TEST(ckks_key_switching_digits)
     CHECK_EQ(gdn_ckks_ctx_new(&ctx, &p), GDN_EINVAL);
     CHECK_MSG(strstr(gdn_errmsg(), "135 bits") && strstr(gdn_errmsg(), "80"), "%s", gdn_errmsg());
 }
+
+/* ---- Serialization ------------------------------------------------------------- */
+
+static int ct_equal(const gdn_ckks_ct *a, const gdn_ckks_ct *b)
+{
+    if (a->size != b->size || a->level != b->level || a->scale != b->scale)
+        return 0;
+    for (unsigned k = 0; k < a->size; k++)
+        if (memcmp(he_ct_poly(a, k, 0), he_ct_poly(b, k, 0), (a->level + 1) * a->ctx->n * 8))
+            return 0;
+    return 1;
+}
+
+GDN_TEST(ckks_serialization)
+{
+    static double ar[NH], ai[NH];
+    gdn_ckks_ct *a = NULL, *b = NULL;
+    gdn_buf buf = {0};
+    gdn_ckks_pk *pk = NULL;
+    gdn_ckks_swk *rlk = NULL;
+    gdn_ckks_gk *gk = NULL;
+    gdn_ckks_sk *sk = NULL;
+    CHECK(fixture());
+    CHECK_OK(gdn_ckks_ct_new(&a, fx.c));
+    CHECK_OK(gdn_ckks_ct_new(&b, fx.c));
+    random_slots(ar, ai, NH, -1, 1);
+    /* A public-key ciphertext: two polynomials of 60 + 40 + 40 bits a coefficient. */
+    CHECK_OK(encrypt_slots(a, ar, ai, 1));
+    CHECK_OK(gdn_ckks_ct_save(&buf, a));
+    CHECK_EQ(buf.len, 13 + 11 + 2 * 8192 * 140 / 8);
+    CHECK_OK(gdn_ckks_ct_load(b, buf.data, buf.len));
+    CHECK(ct_equal(a, b));
+    /* A fresh secret-key ciphertext: c1 is its seed. */
+    CHECK_OK(encrypt_slots(a, ar, ai, 0));
+    buf.len = 0;
+    CHECK_OK(gdn_ckks_ct_save(&buf, a));
+    CHECK_EQ(buf.len, 13 + 11 + 32 + 8192 * 140 / 8);
+    CHECK_OK(gdn_ckks_ct_load(b, buf.data, buf.len));
+    CHECK(ct_equal(a, b));
+    CHECK(ct_error(b, ar, ai) < 0x1p-28);
+    /* Size 3, and level 1 after a rescale. */
+    CHECK_OK(gdn_ckks_mul(a, a, a));
+    buf.len = 0;
+    CHECK_OK(gdn_ckks_ct_save(&buf, a));
+    CHECK_OK(gdn_ckks_ct_load(b, buf.data, buf.len));
+    CHECK(ct_equal(a, b));
+    CHECK_OK(gdn_ckks_relinearize(a, a, fx.rlk));
+    CHECK_OK(gdn_ckks_rescale(a, a));
+    buf.len = 0;
+    CHECK_OK(gdn_ckks_ct_save(&buf, a));
+    CHECK_EQ(buf.len, 13 + 11 + 2 * 8192 * 100 / 8);
+    CHECK_OK(gdn_ckks_ct_load(b, buf.data, buf.len));
+    CHECK(ct_equal(a, b));
+    /* Refusals: truncation, a residue >= q, bad flags, other parameters. */
+    CHECK_EQ(gdn_ckks_ct_load(b, buf.data, buf.len - 1), GDN_EFORMAT);
+    CHECK_EQ(gdn_ckks_ct_load(b, buf.data, 10), GDN_EFORMAT);
+    uint8_t save[8];
+    memcpy(save, buf.data + 24, 8);
+    memset(buf.data + 24, 0xff, 8); /* the first 60-bit residue: 2^60 - 1 */
+    CHECK_EQ(gdn_ckks_ct_load(b, buf.data, buf.len), GDN_EFORMAT);
+    CHECK_MSG(strstr(gdn_errmsg(), "not below its prime"), "%s", gdn_errmsg());
+    memcpy(buf.data + 24, save, 8);
+    buf.data[13 + 2] = 7; /* level */
+    CHECK_EQ(gdn_ckks_ct_load(b, buf.data, buf.len), GDN_EFORMAT);
+    buf.data[13 + 2] = 1;
+    buf.data[13] = 1; /* seeded with size 2 but the length of two polynomials */
+    CHECK_EQ(gdn_ckks_ct_load(b, buf.data, buf.len), GDN_EFORMAT);
+    buf.data[13] = 0;
+    buf.data[6] ^= 1;
+    CHECK_EQ(gdn_ckks_ct_load(b, buf.data, buf.len), GDN_EFORMAT);
+    CHECK_MSG(strstr(gdn_errmsg(), "other parameters"), "%s", gdn_errmsg());
+    buf.data[6] ^= 1;
+    CHECK_OK(gdn_ckks_ct_load(b, buf.data, buf.len));
+    /* Keys: the uniform halves are seeds; loaded keys work as the originals. */
+    buf.len = 0;
+    CHECK_OK(gdn_ckks_pk_save(&buf, fx.pk));
+    CHECK_EQ(buf.len, 13 + 32 + 8192 * 200 / 8);
+    CHECK_OK(gdn_ckks_pk_load(&pk, fx.c, buf.data, buf.len));
+    CHECK(memcmp(pk->a, fx.pk->a, 4 * 8192 * 8) == 0 && memcmp(pk->b, fx.pk->b, 4 * 8192 * 8) == 0);
+    CHECK_EQ(gdn_ckks_pk_load(&pk, fx.c, buf.data, buf.len - 8), GDN_EFORMAT);
+    CHECK(pk == NULL);
+    buf.len = 0;
+    CHECK_OK(gdn_ckks_swk_save(&buf, fx.rlk));
+    CHECK_EQ(buf.len, 13 + 32 + 3 * 8192 * 200 / 8);
+    CHECK_OK(gdn_ckks_swk_load(&rlk, fx.c, buf.data, buf.len));
+    buf.len = 0;
+    CHECK_OK(gdn_ckks_gk_save(&buf, fx.gk));
+    CHECK_OK(gdn_ckks_gk_load(&gk, fx.c, buf.data, buf.len));
+    CHECK_EQ(gk->count, fx.gk->count);
+    buf.data[13 + 4] ^= 1; /* an even Galois element */
+    gdn_ckks_gk *bad = NULL;
+    CHECK_EQ(gdn_ckks_gk_load(&bad, fx.c, buf.data, buf.len), GDN_EFORMAT);
+    CHECK(bad == NULL);
+    buf.len = 0;
+    CHECK_OK(gdn_ckks_sk_save(&buf, fx.sk));
+    CHECK_EQ(buf.len, 13 + 8192 / 4);
+    CHECK_OK(gdn_ckks_sk_load(&sk, fx.c, buf.data, buf.len));
+    CHECK(memcmp(sk->coeff, fx.sk->coeff, 8192) == 0);
+    CHECK(memcmp(sk->ntt, fx.sk->ntt, 4 * 8192 * 8) == 0);
+    buf.data[13] = (uint8_t)((buf.data[13] & ~3) | 2);
+    gdn_ckks_sk *badk = NULL;
+    CHECK_EQ(gdn_ckks_sk_load(&badk, fx.c, buf.data, buf.len), GDN_EFORMAT);
+    /* The loaded keys in use: encrypt, multiply, rotate, decrypt. */
+    int step = 2;
+    gdn_ckks_pt *pt = NULL;
+    CHECK_OK(gdn_ckks_pt_new(&pt, fx.c));
+    CHECK_OK(gdn_ckks_encode(pt, ar, ai, NH, 2, 0x1p40));
+    CHECK_OK(gdn_ckks_encrypt_pk(a, pt, pk, &fx.rng));
+    CHECK_OK(gdn_ckks_mul_relin(a, a, a, rlk));
+    CHECK_OK(gdn_ckks_rescale(a, a));
+    CHECK_OK(gdn_ckks_rotate(a, a, step, gk));
+    CHECK_OK(gdn_ckks_decrypt(pt, a, sk));
+    static double rr[NH], ri[NH];
+    CHECK_OK(gdn_ckks_decode(rr, ri, NH, pt));
+    for (int j = 0; j < NH; j++) {
+        int s = (j + step) % NH;
+        double complex z = (ar[s] + I * ai[s]) * (ar[s] + I * ai[s]);
+        CHECK(cabs(z - (rr[j] + I * ri[j])) < 0x1p-20);
+    }
+    gdn_ckks_pt_free(pt);
+    gdn_buf_free(&buf);
+    gdn_ckks_pk_free(pk);
+    gdn_ckks_swk_free(rlk);
+    gdn_ckks_gk_free(gk);
+    gdn_ckks_sk_free(sk);
+    gdn_ckks_ct_free(a), gdn_ckks_ct_free(b);
+}
