@@ -178,6 +178,12 @@ int gdn_ckks_mul(gdn_ckks_ct *out, const gdn_ckks_ct *a, const gdn_ckks_ct *b)
         const uint64_t *b0 = he_ct_poly(b, 0, i), *b1 = he_ct_poly(b, 1, i);
         uint64_t *o0 = he_ct_poly(out, 0, i), *o1 = he_ct_poly(out, 1, i);
         uint64_t *o2 = he_ct_poly(out, 2, i);
+#if HE_X86
+        if (he_simd() && c->ntt[i].w52) {
+            he_mul3_ifma(o0, o1, o2, a0, a1, b0, b1, c->n, m);
+            continue;
+        }
+#endif
         for (size_t j = 0; j < c->n; j++) {
             uint64_t x0 = a0[j], x1 = a1[j], y0 = b0[j], y1 = b1[j];
             o0[j] = he_mul(x0, y0, m);
@@ -367,6 +373,12 @@ static void ks_inner(uint64_t *acc0, uint64_t *acc1, const uint64_t *ext, unsign
             kb[j] = k->b + ((size_t)j * total + p) * n;
             ka[j] = k->a + ((size_t)j * total + p) * n;
         }
+#if HE_X86
+        if (he_simd() && c->ntt[p].w52 && nd <= 16) {
+            he_dot_ifma(o0, o1, e, kb, ka, nd, n, perm, m);
+            continue;
+        }
+#endif
         for (size_t x = 0; x < n; x++) {
             size_t ix = perm ? perm[x] : x;
             he_u128 s0 = 0, s1 = 0;

@@ -117,6 +117,8 @@ typedef struct he_ntt {
     uint64_t *w, *ws;     /* psi^brv(i) and Shoup, bit-reversed order */
     uint64_t *iw, *iws;   /* psi^-brv(i) */
     uint64_t ninv, ninvs; /* n^-1 */
+    /* For q < 2^50 (the IFMA path): floor(w 2^52 / q) of w, iw and n^-1. */
+    uint64_t *w52, *iw52, ninv52;
 } he_ntt;
 
 int he_ntt_init(he_ntt *t, uint64_t q, unsigned logn);
@@ -131,6 +133,16 @@ void he_ntt_inverse_scalar(const he_ntt *t, uint64_t *a);
 int he_ntt_ifma_ok(const he_ntt *t); /* the IFMA path applies to this prime */
 void he_ntt_forward_ifma(const he_ntt *t, uint64_t *a);
 void he_ntt_inverse_ifma(const he_ntt *t, uint64_t *a);
+/* Key-switching inner product of one prime (q < 2^50, nd <= 16, n % 8 = 0):
+ * o0 = sum_j perm(e_j) kb_j, o1 = sum_j perm(e_j) ka_j (perm may be NULL). */
+void he_dot_ifma(uint64_t *o0, uint64_t *o1, const uint64_t *const *e, const uint64_t *const *kb,
+                 const uint64_t *const *ka, unsigned nd, size_t n, const uint32_t *perm,
+                 const he_mod *m);
+void he_mul3_ifma(uint64_t *d0, uint64_t *d1, uint64_t *d2, const uint64_t *a0,
+                  const uint64_t *a1, const uint64_t *b0, const uint64_t *b1, size_t n,
+                  const he_mod *m);
+void he_conv_ifma(uint64_t *o, const uint64_t *y, size_t stride, const uint64_t *h, unsigned ns,
+                  const uint8_t *big, uint64_t negq, size_t n, const he_mod *m);
 #endif
 /* 0: portable only; 1: AVX-512 IFMA when the CPU has it (default unless
  * GDN_NO_SIMD=1). Returns the level in use. For tests and benchmarks. */

@@ -118,10 +118,19 @@ static void ternary_to_ntt(uint64_t *out, const gdn_ckks_ctx *ctx, const int8_t 
     sodium_memzero(tmp, ctx->n * sizeof *tmp);
 }
 
+/* Uniform ternary: one byte per coefficient, bytes of 255 rejected (255 =
+ * 3 * 85), b mod 3 - 1 (a multiplication, no division). */
 static void sample_ternary(int8_t *s, size_t n, gdn_rng *rng)
 {
-    for (size_t k = 0; k < n; k++)
-        s[k] = (int8_t)((int)gdn_rng_uniform(rng, 3) - 1);
+    uint8_t b[256];
+    size_t k = 0;
+    while (k < n) {
+        gdn_rng_bytes(rng, b, sizeof b);
+        for (size_t j = 0; j < sizeof b && k < n; j++)
+            if (b[j] != 255)
+                s[k++] = (int8_t)((int)(b[j] % 3) - 1);
+    }
+    sodium_memzero(b, sizeof b);
 }
 
 /* o = o + a * b (mod q) over count primes starting at prime `first`. */

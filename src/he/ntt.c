@@ -78,6 +78,19 @@ int he_ntt_init(he_ntt *t, uint64_t q, unsigned logn)
     }
     t->ninv = he_inv((uint64_t)n % q, &t->m);
     t->ninvs = he_shoup(t->ninv, q);
+    if (q < (uint64_t)1 << 50) {
+        t->w52 = gdn_alloc_aligned(n * sizeof(uint64_t));
+        t->iw52 = gdn_alloc_aligned(n * sizeof(uint64_t));
+        if (!t->w52 || !t->iw52) {
+            he_ntt_free(t);
+            return GDN_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            t->w52[i] = (uint64_t)(((he_u128)t->w[i] << 52) / q);
+            t->iw52[i] = (uint64_t)(((he_u128)t->iw[i] << 52) / q);
+        }
+        t->ninv52 = (uint64_t)(((he_u128)t->ninv << 52) / q);
+    }
     return 0;
 }
 
@@ -89,7 +102,9 @@ void he_ntt_free(he_ntt *t)
     gdn_free_aligned(t->ws);
     gdn_free_aligned(t->iw);
     gdn_free_aligned(t->iws);
-    t->w = t->ws = t->iw = t->iws = NULL;
+    gdn_free_aligned(t->w52);
+    gdn_free_aligned(t->iw52);
+    t->w = t->ws = t->iw = t->iws = t->w52 = t->iw52 = NULL;
 }
 
 void he_ntt_forward_scalar(const he_ntt *t, uint64_t *a)

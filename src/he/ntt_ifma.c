@@ -1,12 +1,256 @@
-/* he: AVX-512 IFMA NTT (placeholder until the vector path lands). */
+/* he: the NTT with AVX-512 IFMA (52-bit multiply-add), for primes below 2^50
+ * so that Harvey's lazy values (< 4q) fit the 52-bit multiplier inputs; the
+ * same approach as Intel HEXL (Boemer et al., WAHC 2021, §4). The butterflies
+ * are those of ntt.c; Shoup's quotient uses w' = floor(w 2^52 / q) and the
+ * high half of a 52 x 52-bit product. The last three forward layers (first
+ * three inverse ones), whose pairs lie within a vector, regroup two vectors
+ * with permutations. Compiled for AVX-512 IFMA whatever the build's target;
+ * ntt.c calls it only when the CPU has it. */
 #include "he/he_internal.h"
 
 #if HE_X86
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx512ifma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512ifma")
+#endif
+#include <immintrin.h>
+
+typedef __m512i v8;
+
 int he_ntt_ifma_ok(const he_ntt *t)
 {
-    (void)t;
-    return 0;
+    return t->w52 != NULL && t->n >= 16;
 }
-void he_ntt_forward_ifma(const he_ntt *t, uint64_t *a) { he_ntt_forward_scalar(t, a); }
-void he_ntt_inverse_ifma(const he_ntt *t, uint64_t *a) { he_ntt_inverse_scalar(t, a); }
+
+static inline v8 bcast(uint64_t x) { return _mm512_set1_epi64((long long)x); }
+
+/* a w mod q in [0, 2q) for a < 2^52 (Shoup with 52-bit words). */
+static inline v8 mul_shoup52(v8 a, v8 w, v8 ws, v8 q, v8 mask)
+{
+    v8 qh = _mm512_madd52hi_epu64(_mm512_setzero_si512(), a, ws);
+    v8 lo = _mm512_madd52lo_epu64(_mm512_setzero_si512(), a, w);
+    v8 qq = _mm512_madd52lo_epu64(_mm512_setzero_si512(), qh, q);
+    return _mm512_and_si512(_mm512_sub_epi64(lo, qq), mask);
+}
+
+/* x - m if x >= m (values below 2^63). */
+static inline v8 csub(v8 x, v8 m) { return _mm512_min_epu64(x, _mm512_sub_epi64(x, m)); }
+
+static inline void fwd_bfly(v8 *x, v8 *y, v8 w, v8 ws, v8 q, v8 q2, v8 mask)
+{
+    v8 u = csub(*x, q2);
+    v8 v = mul_shoup52(*y, w, ws, q, mask);
+    *x = _mm512_add_epi64(u, v);
+    *y = _mm512_add_epi64(_mm512_sub_epi64(u, v), q2);
+}
+
+static inline void inv_bfly(v8 *x, v8 *y, v8 w, v8 ws, v8 q, v8 q2, v8 mask)
+{
+    v8 u = *x, v = *y;
+    *x = csub(_mm512_add_epi64(u, v), q2);
+    *y = mul_shoup52(_mm512_add_epi64(_mm512_sub_epi64(u, v), q2), w, ws, q, mask);
+}
+
+/* Lane maps for half-butterfly length L = 4, 2, 1: X and Y gather the pairs
+ * of two vectors A|B (indices 0..15); A and B scatter them back. */
+static const long long gx[3][8] = {{0, 1, 2, 3, 8, 9, 10, 11},
+                                   {0, 1, 4, 5, 8, 9, 12, 13},
+                                   {0, 2, 4, 6, 8, 10, 12, 14}};
+static const long long gy[3][8] = {{4, 5, 6, 7, 12, 13, 14, 15},
+                                   {2, 3, 6, 7, 10, 11, 14, 15},
+                                   {1, 3, 5, 7, 9, 11, 13, 15}};
+static const long long sa[3][8] = {{0, 1, 2, 3, 8, 9, 10, 11},
+                                   {0, 1, 8, 9, 2, 3, 10, 11},
+                                   {0, 8, 1, 9, 2, 10, 3, 11}};
+static const long long sb[3][8] = {{4, 5, 6, 7, 12, 13, 14, 15},
+                                   {4, 5, 12, 13, 6, 7, 14, 15},
+                                   {4, 12, 5, 13, 6, 14, 7, 15}};
+/* Twiddle k of the 8 lanes: groups of 2L lanes in A|B share one. */
+static const long long tw[3][8] = {{0, 0, 0, 0, 1, 1, 1, 1},
+                                   {0, 0, 1, 1, 2, 2, 3, 3},
+                                   {0, 1, 2, 3, 4, 5, 6, 7}};
+
+static inline v8 ld(const long long *p) { return _mm512_loadu_si512((const void *)p); }
+
+/* One of the last layers (L = 4 >> k) over the whole array: m groups. */
+static void small_layer(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws, size_t m,
+                        int k, int inverse, v8 q, v8 q2, v8 mask)
+{
+    v8 ix = ld(gx[k]), iy = ld(gy[k]), ia = ld(sa[k]), ib = ld(sb[k]), it = ld(tw[k]);
+    size_t groups_per16 = (size_t)2 << k; /* 16 / (2L) */
+    __mmask8 lm = (__mmask8)((1u << groups_per16) - 1);
+    for (size_t s = 0, g = 0; s < n; s += 16, g += groups_per16) {
+        v8 A = _mm512_loadu_si512((const void *)(a + s));
+        v8 B = _mm512_loadu_si512((const void *)(a + s + 8));
+        v8 W = _mm512_permutexvar_epi64(it, _mm512_maskz_loadu_epi64(lm, w + m + g));
+        v8 WS = _mm512_permutexvar_epi64(it, _mm512_maskz_loadu_epi64(lm, ws + m + g));
+        v8 X = _mm512_permutex2var_epi64(A, ix, B), Y = _mm512_permutex2var_epi64(A, iy, B);
+        if (inverse)
+            inv_bfly(&X, &Y, W, WS, q, q2, mask);
+        else
+            fwd_bfly(&X, &Y, W, WS, q, q2, mask);
+        _mm512_storeu_si512((void *)(a + s), _mm512_permutex2var_epi64(X, ia, Y));
+        _mm512_storeu_si512((void *)(a + s + 8), _mm512_permutex2var_epi64(X, ib, Y));
+    }
+}
+
+void he_ntt_forward_ifma(const he_ntt *t, uint64_t *a)
+{
+    const v8 q = bcast(t->m.q), q2 = bcast(2 * t->m.q), mask = bcast(((uint64_t)1 << 52) - 1);
+    size_t n = t->n, len = n, m = 1;
+
+    for (; len > 8; m <<= 1) {
+        len >>= 1;
+        if (len < 8)
+            break;
+        for (size_t i = 0; i < m; i++) {
+            v8 w = bcast(t->w[m + i]), ws = bcast(t->w52[m + i]);
+            uint64_t *x = a + 2 * i * len, *y = x + len;
+            for (size_t j = 0; j < len; j += 8) {
+                v8 X = _mm512_loadu_si512((const void *)(x + j));
+                v8 Y = _mm512_loadu_si512((const void *)(y + j));
+                fwd_bfly(&X, &Y, w, ws, q, q2, mask);
+                _mm512_storeu_si512((void *)(x + j), X);
+                _mm512_storeu_si512((void *)(y + j), Y);
+            }
+        }
+    }
+    /* len = 8 done; now L = 4, 2, 1 with m = n/8, n/4, n/2 groups. */
+    for (int k = 0; k < 3; k++)
+        small_layer(a, n, t->w, t->w52, n >> (3 - k), k, 0, q, q2, mask);
+    for (size_t j = 0; j < n; j += 8) {
+        v8 x = _mm512_loadu_si512((const void *)(a + j));
+        _mm512_storeu_si512((void *)(a + j), csub(csub(x, q2), q));
+    }
+}
+
+void he_ntt_inverse_ifma(const he_ntt *t, uint64_t *a)
+{
+    const v8 q = bcast(t->m.q), q2 = bcast(2 * t->m.q), mask = bcast(((uint64_t)1 << 52) - 1);
+    size_t n = t->n;
+
+    for (int k = 2; k >= 0; k--)
+        small_layer(a, n, t->iw, t->iw52, n >> (3 - k), k, 1, q, q2, mask);
+    size_t len = 8;
+    for (size_t m = n >> 4; m >= 1; m >>= 1) {
+        for (size_t i = 0; i < m; i++) {
+            v8 w = bcast(t->iw[m + i]), ws = bcast(t->iw52[m + i]);
+            uint64_t *x = a + 2 * i * len, *y = x + len;
+            for (size_t j = 0; j < len; j += 8) {
+                v8 X = _mm512_loadu_si512((const void *)(x + j));
+                v8 Y = _mm512_loadu_si512((const void *)(y + j));
+                inv_bfly(&X, &Y, w, ws, q, q2, mask);
+                _mm512_storeu_si512((void *)(x + j), X);
+                _mm512_storeu_si512((void *)(y + j), Y);
+            }
+        }
+        len <<= 1;
+    }
+    v8 ni = bcast(t->ninv), nis = bcast(t->ninv52);
+    for (size_t j = 0; j < n; j += 8) {
+        v8 x = _mm512_loadu_si512((const void *)(a + j));
+        _mm512_storeu_si512((void *)(a + j), csub(mul_shoup52(x, ni, nis, q, mask), q));
+    }
+}
+
+/* o0[x] = sum_j e_j[perm[x]] kb_j[x], o1 likewise with ka (mod q < 2^50,
+ * nd <= 16): the 104-bit products accumulate as separate low and high
+ * 52-bit halves, L + 2^52 H, then H 2^52 and L are reduced with Shoup's
+ * method for the constants 2^52 mod q and 1. */
+void he_dot_ifma(uint64_t *o0, uint64_t *o1, const uint64_t *const *e, const uint64_t *const *kb,
+                 const uint64_t *const *ka, unsigned nd, size_t n, const uint32_t *perm,
+                 const he_mod *m)
+{
+    const uint64_t qs = m->q, r52 = (uint64_t)(((he_u128)1 << 52) % qs);
+    const v8 q = bcast(qs), q2 = bcast(2 * qs), mask = bcast(((uint64_t)1 << 52) - 1);
+    const v8 r = bcast(r52), rs = bcast((uint64_t)(((he_u128)r52 << 52) / qs));
+    const v8 one = bcast(1), ones = bcast((uint64_t)(((he_u128)1 << 52) / qs));
+    const v8 z = _mm512_setzero_si512();
+    for (size_t x = 0; x < n; x += 8) {
+        v8 l0 = z, h0 = z, l1 = z, h1 = z;
+        __m256i idx = perm ? _mm256_loadu_si256((const __m256i *)(perm + x)) : _mm256_setzero_si256();
+        for (unsigned j = 0; j < nd; j++) {
+            v8 ev = perm ? _mm512_i32gather_epi64(idx, (const void *)e[j], 8)
+                         : _mm512_loadu_si512((const void *)(e[j] + x));
+            v8 bv = _mm512_loadu_si512((const void *)(kb[j] + x));
+            v8 av = _mm512_loadu_si512((const void *)(ka[j] + x));
+            l0 = _mm512_madd52lo_epu64(l0, ev, bv);
+            h0 = _mm512_madd52hi_epu64(h0, ev, bv);
+            l1 = _mm512_madd52lo_epu64(l1, ev, av);
+            h1 = _mm512_madd52hi_epu64(h1, ev, av);
+        }
+        v8 *ls[2] = {&l0, &l1}, *hs[2] = {&h0, &h1};
+        uint64_t *os[2] = {o0, o1};
+        for (int k = 0; k < 2; k++) {
+            v8 l = *ls[k], h = _mm512_add_epi64(*hs[k], _mm512_srli_epi64(*ls[k], 52));
+            l = _mm512_and_si512(l, mask);
+            v8 a = mul_shoup52(h, r, rs, q, mask);   /* h 2^52 mod q, [0, 2q) */
+            v8 b = mul_shoup52(l, one, ones, q, mask); /* l mod q, [0, 2q) */
+            v8 s = csub(csub(_mm512_add_epi64(a, b), q2), q);
+            _mm512_storeu_si512((void *)(os[k] + x), s);
+        }
+    }
+}
+
+/* (h 2^52 + l) mod q for the accumulated halves of a sum of products. */
+static inline v8 reduce_halves(v8 l, v8 h, v8 r, v8 rs, v8 one, v8 ones, v8 q, v8 q2, v8 mask)
+{
+    h = _mm512_add_epi64(h, _mm512_srli_epi64(l, 52));
+    l = _mm512_and_si512(l, mask);
+    v8 a = mul_shoup52(h, r, rs, q, mask);
+    v8 b = mul_shoup52(l, one, ones, q, mask);
+    return csub(csub(_mm512_add_epi64(a, b), q2), q);
+}
+
+#define REDUCE_CONSTS(m)                                                              \
+    const uint64_t qs_ = (m)->q, r52_ = (uint64_t)(((he_u128)1 << 52) % qs_);         \
+    const v8 q = bcast(qs_), q2 = bcast(2 * qs_), mask = bcast(((uint64_t)1 << 52) - 1); \
+    const v8 r = bcast(r52_), rs = bcast((uint64_t)(((he_u128)r52_ << 52) / qs_));   \
+    const v8 one = bcast(1), ones = bcast((uint64_t)(((he_u128)1 << 52) / qs_));     \
+    const v8 z = _mm512_setzero_si512()
+
+/* Ciphertext product of one prime: d0 = a0 b0, d1 = a0 b1 + a1 b0, d2 = a1 b1. */
+void he_mul3_ifma(uint64_t *d0, uint64_t *d1, uint64_t *d2, const uint64_t *a0,
+                  const uint64_t *a1, const uint64_t *b0, const uint64_t *b1, size_t n,
+                  const he_mod *m)
+{
+    REDUCE_CONSTS(m);
+    for (size_t x = 0; x < n; x += 8) {
+        v8 x0 = _mm512_loadu_si512((const void *)(a0 + x));
+        v8 x1 = _mm512_loadu_si512((const void *)(a1 + x));
+        v8 y0 = _mm512_loadu_si512((const void *)(b0 + x));
+        v8 y1 = _mm512_loadu_si512((const void *)(b1 + x));
+        v8 l0 = _mm512_madd52lo_epu64(z, x0, y0), h0 = _mm512_madd52hi_epu64(z, x0, y0);
+        v8 l2 = _mm512_madd52lo_epu64(z, x1, y1), h2 = _mm512_madd52hi_epu64(z, x1, y1);
+        v8 l1 = _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(z, x0, y1), x1, y0);
+        v8 h1 = _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, x0, y1), x1, y0);
+        _mm512_storeu_si512((void *)(d0 + x), reduce_halves(l0, h0, r, rs, one, ones, q, q2, mask));
+        _mm512_storeu_si512((void *)(d1 + x), reduce_halves(l1, h1, r, rs, one, ones, q, q2, mask));
+        _mm512_storeu_si512((void *)(d2 + x), reduce_halves(l2, h2, r, rs, one, ones, q, q2, mask));
+    }
+}
+
+/* Base conversion to one target: o = sum_i y_i h_i + big negq mod q (every
+ * y_i below 2^50, ns <= 16). */
+void he_conv_ifma(uint64_t *o, const uint64_t *y, size_t stride, const uint64_t *h, unsigned ns,
+                  const uint8_t *big, uint64_t negq, size_t n, const he_mod *m)
+{
+    REDUCE_CONSTS(m);
+    const v8 nq = bcast(negq);
+    for (size_t x = 0; x < n; x += 8) {
+        v8 bg = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(big + x)));
+        v8 l = _mm512_madd52lo_epu64(z, bg, nq), hh = _mm512_madd52hi_epu64(z, bg, nq);
+        for (unsigned i = 0; i < ns; i++) {
+            v8 yv = _mm512_loadu_si512((const void *)(y + i * stride + x)), hv = bcast(h[i]);
+            l = _mm512_madd52lo_epu64(l, yv, hv);
+            hh = _mm512_madd52hi_epu64(hh, yv, hv);
+        }
+        _mm512_storeu_si512((void *)(o + x), reduce_halves(l, hh, r, rs, one, ones, q, q2, mask));
+    }
+}
+
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #endif

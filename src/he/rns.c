@@ -128,16 +128,37 @@ int he_base_conv(uint64_t *const *out, const unsigned *dst, unsigned nd,
             big[k] += (uint8_t)(yi[k] > half);
         }
     }
-    /* Sum of ns products below q_i t < 2^122 each: ns <= 32 fits in 128 bits. */
+    /* Sum of ns products below q_i t < 2^122 each, plus big (t - Q mod t):
+     * ns <= 32 keeps it below 2^128. One prime: a plain (centered) reduction. */
+    int simd = 0;
+#if HE_X86
+    simd = he_simd() && ns <= 16;
+    for (unsigned i = 0; i < ns; i++)
+        simd &= ctx->ntt[src[i]].w52 != NULL;
+#endif
     for (unsigned t = 0; t < nd; t++) {
         const he_mod *mt = &ctx->ntt[dst[t]].m;
         const uint64_t *h = hmod + (size_t)t * (ns + 1);
-        uint64_t *o = out[t], qt = h[ns];
+        uint64_t *o = out[t], negq = mt->q - h[ns];
+#if HE_X86
+        if (simd && ctx->ntt[dst[t]].w52) {
+            he_conv_ifma(o, y, n, h, ns, big, negq, n, mt);
+            continue;
+        }
+#endif
+        if (ns == 1) {
+            const uint64_t *y0 = y;
+            for (size_t k = 0; k < n; k++) {
+                uint64_t mask = (uint64_t)0 - (uint64_t)big[k];
+                o[k] = he_csub(he_red64(y0[k], mt) + (negq & mask), mt->q);
+            }
+            continue;
+        }
         for (size_t k = 0; k < n; k++) {
-            he_u128 acc = 0;
+            he_u128 acc = (he_u128)big[k] * negq;
             for (unsigned i = 0; i < ns; i++)
                 acc += (he_u128)y[(size_t)i * n + k] * h[i];
-            o[k] = he_sub(he_red128(acc, mt), he_mul(big[k], qt, mt), mt->q);
+            o[k] = he_red128(acc, mt);
         }
     }
     free(hinv);
