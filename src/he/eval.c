@@ -282,6 +282,12 @@ int gdn_ckks_rescale(gdn_ckks_ct *out, const gdn_ckks_ct *a)
             uint64_t w = c->rinv[l * c->nq + i], ws = c->rinvs[l * c->nq + i];
             const uint64_t *x = he_ct_poly(a, k, i);
             uint64_t *o = he_ct_poly(out, k, i);
+#if HE_X86
+            if (he_simd() && c->ntt[i].w52) {
+                he_sub_mul_ifma(o, x, t, w, (uint64_t)(((he_u128)w << 52) / m->q), n, m, 0);
+                continue;
+            }
+#endif
             for (size_t j = 0; j < n; j++)
                 o[j] = he_mul_shoup(x[j] + m->q - t[j], w, ws, m->q);
         }
@@ -356,13 +362,18 @@ static int mod_up(uint64_t *ext, unsigned *ndig, const gdn_ckks_ctx *c, const ui
     return rc;
 }
 
-/* acc0/acc1 (extended basis) = sum_j perm(ext_j) * (b_j, a_j). */
-static void ks_inner(uint64_t *acc0, uint64_t *acc1, const uint64_t *ext, unsigned nd,
-                     unsigned l, const gdn_ckks_swk *k, const uint32_t *perm)
+/* acc0/acc1 (extended basis) = sum_j perm(ext_j) * (b_j, a_j), the keys of
+ * a permutation being stored permuted (he_internal.h): the products are in
+ * order and only the two sums are permuted. */
+static int ks_inner(uint64_t *acc0, uint64_t *acc1, const uint64_t *ext, unsigned nd,
+                    unsigned l, const gdn_ckks_swk *k, const uint32_t *perm)
 {
     const gdn_ckks_ctx *c = k->ctx;
     size_t n = c->n;
     unsigned slots = l + 1 + c->np, total = c->nq + c->np;
+    uint64_t *tmp = perm ? gdn_alloc_aligned(n * 8) : NULL;
+    if (perm && !tmp)
+        return GDN_ENOMEM;
     for (unsigned s = 0; s < slots; s++) {
         unsigned p = slot_prime(c, l, s);
         const he_mod *m = &c->ntt[p].m;
@@ -374,23 +385,30 @@ static void ks_inner(uint64_t *acc0, uint64_t *acc1, const uint64_t *ext, unsign
             ka[j] = k->a + ((size_t)j * total + p) * n;
         }
 #if HE_X86
-        if (he_simd() && c->ntt[p].w52 && nd <= 16) {
-            he_dot_ifma(o0, o1, e, kb, ka, nd, n, perm, m);
-            continue;
-        }
+        if (he_simd() && c->ntt[p].w52 && nd <= 16)
+            he_dot_ifma(o0, o1, e, kb, ka, nd, n, NULL, m);
+        else
 #endif
-        for (size_t x = 0; x < n; x++) {
-            size_t ix = perm ? perm[x] : x;
-            he_u128 s0 = 0, s1 = 0;
-            for (unsigned j = 0; j < nd; j++) {
-                uint64_t v = e[j][ix];
-                s0 += (he_u128)v * kb[j][x];
-                s1 += (he_u128)v * ka[j][x];
+            for (size_t x = 0; x < n; x++) {
+                he_u128 s0 = 0, s1 = 0;
+                for (unsigned j = 0; j < nd; j++) {
+                    uint64_t v = e[j][x];
+                    s0 += (he_u128)v * kb[j][x];
+                    s1 += (he_u128)v * ka[j][x];
+                }
+                o0[x] = he_red128(s0, m);
+                o1[x] = he_red128(s1, m);
             }
-            o0[x] = he_red128(s0, m);
-            o1[x] = he_red128(s1, m);
-        }
+        if (perm)
+            for (int h = 0; h < 2; h++) {
+                uint64_t *o = h ? o1 : o0;
+                for (size_t x = 0; x < n; x++)
+                    tmp[x] = o[perm[x]];
+                memcpy(o, tmp, n * 8);
+            }
     }
+    gdn_free_aligned(tmp);
+    return 0;
 }
 
 /* ModDown: out (q_0..q_l, NTT) = (acc - [acc]_P) / P, rounded by the fast
@@ -422,6 +440,13 @@ int he_mod_down(uint64_t *out, uint64_t *acc, const gdn_ckks_ctx *c, unsigned l,
         const he_mod *m = &c->ntt[i].m;
         uint64_t *t = conv + (size_t)i * n, *a = acc + (size_t)i * n, *o = out + (size_t)i * n;
         he_ntt_forward(&c->ntt[i], t);
+#if HE_X86
+        if (he_simd() && c->ntt[i].w52) {
+            uint64_t w52 = (uint64_t)(((he_u128)c->pinv[i] << 52) / m->q);
+            he_sub_mul_ifma(o, a, t, c->pinv[i], w52, n, m, add);
+            continue;
+        }
+#endif
         for (size_t j = 0; j < n; j++) {
             uint64_t v = he_mul_shoup(a[j] + m->q - t[j], c->pinv[i], c->pinvs[i], m->q);
             o[j] = add ? he_add(o[j], v, m->q) : v;
@@ -443,8 +468,9 @@ static int ks_finish(uint64_t *out0, uint64_t *out1, int add1, const uint64_t *e
         gdn_free_aligned(acc0), gdn_free_aligned(acc1);
         return GDN_ENOMEM;
     }
-    ks_inner(acc0, acc1, ext, nd, l, k, perm);
-    rc = he_mod_down(out0, acc0, c, l, 1);
+    rc = ks_inner(acc0, acc1, ext, nd, l, k, perm);
+    if (!rc)
+        rc = he_mod_down(out0, acc0, c, l, 1);
     if (!rc)
         rc = he_mod_down(out1, acc1, c, l, add1);
     gdn_free_aligned(acc0);

@@ -141,6 +141,8 @@ void he_dot_ifma(uint64_t *o0, uint64_t *o1, const uint64_t *const *e, const uin
 void he_mul3_ifma(uint64_t *d0, uint64_t *d1, uint64_t *d2, const uint64_t *a0,
                   const uint64_t *a1, const uint64_t *b0, const uint64_t *b1, size_t n,
                   const he_mod *m);
+void he_sub_mul_ifma(uint64_t *o, const uint64_t *a, const uint64_t *b, uint64_t w,
+                     uint64_t w52, size_t n, const he_mod *m, int add);
 void he_conv_ifma(uint64_t *o, const uint64_t *y, size_t stride, const uint64_t *h, unsigned ns,
                   const uint8_t *big, uint64_t negq, size_t n, const he_mod *m);
 #endif
@@ -204,6 +206,9 @@ struct gdn_ckks_swk {
     uint64_t *b, *a; /* dnum * (nq + np) * N each */
 };
 
+/* Galois keys are stored permuted: key i holds K[pinv[y]] at y (pinv the
+ * inverse of perm[i]), so that the key-switching inner product of sigma(c1)
+ * reads the decomposed c1 in order and permutes only its two outputs. */
 struct gdn_ckks_gk {
     const gdn_ckks_ctx *ctx;
     size_t count;
@@ -211,6 +216,11 @@ struct gdn_ckks_gk {
     gdn_ckks_swk **keys; /* key for element i */
     uint32_t **perm;     /* NTT-domain permutation of element i */
 };
+
+/* dst[i] = src[idx[i]] over every digit and prime of a key (in place). */
+int he_swk_permute(gdn_ckks_swk *k, const uint32_t *idx);
+/* The inverse permutation. */
+void he_perm_inverse(uint32_t *inv, const uint32_t *perm, size_t n);
 
 /* Expands a uniform polynomial over primes [first, first + count) of the
  * context from (seed, stream), into out (count * N values). */

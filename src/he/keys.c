@@ -400,9 +400,11 @@ int gdn_ckks_galois_gen(gdn_ckks_gk **out, const int *steps, size_t nsteps, int 
     unsigned total = ctx->nq + ctx->np;
     size_t n = ctx->n;
     uint64_t *sg = sodium_malloc((size_t)total * n * 8);
-    int rc = sg ? he_gk_alloc(out, ctx, nsteps + 1) : GDN_ENOMEM;
+    uint32_t *inv = malloc(n * sizeof *inv);
+    int rc = sg && inv ? he_gk_alloc(out, ctx, nsteps + 1) : GDN_ENOMEM;
     if (rc) {
         sodium_free(sg);
+        free(inv);
         return rc;
     }
     gdn_ckks_gk *g = *out;
@@ -434,13 +436,42 @@ int gdn_ckks_galois_gen(gdn_ckks_gk **out, const int *steps, size_t nsteps, int 
                 dst[k] = src[perm[k]];
         }
         rc = he_swk_gen(&g->keys[i], sg, sk, rng);
+        if (!rc) {
+            he_perm_inverse(inv, perm, n);
+            rc = he_swk_permute(g->keys[i], inv);
+        }
     }
     sodium_free(sg);
+    free(inv);
     if (rc) {
         gdn_ckks_gk_free(g);
         *out = NULL;
     }
     return rc;
+}
+
+void he_perm_inverse(uint32_t *inv, const uint32_t *perm, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        inv[perm[i]] = (uint32_t)i;
+}
+
+int he_swk_permute(gdn_ckks_swk *k, const uint32_t *idx)
+{
+    const gdn_ckks_ctx *c = k->ctx;
+    size_t n = c->n, polys = (size_t)c->dnum * (c->nq + c->np);
+    uint64_t *t = malloc(n * 8);
+    if (!t)
+        return GDN_ENOMEM;
+    for (int h = 0; h < 2; h++)
+        for (size_t p = 0; p < polys; p++) {
+            uint64_t *x = (h ? k->a : k->b) + p * n;
+            for (size_t i = 0; i < n; i++)
+                t[i] = x[idx[i]];
+            memcpy(x, t, n * 8);
+        }
+    free(t);
+    return 0;
 }
 
 void gdn_ckks_gk_free(gdn_ckks_gk *g)

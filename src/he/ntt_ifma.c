@@ -193,6 +193,23 @@ void he_dot_ifma(uint64_t *o0, uint64_t *o1, const uint64_t *const *e, const uin
     }
 }
 
+/* o = (a - b) w mod q, plus the old o when add (a, b, o < q < 2^50). */
+void he_sub_mul_ifma(uint64_t *o, const uint64_t *a, const uint64_t *b, uint64_t w,
+                     uint64_t w52, size_t n, const he_mod *m, int add)
+{
+    const v8 q = bcast(m->q), mask = bcast(((uint64_t)1 << 52) - 1);
+    const v8 wv = bcast(w), ws = bcast(w52);
+    for (size_t x = 0; x < n; x += 8) {
+        v8 av = _mm512_loadu_si512((const void *)(a + x));
+        v8 bv = _mm512_loadu_si512((const void *)(b + x));
+        v8 d = _mm512_sub_epi64(_mm512_add_epi64(av, q), bv);
+        v8 r = csub(mul_shoup52(d, wv, ws, q, mask), q);
+        if (add)
+            r = csub(_mm512_add_epi64(r, _mm512_loadu_si512((const void *)(o + x))), q);
+        _mm512_storeu_si512((void *)(o + x), r);
+    }
+}
+
 /* (h 2^52 + l) mod q for the accumulated halves of a sum of products. */
 static inline v8 reduce_halves(v8 l, v8 h, v8 r, v8 rs, v8 one, v8 ones, v8 q, v8 q2, v8 mask)
 {

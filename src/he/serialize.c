@@ -232,18 +232,30 @@ static size_t swk_body(const gdn_ckks_ctx *c)
     return GDN_CKKS_SEED_BYTES + c->dnum * qp_size(c);
 }
 
-static int swk_put(gdn_buf *out, const gdn_ckks_swk *k)
+/* perm: the key is stored permuted (Galois keys); it is written in the
+ * canonical order, stored[perm[x]] at x. */
+static int swk_put(gdn_buf *out, const gdn_ckks_swk *k, const uint32_t *perm)
 {
     const gdn_ckks_ctx *c = k->ctx;
-    size_t per = (size_t)(c->nq + c->np) * c->n;
-    int rc = gdn_buf_append(out, k->seed, sizeof k->seed);
-    for (unsigned j = 0; j < c->dnum && !rc; j++)
-        rc = pack_qp(out, k->b + j * per, c);
+    size_t n = c->n, per = (size_t)(c->nq + c->np) * n;
+    uint64_t *t = perm ? malloc(per * 8) : NULL;
+    int rc = perm && !t ? GDN_ENOMEM : gdn_buf_append(out, k->seed, sizeof k->seed);
+    for (unsigned j = 0; j < c->dnum && !rc; j++) {
+        const uint64_t *b = k->b + j * per;
+        if (perm) {
+            for (size_t p = 0; p < per; p += n)
+                for (size_t x = 0; x < n; x++)
+                    t[p + x] = b[p + perm[x]];
+            b = t;
+        }
+        rc = pack_qp(out, b, c);
+    }
+    free(t);
     return rc;
 }
 
 static int swk_get(gdn_ckks_swk **out, const gdn_ckks_ctx *c, const uint8_t *in,
-                   const char *what)
+                   const uint32_t *inv, const char *what)
 {
     size_t per = (size_t)(c->nq + c->np) * c->n;
     int rc = he_swk_alloc(out, c);
@@ -255,19 +267,22 @@ static int swk_get(gdn_ckks_swk **out, const gdn_ckks_ctx *c, const uint8_t *in,
         rc = unpack_qp((*out)->b + j * per, in, c, what);
         in += qp_size(c);
     }
+    if (!rc) {
+        he_swk_expand_a(*out);
+        if (inv)
+            rc = he_swk_permute(*out, inv);
+    }
     if (rc) {
         gdn_ckks_swk_free(*out);
         *out = NULL;
-        return rc;
     }
-    he_swk_expand_a(*out);
-    return 0;
+    return rc;
 }
 
 int gdn_ckks_swk_save(gdn_buf *out, const gdn_ckks_swk *k)
 {
     int rc = put_header(out, 'S', k->ctx);
-    return rc ? rc : swk_put(out, k);
+    return rc ? rc : swk_put(out, k, NULL);
 }
 
 int gdn_ckks_swk_load(gdn_ckks_swk **out, const gdn_ckks_ctx *c, const uint8_t *in, size_t len)
@@ -279,7 +294,7 @@ int gdn_ckks_swk_load(gdn_ckks_swk **out, const gdn_ckks_ctx *c, const uint8_t *
         return rc;
     if (len != want)
         return gdn_error(GDN_EFORMAT, "ckks switching key: %zu bytes, expected %zu", len, want);
-    return swk_get(out, c, in + HEADER, "switching key");
+    return swk_get(out, c, in + HEADER, NULL, "switching key");
 }
 
 int gdn_ckks_gk_save(gdn_buf *out, const gdn_ckks_gk *g)
@@ -292,7 +307,7 @@ int gdn_ckks_gk_save(gdn_buf *out, const gdn_ckks_gk *g)
     for (size_t i = 0; i < g->count && !rc; i++) {
         gdn_store_le64(b, g->galois[i]);
         if (!(rc = gdn_buf_append(out, b, 8)))
-            rc = swk_put(out, g->keys[i]);
+            rc = swk_put(out, g->keys[i], g->perm[i]);
     }
     return rc;
 }
@@ -310,8 +325,13 @@ int gdn_ckks_gk_load(gdn_ckks_gk **out, const gdn_ckks_ctx *c, const uint8_t *in
     /* At most one key per element (N of them); the length must match. */
     if (count > c->n || (len - HEADER - 4) / body != count || (len - HEADER - 4) % body)
         return gdn_error(GDN_EFORMAT, "ckks Galois keys: %u keys in %zu bytes", count, len);
-    if ((rc = he_gk_alloc(out, c, count)))
+    uint32_t *inv = malloc(c->n * sizeof *inv);
+    if (!inv)
+        return GDN_ENOMEM;
+    if ((rc = he_gk_alloc(out, c, count))) {
+        free(inv);
         return rc;
+    }
     gdn_ckks_gk *g = *out;
     const uint8_t *p = in + HEADER + 4;
     for (uint32_t i = 0; i < count && !rc; i++, p += body) {
@@ -325,13 +345,16 @@ int gdn_ckks_gk_load(gdn_ckks_gk **out, const gdn_ckks_ctx *c, const uint8_t *in
             break;
         }
         g->galois[i] = e;
-        if ((rc = he_gk_set_perm(g, i)) || (rc = swk_get(&g->keys[i], c, p + 8, "Galois keys"))) {
+        if (!(rc = he_gk_set_perm(g, i)))
+            he_perm_inverse(inv, g->perm[i], c->n);
+        if (rc || (rc = swk_get(&g->keys[i], c, p + 8, inv, "Galois keys"))) {
             free(g->perm[i]);
             g->perm[i] = NULL;
             break;
         }
         g->count++;
     }
+    free(inv);
     if (rc) {
         gdn_ckks_gk_free(g);
         *out = NULL;
