@@ -81,6 +81,9 @@ done
 # Secure aggregation: client and server time vs the ChaCha20 bound.
 "${run_env[@]}" "$BUILD/bench/secagg"
 
+# CKKS: every operation at SEAL's sealbench parameters (bench/README.md).
+"${run_env[@]}" "$BUILD/bench/ckks"
+
 # Ledger: durable appends, proofs, audit of 10^6 entries.
 "${run_env[@]}" "$BUILD/bench/ledger"
 

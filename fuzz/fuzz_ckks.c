@@ -1,5 +1,6 @@
 /* Fuzzes the CKKS parsers a server runs on untrusted bytes: ciphertexts,
- * public keys, switching keys, Galois keys and secret keys, for one small
+ * public keys, switching keys, Galois keys, secret keys and multiparty
+ * shares, for one small
  * context (N = 4096, primes of 30 and 30 bits, special prime of 40 bits).
  * Input: byte 0 picks the parser, the rest is the serialized object. A
  * ciphertext that parses is decrypted and decoded as well. */
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *in = data + 1;
     size_t len = size - 1;
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0:
         if (gdn_ckks_ct_load(ct, in, len) == 0 && gdn_ckks_decrypt(pt, ct, sk) == 0)
             gdn_ckks_decode(re, im, 8, pt);
@@ -56,6 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         gdn_ckks_gk *g = NULL;
         gdn_ckks_gk_load(&g, ctx, in, len);
         gdn_ckks_gk_free(g);
+        break;
+    }
+    case 4: {
+        gdn_ckks_share *sh = NULL;
+        gdn_ckks_share_load(&sh, ctx, in, len);
+        gdn_ckks_share_free(sh);
         break;
     }
     default: {

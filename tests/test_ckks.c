@@ -823,3 +823,153 @@ GDN_TEST(ckks_simd_matches_portable)
     gdn_buf_free(&s);
     gdn_buf_free(&v);
 }
+
+/* ---- Multiparty: n = 10 parties, threshold t = 6 -------------------------------- */
+
+#define NP 10
+#define TH 6
+
+static double decrypt_error(const gdn_ckks_pt *pt, const double *re)
+{
+    static double r[NH];
+    double worst = 0;
+    if (gdn_ckks_decode(r, NULL, NH, pt))
+        return INFINITY;
+    for (int j = 0; j < NH; j++)
+        worst = fmax(worst, fabs(r[j] - re[j]));
+    return worst;
+}
+
+/* Threshold decryption of ct by the parties in set (shares of tsk[set - 1]). */
+static int thr_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct, gdn_ckks_tsk *const *tsk,
+                       const unsigned *set, size_t len, const gdn_ckks_sk *const *to)
+{
+    gdn_ckks_share *sh[NP] = {NULL};
+    int rc = 0;
+    for (size_t i = 0; i < len && !rc; i++)
+        rc = gdn_ckks_cks_share(&sh[i], ct, tsk[set[i] - 1], set, len, to ? to[i] : NULL, 20,
+                                &fx.rng);
+    if (!rc)
+        rc = gdn_ckks_thr_decrypt(pt, ct, (const gdn_ckks_share *const *)sh, len);
+    for (size_t i = 0; i < len; i++)
+        gdn_ckks_share_free(sh[i]);
+    return rc;
+}
+
+GDN_TEST(ckks_multiparty_threshold)
+{
+    static double x[NH];
+    gdn_ckks_sk *sk[NP] = {NULL};
+    gdn_ckks_share *ckg[NP] = {NULL}, *dealt[NP][NP] = {{NULL}};
+    gdn_ckks_tsk *tsk[NP] = {NULL}, *weak[5] = {NULL};
+    gdn_ckks_pk *pk = NULL;
+    gdn_ckks_ct *ct = NULL;
+    gdn_ckks_pt *pt = NULL;
+    uint8_t crs[GDN_CKKS_SEED_BYTES];
+    CHECK(fixture());
+    const gdn_ckks_ctx *c = fx.c;
+    gdn_rng_bytes(&fx.rng, crs, sizeof crs);
+    /* CKG: the collective public key of s = s_1 + ... + s_10. */
+    for (int i = 0; i < NP; i++) {
+        CHECK_OK(gdn_ckks_keygen(&sk[i], c, &fx.rng));
+        CHECK_OK(gdn_ckks_ckg_share(&ckg[i], sk[i], crs, &fx.rng));
+    }
+    CHECK_OK(gdn_ckks_ckg_combine(&pk, c, (const gdn_ckks_share *const *)ckg, NP, crs));
+    CHECK_OK(gdn_ckks_pt_new(&pt, c));
+    CHECK_OK(gdn_ckks_ct_new(&ct, c));
+    random_slots(x, NULL, NH, -1, 1);
+    CHECK_OK(gdn_ckks_encode(pt, x, NULL, NH, 2, 0x1p40));
+    CHECK_OK(gdn_ckks_encrypt_pk(ct, pt, pk, &fx.rng));
+    /* The sum of the secrets decrypts it (nobody holds that sum). */
+    {
+        int8_t sum[8192];
+        gdn_ckks_sk *ssum = NULL;
+        for (size_t k = 0; k < c->n; k++) {
+            int v = 0;
+            for (int i = 0; i < NP; i++)
+                v += sk[i]->coeff[k];
+            sum[k] = (int8_t)v;
+        }
+        CHECK_OK(he_sk_from_coeff(&ssum, c, sum));
+        CHECK_OK(gdn_ckks_decrypt(pt, ct, ssum));
+        CHECK(decrypt_error(pt, x) < 0x1p-20);
+        gdn_ckks_sk_free(ssum);
+    }
+    /* Shamir re-sharing: party i deals to all, party j sums what it receives. */
+    for (int i = 0; i < NP; i++)
+        CHECK_OK(gdn_ckks_thr_deal(dealt[i], TH, NP, sk[i], &fx.rng));
+    for (int j = 0; j < NP; j++) {
+        const gdn_ckks_share *mine[NP];
+        for (int i = 0; i < NP; i++)
+            mine[i] = dealt[i][j];
+        CHECK_OK(gdn_ckks_thr_key(&tsk[j], c, (unsigned)j + 1, TH, mine, NP));
+        if (j < 5)
+            CHECK_OK(gdn_ckks_thr_key(&weak[j], c, (unsigned)j + 1, 5, mine, NP));
+    }
+    /* Any 6 decrypt: smudging of 2^20 from 6 parties costs about 2^-11.5 at
+     * scale 2^40 (2^27 a slot, 4 sigma at the worst of 8,192 values). */
+    static const unsigned sets[][TH] = {{1, 2, 3, 4, 5, 6}, {5, 6, 7, 8, 9, 10},
+                                        {1, 3, 5, 7, 9, 10}, {10, 2, 8, 4, 6, 1}};
+    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
+        CHECK_OK(thr_decrypt(pt, ct, tsk, sets[s], TH, NULL));
+        double e = decrypt_error(pt, x);
+        if (getenv("GDN_CKKS_VERBOSE"))
+            fprintf(stderr, "threshold set %zu: %.1f bits\n", s, -log2(e));
+        CHECK_MSG(e < 0x1p-9, "set %zu: error %g", s, e);
+    }
+    /* And so do all 10 (more than t points interpolate the same secret). */
+    static const unsigned all[NP] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    CHECK_OK(thr_decrypt(pt, ct, tsk, all, NP, NULL));
+    CHECK(decrypt_error(pt, x) < 0x1p-9);
+    /* Five are refused, and five that claim t = 5 get noise, not the message. */
+    static const unsigned five[5] = {1, 2, 3, 4, 5};
+    gdn_ckks_share *sh = NULL;
+    CHECK_EQ(gdn_ckks_cks_share(&sh, ct, tsk[0], five, 5, NULL, 20, &fx.rng), GDN_EINVAL);
+    CHECK_OK(thr_decrypt(pt, ct, weak, five, 5, NULL));
+    double e5 = decrypt_error(pt, x);
+    CHECK_MSG(e5 > 1e3, "five parties decrypted: error %g", e5);
+    /* CKS to a new collective key s' held by parties 2..7. */
+    static const unsigned set2[TH] = {2, 3, 4, 5, 6, 7};
+    gdn_ckks_sk *to[TH] = {NULL}, *tsum = NULL;
+    gdn_ckks_share *cks[TH] = {NULL};
+    gdn_ckks_ct *ct2 = NULL;
+    int8_t sum[8192] = {0};
+    for (int i = 0; i < TH; i++) {
+        CHECK_OK(gdn_ckks_keygen(&to[i], c, &fx.rng));
+        for (size_t k = 0; k < c->n; k++)
+            sum[k] = (int8_t)(sum[k] + to[i]->coeff[k]);
+    }
+    for (int i = 0; i < TH; i++)
+        CHECK_OK(gdn_ckks_cks_share(&cks[i], ct, tsk[set2[i] - 1], set2, TH, to[i], 20, &fx.rng));
+    /* Shares travel as bytes. */
+    gdn_buf b = {0};
+    CHECK_OK(gdn_ckks_share_save(&b, cks[0]));
+    gdn_ckks_share_free(cks[0]);
+    cks[0] = NULL;
+    CHECK_OK(gdn_ckks_share_load(&cks[0], c, b.data, b.len));
+    CHECK_EQ(gdn_ckks_share_load(&sh, c, b.data, b.len - 1), GDN_EFORMAT);
+    gdn_buf_free(&b);
+    CHECK_OK(gdn_ckks_ct_new(&ct2, c));
+    CHECK_OK(gdn_ckks_cks_combine(ct2, ct, (const gdn_ckks_share *const *)cks, TH));
+    CHECK_OK(he_sk_from_coeff(&tsum, c, sum));
+    CHECK_OK(gdn_ckks_decrypt(pt, ct2, tsum));
+    CHECK(decrypt_error(pt, x) < 0x1p-9);
+    for (int i = 0; i < TH; i++) {
+        gdn_ckks_sk_free(to[i]);
+        gdn_ckks_share_free(cks[i]);
+    }
+    gdn_ckks_sk_free(tsum);
+    gdn_ckks_ct_free(ct2);
+    for (int i = 0; i < NP; i++) {
+        gdn_ckks_sk_free(sk[i]);
+        gdn_ckks_share_free(ckg[i]);
+        gdn_ckks_tsk_free(tsk[i]);
+        for (int j = 0; j < NP; j++)
+            gdn_ckks_share_free(dealt[i][j]);
+    }
+    for (int i = 0; i < 5; i++)
+        gdn_ckks_tsk_free(weak[i]);
+    gdn_ckks_pk_free(pk);
+    gdn_ckks_ct_free(ct);
+    gdn_ckks_pt_free(pt);
+}

@@ -178,4 +178,66 @@ int gdn_ckks_sk_save(gdn_buf *out, const gdn_ckks_sk *sk);
 int gdn_ckks_sk_load(gdn_ckks_sk **out, const gdn_ckks_ctx *ctx, const uint8_t *in,
                      size_t len);
 
+/* ---- Multiparty CKKS (Mouchet, Troncoso-Pastoriza, Bossuat, Hubaux, PETS
+ * 2021; threshold access structure of Mouchet et al., ePrint 2022/780) ----
+ * n parties, each with its own secret s_i (gdn_ckks_keygen); the collective
+ * secret is s = sum_i s_i and nobody holds it.
+ *   CKG:  each party publishes gdn_ckks_ckg_share for a common seed (CRS);
+ *         gdn_ckks_ckg_combine sums them into the collective public key.
+ *   t-of-n: each party deals Shamir shares of its s_i to all parties
+ *         (gdn_ckks_thr_deal, sent privately); party j sums the n shares it
+ *         receives into its threshold key (gdn_ckks_thr_key).
+ *   Decrypt / key switch (CKS): any t parties each publish
+ *         gdn_ckks_cks_share for the same set; gdn_ckks_cks_combine or
+ *         gdn_ckks_thr_decrypt adds them to the ciphertext. Fewer than t
+ *         shares give no usable result.
+ * Shares carry smudging noise, uniform in [-2^smudge_bits, 2^smudge_bits]
+ * per coefficient, which hides the parties' key material in the published
+ * share (statistical distance about 2^-(smudge_bits - log2 of the
+ * ciphertext noise)); it costs precision: keep 2^smudge_bits * sqrt(N t)
+ * well below the scale. */
+
+#define GDN_CKKS_MAX_PARTIES 1024
+
+typedef struct gdn_ckks_share gdn_ckks_share; /* a protocol message (polynomial) */
+typedef struct gdn_ckks_tsk gdn_ckks_tsk;     /* a party's threshold secret key */
+
+void gdn_ckks_share_free(gdn_ckks_share *sh);
+
+/* Party i's share -a s_i + e_i of the collective public key (a from crs). */
+int gdn_ckks_ckg_share(gdn_ckks_share **out, const gdn_ckks_sk *sk,
+                       const uint8_t crs[GDN_CKKS_SEED_BYTES], gdn_rng *rng);
+/* pk = (sum of the n shares, a). */
+int gdn_ckks_ckg_combine(gdn_ckks_pk **out, const gdn_ckks_ctx *ctx,
+                         const gdn_ckks_share *const *shares, size_t n,
+                         const uint8_t crs[GDN_CKKS_SEED_BYTES]);
+
+/* Shamir shares of s_i for parties 1..n, threshold t (2 <= t <= n): out[j-1]
+ * is party j's, secret (send it over a private channel). */
+int gdn_ckks_thr_deal(gdn_ckks_share **out, unsigned t, unsigned n, const gdn_ckks_sk *sk,
+                      gdn_rng *rng);
+/* Party j's (1..n) threshold key from the n shares dealt to it. */
+int gdn_ckks_thr_key(gdn_ckks_tsk **out, const gdn_ckks_ctx *ctx, unsigned j, unsigned t,
+                     const gdn_ckks_share *const *received, size_t n);
+void gdn_ckks_tsk_free(gdn_ckks_tsk *tsk);
+
+/* Collective key switching: this party's share (lambda_j s_j - s'_j) c1 + e
+ * of switching ct (size 2) from s to s' = sum of the `to` keys of the
+ * parties in set[0..set_len) (party numbers 1..n; must contain this party's
+ * and have t entries); to = NULL switches to 0, i.e. decryption. */
+int gdn_ckks_cks_share(gdn_ckks_share **out, const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk,
+                       const unsigned *set, size_t set_len, const gdn_ckks_sk *to,
+                       unsigned smudge_bits, gdn_rng *rng);
+/* out = (c0 + sum of the shares, c1). */
+int gdn_ckks_cks_combine(gdn_ckks_ct *out, const gdn_ckks_ct *ct,
+                         const gdn_ckks_share *const *shares, size_t count);
+/* Threshold decryption: pt = c0 + sum of the (to = NULL) shares. */
+int gdn_ckks_thr_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct,
+                         const gdn_ckks_share *const *shares, size_t count);
+
+/* Shares travel as bytes (bit-packed, validated like the other objects). */
+int gdn_ckks_share_save(gdn_buf *out, const gdn_ckks_share *sh);
+int gdn_ckks_share_load(gdn_ckks_share **out, const gdn_ckks_ctx *ctx, const uint8_t *in,
+                        size_t len);
+
 #endif

@@ -253,6 +253,13 @@ int he_base_conv(uint64_t *const *out, const unsigned *dst, unsigned nd,
                  const gdn_ckks_ctx *ctx);
 
 int he_ct_reserve(gdn_ckks_ct *ct, unsigned size);
+/* Multiparty shares: primes 0..count-1, secret ones in sodium_malloc memory. */
+int he_share_alloc(gdn_ckks_share **out, const gdn_ckks_ctx *ctx, unsigned count, int secret);
+const gdn_ckks_ctx *he_share_ctx(const gdn_ckks_share *sh);
+unsigned he_share_count(const gdn_ckks_share *sh);
+int he_share_secret(const gdn_ckks_share *sh);
+uint64_t *he_share_data(gdn_ckks_share *sh);
+const uint64_t *he_share_cdata(const gdn_ckks_share *sh);
 /* ModDown (Han-Ki 2020, Algorithm 2): acc holds l + 1 + K NTT-form residues
  * (q_0..q_l, then the special primes; the special ones are destroyed);
  * out (q_0..q_l) = round(acc / P), added to out when add != 0. */

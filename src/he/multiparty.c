@@ -1,0 +1,338 @@
+/* he: multiparty CKKS. Collective public key generation and collective key
+ * switching follow Mouchet, Troncoso-Pastoriza, Bossuat, Hubaux, "Multiparty
+ * homomorphic encryption from ring-learning-with-errors", PETS 2021, §4.1-4.2
+ * (protocols CKG and CKS); the t-of-n access structure re-shares each s_i
+ * with Shamir's scheme over R_QP and turns any t shares into additive ones
+ * with Lagrange coefficients at 0 (Mouchet et al., "An efficient threshold
+ * access-structure for RLWE-based multiparty homomorphic encryption", ePrint
+ * 2022/780, §4). Shamir over R_QP is Shamir over each Z_q, coefficient-wise,
+ * so it runs on the NTT images. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "he/he_internal.h"
+
+struct gdn_ckks_share {
+    const gdn_ckks_ctx *ctx;
+    unsigned count; /* primes 0..count-1 of the context */
+    int secret;     /* sodium_malloc, wiped when freed */
+    uint64_t *data;
+};
+
+struct gdn_ckks_tsk {
+    const gdn_ckks_ctx *ctx;
+    unsigned j, t;
+    uint64_t *ntt; /* Shamir share of s at x = j, all primes (sodium_malloc) */
+};
+
+int he_share_alloc(gdn_ckks_share **out, const gdn_ckks_ctx *ctx, unsigned count, int secret)
+{
+    gdn_ckks_share *sh = calloc(1, sizeof *sh);
+    size_t sz = (size_t)count * ctx->n * 8;
+    *out = NULL;
+    if (!sh)
+        return GDN_ENOMEM;
+    sh->ctx = ctx;
+    sh->count = count;
+    sh->secret = secret;
+    sh->data = secret ? sodium_malloc(sz) : gdn_alloc_aligned(sz);
+    if (!sh->data) {
+        free(sh);
+        return GDN_ENOMEM;
+    }
+    *out = sh;
+    return 0;
+}
+
+void gdn_ckks_share_free(gdn_ckks_share *sh)
+{
+    if (!sh)
+        return;
+    if (sh->secret)
+        sodium_free(sh->data);
+    else
+        gdn_free_aligned(sh->data);
+    free(sh);
+}
+
+const gdn_ckks_ctx *he_share_ctx(const gdn_ckks_share *sh) { return sh->ctx; }
+unsigned he_share_count(const gdn_ckks_share *sh) { return sh->count; }
+int he_share_secret(const gdn_ckks_share *sh) { return sh->secret; }
+uint64_t *he_share_data(gdn_ckks_share *sh) { return sh->data; }
+const uint64_t *he_share_cdata(const gdn_ckks_share *sh) { return sh->data; }
+
+/* ---- CKG -------------------------------------------------------------------- */
+
+int gdn_ckks_ckg_share(gdn_ckks_share **out, const gdn_ckks_sk *sk,
+                       const uint8_t crs[GDN_CKKS_SEED_BYTES], gdn_rng *rng)
+{
+    const gdn_ckks_ctx *c = sk->ctx;
+    unsigned total = c->nq + c->np;
+    size_t n = c->n;
+    uint64_t *a = gdn_alloc_aligned((size_t)total * n * 8);
+    int64_t *e = malloc(n * sizeof *e);
+    int rc = a && e ? he_share_alloc(out, c, total, 0) : GDN_ENOMEM;
+    if (!rc) {
+        he_sample_uniform(a, c, 0, total, crs, 0);
+        he_sample_error(e, n, rng);
+        for (unsigned i = 0; i < total; i++) {
+            const he_mod *m = &c->ntt[i].m;
+            uint64_t *o = (*out)->data + (size_t)i * n;
+            const uint64_t *s = sk->ntt + (size_t)i * n, *ai = a + (size_t)i * n;
+            he_small_to_ntt(o, c, e, i, 1);
+            for (size_t k = 0; k < n; k++)
+                o[k] = he_sub(o[k], he_mul(ai[k], s[k], m), m->q);
+        }
+        sodium_memzero(e, n * sizeof *e);
+    }
+    gdn_free_aligned(a);
+    free(e);
+    return rc;
+}
+
+static int check_shares(const gdn_ckks_ctx *c, const gdn_ckks_share *const *sh, size_t count,
+                        unsigned want, const char *what)
+{
+    if (count == 0 || count > GDN_CKKS_MAX_PARTIES)
+        return gdn_error(GDN_EINVAL, "ckks %s: %zu shares, expected 1..%d", what, count,
+                         GDN_CKKS_MAX_PARTIES);
+    for (size_t i = 0; i < count; i++) {
+        if (sh[i]->ctx != c)
+            return gdn_error(GDN_EINVAL, "ckks %s: share %zu is of another context", what, i);
+        if (sh[i]->count != want)
+            return gdn_error(GDN_EINVAL, "ckks %s: share %zu has %u primes, expected %u", what,
+                             i, sh[i]->count, want);
+    }
+    return 0;
+}
+
+int gdn_ckks_ckg_combine(gdn_ckks_pk **out, const gdn_ckks_ctx *c,
+                         const gdn_ckks_share *const *shares, size_t n,
+                         const uint8_t crs[GDN_CKKS_SEED_BYTES])
+{
+    unsigned total = c->nq + c->np;
+    int rc;
+    *out = NULL;
+    if ((rc = check_shares(c, shares, n, total, "ckg_combine")) || (rc = he_pk_alloc(out, c)))
+        return rc;
+    gdn_ckks_pk *pk = *out;
+    memcpy(pk->seed, crs, GDN_CKKS_SEED_BYTES);
+    he_sample_uniform(pk->a, c, 0, total, crs, 0);
+    memcpy(pk->b, shares[0]->data, (size_t)total * c->n * 8);
+    for (size_t s = 1; s < n; s++)
+        for (unsigned i = 0; i < total; i++) {
+            uint64_t q = c->ntt[i].m.q, *b = pk->b + (size_t)i * c->n;
+            const uint64_t *x = shares[s]->data + (size_t)i * c->n;
+            for (size_t k = 0; k < c->n; k++)
+                b[k] = he_add(b[k], x[k], q);
+        }
+    return 0;
+}
+
+/* ---- Threshold (Shamir over R_QP) ---------------------------------------------- */
+
+int gdn_ckks_thr_deal(gdn_ckks_share **out, unsigned t, unsigned n, const gdn_ckks_sk *sk,
+                      gdn_rng *rng)
+{
+    const gdn_ckks_ctx *c = sk->ctx;
+    unsigned total = c->nq + c->np;
+    size_t N = c->n, poly = (size_t)total * N;
+    uint8_t seed[GDN_CKKS_SEED_BYTES];
+    int rc = 0;
+
+    if (n < 2 || n > GDN_CKKS_MAX_PARTIES || t < 2 || t > n)
+        return gdn_error(GDN_EINVAL, "ckks thr_deal: threshold %u of %u parties, expected "
+                                     "2 <= t <= n <= %d", t, n, GDN_CKKS_MAX_PARTIES);
+    for (unsigned j = 0; j < n; j++)
+        out[j] = NULL;
+    /* f(x) = s + a_1 x + ... + a_{t-1} x^{t-1}, a_k uniform over R_QP. */
+    uint64_t *coef = sodium_malloc((size_t)(t - 1) * poly * 8);
+    if (!coef)
+        return GDN_ENOMEM;
+    gdn_rng_bytes(rng, seed, sizeof seed);
+    for (unsigned k = 1; k < t; k++)
+        he_sample_uniform(coef + (size_t)(k - 1) * poly, c, 0, total, seed, k);
+    sodium_memzero(seed, sizeof seed);
+    for (unsigned j = 1; j <= n && !rc; j++) {
+        if ((rc = he_share_alloc(&out[j - 1], c, total, 1)))
+            break;
+        uint64_t *o = out[j - 1]->data;
+        for (unsigned i = 0; i < total; i++) {
+            const he_mod *m = &c->ntt[i].m;
+            uint64_t x = j, xs = he_shoup(x, m->q);
+            uint64_t *oi = o + (size_t)i * N;
+            const uint64_t *s = sk->ntt + (size_t)i * N;
+            memcpy(oi, coef + ((size_t)(t - 2) * poly + (size_t)i * N), N * 8);
+            for (unsigned k = t - 1; k-- > 0;) { /* Horner */
+                const uint64_t *a = k ? coef + ((size_t)(k - 1) * poly + (size_t)i * N) : s;
+                for (size_t z = 0; z < N; z++)
+                    oi[z] = he_add(he_mul_shoup(oi[z], x, xs, m->q), a[z], m->q);
+            }
+        }
+    }
+    sodium_free(coef);
+    if (rc)
+        for (unsigned j = 0; j < n; j++) {
+            gdn_ckks_share_free(out[j]);
+            out[j] = NULL;
+        }
+    return rc;
+}
+
+int gdn_ckks_thr_key(gdn_ckks_tsk **out, const gdn_ckks_ctx *c, unsigned j, unsigned t,
+                     const gdn_ckks_share *const *received, size_t n)
+{
+    unsigned total = c->nq + c->np;
+    size_t N = c->n;
+    int rc;
+    *out = NULL;
+    if ((rc = check_shares(c, received, n, total, "thr_key")))
+        return rc;
+    if (j < 1 || j > n || t < 2 || t > n)
+        return gdn_error(GDN_EINVAL, "ckks thr_key: party %u, threshold %u of %zu", j, t, n);
+    for (size_t i = 0; i < n; i++)
+        if (!received[i]->secret)
+            return gdn_error(GDN_EINVAL, "ckks thr_key: share %zu is not a dealt share", i);
+    gdn_ckks_tsk *k = calloc(1, sizeof *k);
+    if (!k || !(k->ntt = sodium_malloc((size_t)total * N * 8))) {
+        free(k);
+        return GDN_ENOMEM;
+    }
+    k->ctx = c, k->j = j, k->t = t;
+    memcpy(k->ntt, received[0]->data, (size_t)total * N * 8);
+    for (size_t s = 1; s < n; s++)
+        for (unsigned i = 0; i < total; i++) {
+            uint64_t q = c->ntt[i].m.q, *o = k->ntt + (size_t)i * N;
+            const uint64_t *x = received[s]->data + (size_t)i * N;
+            for (size_t z = 0; z < N; z++)
+                o[z] = he_add(o[z], x[z], q);
+        }
+    *out = k;
+    return 0;
+}
+
+void gdn_ckks_tsk_free(gdn_ckks_tsk *k)
+{
+    if (!k)
+        return;
+    sodium_free(k->ntt);
+    free(k);
+}
+
+/* Lagrange coefficient at 0 of party j among set, mod q. */
+static uint64_t lagrange(unsigned j, const unsigned *set, size_t len, const he_mod *m)
+{
+    uint64_t num = 1, den = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (set[i] == j)
+            continue;
+        num = he_mul(num, set[i], m);
+        den = he_mul(den, he_sub(set[i], j, m->q), m); /* k - j */
+    }
+    return he_mul(num, he_inv(den, m), m);
+}
+
+/* ---- CKS and threshold decryption ------------------------------------------------ */
+
+int gdn_ckks_cks_share(gdn_ckks_share **out, const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk,
+                       const unsigned *set, size_t set_len, const gdn_ckks_sk *to,
+                       unsigned smudge_bits, gdn_rng *rng)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    size_t N = c->n;
+    unsigned l = ct->level;
+    int found = 0, rc;
+
+    *out = NULL;
+    if (ct->ctx != c || (to && to->ctx != c))
+        return gdn_error(GDN_EINVAL, "ckks cks_share: objects of different contexts");
+    if (ct->size != 2)
+        return gdn_error(GDN_EINVAL, "ckks cks_share: ciphertext of size %u (relinearize first)",
+                         ct->size);
+    if (set_len < tsk->t || set_len > GDN_CKKS_MAX_PARTIES)
+        return gdn_error(GDN_EINVAL, "ckks cks_share: %zu parties, the threshold is %u", set_len,
+                         tsk->t);
+    for (size_t i = 0; i < set_len; i++) {
+        found |= set[i] == tsk->j;
+        for (size_t k = 0; k < i; k++)
+            if (set[k] == set[i] || set[i] == 0)
+                return gdn_error(GDN_EINVAL, "ckks cks_share: party %u repeated or zero", set[i]);
+    }
+    if (!found)
+        return gdn_error(GDN_EINVAL, "ckks cks_share: party %u is not in the set", tsk->j);
+    if (smudge_bits > 50 || ((uint64_t)1 << smudge_bits) >= c->ntt[0].m.q / 4)
+        return gdn_error(GDN_EINVAL, "ckks cks_share: smudging of %u bits too large for q_0",
+                         smudge_bits);
+    int64_t *e = malloc(N * sizeof *e);
+    uint8_t *rb = malloc(N * 8);
+    if (!e || !rb || (rc = he_share_alloc(out, c, l + 1, 0))) {
+        free(e), free(rb);
+        return GDN_ENOMEM;
+    }
+    /* Smudging noise, uniform in [-2^b, 2^b). */
+    gdn_rng_bytes(rng, rb, N * 8);
+    uint64_t mask = ((uint64_t)2 << smudge_bits) - 1;
+    for (size_t z = 0; z < N; z++)
+        e[z] = (int64_t)(gdn_load_le64(rb + 8 * z) & mask) - ((int64_t)1 << smudge_bits);
+    for (unsigned i = 0; i <= l; i++) {
+        const he_mod *m = &c->ntt[i].m;
+        uint64_t lam = lagrange(tsk->j, set, set_len, m), lams = he_shoup(lam, m->q);
+        const uint64_t *s = tsk->ntt + (size_t)i * N, *c1 = he_ct_poly(ct, 1, i);
+        const uint64_t *s2 = to ? to->ntt + (size_t)i * N : NULL;
+        uint64_t *o = (*out)->data + (size_t)i * N;
+        he_small_to_ntt(o, c, e, i, 1);
+        for (size_t z = 0; z < N; z++) {
+            uint64_t key = he_mul_shoup(s[z], lam, lams, m->q);
+            if (s2)
+                key = he_sub(key, s2[z], m->q);
+            o[z] = he_add(o[z], he_mul(key, c1[z], m), m->q);
+        }
+    }
+    sodium_memzero(e, N * sizeof *e);
+    sodium_memzero(rb, N * 8);
+    free(e);
+    free(rb);
+    return 0;
+}
+
+int gdn_ckks_cks_combine(gdn_ckks_ct *out, const gdn_ckks_ct *ct,
+                         const gdn_ckks_share *const *shares, size_t count)
+{
+    const gdn_ckks_ctx *c = ct->ctx;
+    int rc = check_shares(c, shares, count, ct->level + 1, "cks_combine");
+    if (rc || (rc = gdn_ckks_ct_copy(out, ct)))
+        return rc;
+    for (size_t s = 0; s < count; s++)
+        for (unsigned i = 0; i <= ct->level; i++) {
+            uint64_t q = c->ntt[i].m.q, *o = he_ct_poly(out, 0, i);
+            const uint64_t *x = shares[s]->data + (size_t)i * c->n;
+            for (size_t z = 0; z < c->n; z++)
+                o[z] = he_add(o[z], x[z], q);
+        }
+    out->seeded = 0;
+    return 0;
+}
+
+int gdn_ckks_thr_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct,
+                         const gdn_ckks_share *const *shares, size_t count)
+{
+    const gdn_ckks_ctx *c = ct->ctx;
+    int rc = check_shares(c, shares, count, ct->level + 1, "thr_decrypt");
+    if (rc)
+        return rc;
+    if (pt->ctx != c)
+        return gdn_error(GDN_EINVAL, "ckks thr_decrypt: plaintext of another context");
+    memcpy(pt->data, he_ct_poly(ct, 0, 0), (size_t)(ct->level + 1) * c->n * 8);
+    for (size_t s = 0; s < count; s++)
+        for (unsigned i = 0; i <= ct->level; i++) {
+            uint64_t q = c->ntt[i].m.q, *o = pt->data + (size_t)i * c->n;
+            const uint64_t *x = shares[s]->data + (size_t)i * c->n;
+            for (size_t z = 0; z < c->n; z++)
+                o[z] = he_add(o[z], x[z], q);
+        }
+    pt->level = ct->level;
+    pt->scale = ct->scale;
+    return 0;
+}
