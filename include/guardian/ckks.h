@@ -152,7 +152,8 @@ int gdn_ckks_drop_level(gdn_ckks_ct *out, const gdn_ckks_ct *a, unsigned level);
 int gdn_ckks_rotate(gdn_ckks_ct *out, const gdn_ckks_ct *a, int step, const gdn_ckks_gk *gk);
 int gdn_ckks_conjugate(gdn_ckks_ct *out, const gdn_ckks_ct *a, const gdn_ckks_gk *gk);
 /* Hoisted rotations (Halevi-Shoup 2018 §5): out[i] = rotate(a, steps[i]),
- * decomposing a's c1 once for all of them. */
+ * decomposing a's c1 once for all of them. The outputs must be distinct;
+ * one of them may be a itself. */
 int gdn_ckks_rotate_hoisted(gdn_ckks_ct *const *out, const gdn_ckks_ct *a, const int *steps,
                             size_t nsteps, const gdn_ckks_gk *gk);
 

@@ -571,7 +571,6 @@ static int galois_many(gdn_ckks_ct *const *out, const gdn_ckks_ct *a, const uint
                        const int *steps, size_t count, const gdn_ckks_gk *gk, const char *what)
 {
     const gdn_ckks_ctx *c = a->ctx;
-    size_t idx[64];
     unsigned nd;
     int rc = 0;
 
@@ -580,37 +579,34 @@ static int galois_many(gdn_ckks_ct *const *out, const gdn_ckks_ct *a, const uint
     if (a->size != 2)
         return gdn_error(GDN_EINVAL, "ckks %s: ciphertext of size %u (relinearize first)", what,
                          a->size);
-    for (size_t i = 0; i < count; i += 64) {
-        size_t m = count - i < 64 ? count - i : 64;
-        for (size_t k = 0; k < m; k++) {
-            if (elts[i + k] == 1) {
-                idx[k] = (size_t)-1;
-                continue;
-            }
-            if ((rc = find_key(&idx[k], gk, elts[i + k], what, steps ? steps[i + k] : 0)))
-                return rc;
-        }
-        uint64_t *ext = alloc_ext(c, a->level);
-        if (!ext)
-            return GDN_ENOMEM;
-        rc = mod_up(ext, &nd, c, he_ct_poly(a, 1, 0), a->level);
-        /* An output aliasing a is written last, after every other used a. */
-        size_t alias = m;
-        for (size_t k = 0; k < m && !rc; k++) {
-            if (out[i + k] == a) {
-                alias = k;
-                continue;
-            }
-            rc = idx[k] == (size_t)-1 ? gdn_ckks_ct_copy(out[i + k], a)
-                                      : apply_galois(out[i + k], a, ext, nd, gk, idx[k]);
-        }
-        if (!rc && alias < m && idx[alias] != (size_t)-1)
-            rc = apply_galois(out[i + alias], a, ext, nd, gk, idx[alias]);
-        gdn_free_aligned(ext);
-        if (rc)
-            return rc;
+    size_t *idx = malloc((count ? count : 1) * sizeof *idx);
+    if (!idx)
+        return GDN_ENOMEM;
+    for (size_t k = 0; k < count && !rc; k++) {
+        idx[k] = (size_t)-1; /* the identity */
+        if (elts[k] != 1)
+            rc = find_key(&idx[k], gk, elts[k], what, steps ? steps[k] : 0);
     }
-    return 0;
+    uint64_t *ext = rc ? NULL : alloc_ext(c, a->level);
+    if (!rc && !ext)
+        rc = GDN_ENOMEM;
+    if (!rc)
+        rc = mod_up(ext, &nd, c, he_ct_poly(a, 1, 0), a->level);
+    /* Outputs aliasing a are written last, after every other has used a. */
+    size_t alias = count;
+    for (size_t k = 0; k < count && !rc; k++) {
+        if (out[k] == a) {
+            alias = k;
+            continue;
+        }
+        rc = idx[k] == (size_t)-1 ? gdn_ckks_ct_copy(out[k], a)
+                                  : apply_galois(out[k], a, ext, nd, gk, idx[k]);
+    }
+    if (!rc && alias < count && idx[alias] != (size_t)-1)
+        rc = apply_galois(out[alias], a, ext, nd, gk, idx[alias]);
+    gdn_free_aligned(ext);
+    free(idx);
+    return rc;
 }
 
 int gdn_ckks_rotate(gdn_ckks_ct *out, const gdn_ckks_ct *a, int step, const gdn_ckks_gk *gk)
@@ -628,15 +624,13 @@ int gdn_ckks_conjugate(gdn_ckks_ct *out, const gdn_ckks_ct *a, const gdn_ckks_gk
 int gdn_ckks_rotate_hoisted(gdn_ckks_ct *const *out, const gdn_ckks_ct *a, const int *steps,
                             size_t nsteps, const gdn_ckks_gk *gk)
 {
-    uint64_t elts[64];
-    for (size_t i = 0; i < nsteps; i += 64) {
-        size_t m = nsteps - i < 64 ? nsteps - i : 64;
-        for (size_t k = 0; k < m; k++)
-            elts[k] = he_galois_elt(a->ctx, steps[i + k]);
-        /* Outputs aliasing a must come last: only one may. */
-        int rc = galois_many(out + i, a, elts, steps + i, m, gk, "rotate_hoisted");
-        if (rc)
-            return rc;
-    }
-    return 0;
+    uint64_t *elts = malloc((nsteps ? nsteps : 1) * sizeof *elts);
+    int rc;
+    if (!elts)
+        return GDN_ENOMEM;
+    for (size_t k = 0; k < nsteps; k++)
+        elts[k] = he_galois_elt(a->ctx, steps[k]);
+    rc = galois_many(out, a, elts, steps, nsteps, gk, "rotate_hoisted");
+    free(elts);
+    return rc;
 }

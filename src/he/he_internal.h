@@ -141,6 +141,8 @@ void he_dot_ifma(uint64_t *o0, uint64_t *o1, const uint64_t *const *e, const uin
 void he_mul3_ifma(uint64_t *d0, uint64_t *d1, uint64_t *d2, const uint64_t *a0,
                   const uint64_t *a1, const uint64_t *b0, const uint64_t *b1, size_t n,
                   const he_mod *m);
+void he_decrypt_ifma(uint64_t *o, const uint64_t *c0, const uint64_t *c1, const uint64_t *c2,
+                     const uint64_t *s, size_t n, const he_mod *m);
 void he_sub_mul_ifma(uint64_t *o, const uint64_t *a, const uint64_t *b, uint64_t w,
                      uint64_t w52, size_t n, const he_mod *m, int add);
 void he_conv_ifma(uint64_t *o, const uint64_t *y, size_t stride, const uint64_t *h, unsigned ns,

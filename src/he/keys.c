@@ -599,6 +599,12 @@ int gdn_ckks_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct, const gdn_ckks_sk *
         const uint64_t *c0 = he_ct_poly(ct, 0, i), *c1 = he_ct_poly(ct, 1, i);
         const uint64_t *c2 = ct->size > 2 ? he_ct_poly(ct, 2, i) : NULL;
         uint64_t *o = pt->data + (size_t)i * n;
+#if HE_X86
+        if (he_simd() && ctx->ntt[i].w52) {
+            he_decrypt_ifma(o, c0, c1, c2, s, n, m);
+            continue;
+        }
+#endif
         for (size_t k = 0; k < n; k++) {
             uint64_t x = c1[k];
             if (c2)

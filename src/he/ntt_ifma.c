@@ -248,6 +248,25 @@ void he_mul3_ifma(uint64_t *d0, uint64_t *d1, uint64_t *d2, const uint64_t *a0,
     }
 }
 
+/* Decryption of one prime: o = c0 + (c1 + c2 s) s (c2 may be NULL). */
+void he_decrypt_ifma(uint64_t *o, const uint64_t *c0, const uint64_t *c1, const uint64_t *c2,
+                     const uint64_t *s, size_t n, const he_mod *m)
+{
+    REDUCE_CONSTS(m);
+    for (size_t x = 0; x < n; x += 8) {
+        v8 sv = _mm512_loadu_si512((const void *)(s + x));
+        v8 t = _mm512_loadu_si512((const void *)(c1 + x));
+        if (c2) {
+            v8 c2v = _mm512_loadu_si512((const void *)(c2 + x));
+            t = reduce_halves(_mm512_madd52lo_epu64(t, c2v, sv), _mm512_madd52hi_epu64(z, c2v, sv),
+                              r, rs, one, ones, q, q2, mask);
+        }
+        v8 l = _mm512_madd52lo_epu64(_mm512_loadu_si512((const void *)(c0 + x)), t, sv);
+        v8 h = _mm512_madd52hi_epu64(z, t, sv);
+        _mm512_storeu_si512((void *)(o + x), reduce_halves(l, h, r, rs, one, ones, q, q2, mask));
+    }
+}
+
 /* Base conversion to one target: o = sum_i y_i h_i + big negq mod q (every
  * y_i below 2^50, ns <= 16). */
 void he_conv_ifma(uint64_t *o, const uint64_t *y, size_t stride, const uint64_t *h, unsigned ns,
