@@ -973,3 +973,76 @@ GDN_TEST(ckks_multiparty_threshold)
     gdn_ckks_ct_free(ct);
     gdn_ckks_pt_free(pt);
 }
+
+/* ---- Constant time ------------------------------------------------------------------
+ * Under Valgrind (`valgrind ./build/test_runner ckks_constant_time`), the
+ * secret key is marked undefined: memcheck then reports any branch or memory
+ * index that depends on it (Monocypher's habit, STYLE.md). Outside Valgrind
+ * this checks values only. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define HAVE_MEMCHECK 1
+#endif
+#endif
+#ifndef HAVE_MEMCHECK
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
+GDN_TEST(ckks_constant_time)
+{
+    gdn_ckks_params p = {0};
+    gdn_ckks_ctx *c = NULL;
+    gdn_ckks_sk *sk = NULL;
+    gdn_ckks_pk *pk = NULL;
+    gdn_ckks_swk *rlk = NULL;
+    gdn_ckks_gk *gk = NULL;
+    gdn_ckks_pt *pt = NULL;
+    gdn_ckks_ct *ct = NULL;
+    gdn_ckks_share *dealt[3] = {NULL}, *h = NULL;
+    gdn_ckks_tsk *tsk = NULL;
+    gdn_rng rng;
+    double x[16], y[16];
+    int step = 1;
+    static const unsigned set[2] = {1, 2};
+    p.log_n = 12, p.n_primes = 2, p.prime_bits[0] = 35, p.prime_bits[1] = 30;
+    p.n_special = 1, p.special_bits[0] = 40, p.scale = 0x1p25;
+    gdn_rng_init_seed(&rng, 9);
+    for (int i = 0; i < 16; i++)
+        x[i] = i / 16.0;
+    CHECK_OK(gdn_ckks_ctx_new(&c, &p));
+    CHECK_OK(gdn_ckks_keygen(&sk, c, &rng));
+    VALGRIND_MAKE_MEM_UNDEFINED(sk->coeff, c->n);
+    VALGRIND_MAKE_MEM_UNDEFINED(sk->ntt, (size_t)(c->nq + c->np) * c->n * 8);
+    CHECK_OK(gdn_ckks_pk_gen(&pk, sk, &rng));
+    CHECK_OK(gdn_ckks_rlk_gen(&rlk, sk, &rng));
+    CHECK_OK(gdn_ckks_galois_gen(&gk, &step, 1, 0, sk, &rng));
+    CHECK_OK(gdn_ckks_pt_new(&pt, c));
+    CHECK_OK(gdn_ckks_ct_new(&ct, c));
+    CHECK_OK(gdn_ckks_encode(pt, x, NULL, 16, 1, 0x1p25));
+    CHECK_OK(gdn_ckks_encrypt_sk(ct, pt, sk, &rng));
+    CHECK_OK(gdn_ckks_thr_deal(dealt, 2, 3, sk, &rng));
+    CHECK_OK(gdn_ckks_thr_key(&tsk, c, 1, 2, (const gdn_ckks_share *const *)dealt, 3));
+    CHECK_OK(gdn_ckks_cks_share(&h, ct, tsk, set, 2, NULL, 10, &rng));
+    CHECK_OK(gdn_ckks_decrypt(pt, ct, sk));
+    /* The keys and ciphertext are public once made: declassify and check. */
+    VALGRIND_MAKE_MEM_DEFINED(pt->data, (size_t)c->nq * c->n * 8);
+    VALGRIND_MAKE_MEM_DEFINED(ct->data, (size_t)2 * c->nq * c->n * 8);
+    VALGRIND_MAKE_MEM_DEFINED(pk->b, (size_t)(c->nq + c->np) * c->n * 8);
+    VALGRIND_MAKE_MEM_DEFINED(he_share_data(h), (size_t)c->nq * c->n * 8);
+    CHECK_OK(gdn_ckks_decode(y, NULL, 16, pt));
+    for (int i = 0; i < 16; i++)
+        CHECK_NEAR(y[i], x[i], 1e-4);
+    gdn_ckks_share_free(h);
+    for (int i = 0; i < 3; i++)
+        gdn_ckks_share_free(dealt[i]);
+    gdn_ckks_tsk_free(tsk);
+    gdn_ckks_ct_free(ct);
+    gdn_ckks_pt_free(pt);
+    gdn_ckks_gk_free(gk);
+    gdn_ckks_swk_free(rlk);
+    gdn_ckks_pk_free(pk);
+    gdn_ckks_sk_free(sk);
+    gdn_ckks_ctx_free(c);
+}

@@ -548,6 +548,8 @@ out:
         sodium_memzero(e, n * sizeof *e);
     if (vn)
         sodium_memzero(vn, (size_t)slots * n * 8);
+    if (acc) /* v b + e0 mod P was never published */
+        sodium_memzero(acc, (size_t)slots * n * 8);
     free(v);
     free(e);
     gdn_free_aligned(vn);
