@@ -280,6 +280,15 @@ GDN_TEST(ckks_encode_canonical_embedding)
     CHECK_NEAR(i2[2], 0, 1e-7);
     CHECK_NEAR(r2[4], 0, 1e-7);
     CHECK_EQ(gdn_ckks_encode(pt, re, NULL, nh + 1, 0, 0x1p30), GDN_EINVAL);
+    /* Coefficients far above the 30-bit prime q_1 (a constant 2^33) are
+     * reduced: every residue is canonical, and the value comes back. */
+    for (size_t j = 0; j < nh; j++)
+        r2[j] = 1.0;
+    CHECK_OK(gdn_ckks_encode(pt, r2, NULL, nh, 1, 0x1p33));
+    for (size_t k = 0; k < 2 * n; k++)
+        CHECK(pt->data[k] < c->ntt[k / n].m.q);
+    CHECK_OK(gdn_ckks_decode(r2, NULL, 8, pt));
+    CHECK_NEAR(r2[7], 1.0, 1e-8);
     CHECK_EQ(gdn_ckks_encode(pt, re, NULL, 4, 0, 0x1p80), GDN_ERANGE);
     free(re), free(im), free(r2), free(i2), free(a), free(m);
     gdn_ckks_pt_free(pt);

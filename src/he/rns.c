@@ -71,7 +71,8 @@ void he_small_to_ntt(uint64_t *out, const gdn_ckks_ctx *ctx, const int64_t *c,
         for (size_t k = 0; k < n; k++) {
             uint64_t v = (uint64_t)c[k];
             uint64_t neg = (uint64_t)0 - (v >> 63);
-            o[k] = v + (q & neg); /* |c| < q */
+            uint64_t r = he_red64((v ^ neg) - neg, &t->m); /* |c| mod q */
+            o[k] = (he_neg(r, q) & neg) | (r & ~neg);
         }
         he_ntt_forward(t, o);
     }
