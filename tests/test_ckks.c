@@ -1055,3 +1055,68 @@ GDN_TEST(ckks_constant_time)
     gdn_ckks_sk_free(sk);
     gdn_ckks_ctx_free(c);
 }
+
+/* Encrypted aggregation at the module level: 10 data owners encrypt their
+ * vectors under the collective key, the coordinator adds the ciphertexts, and
+ * 6 of the owners decrypt the sum (and only the sum). */
+GDN_TEST(ckks_multiparty_aggregation)
+{
+    static double v[NP][NH], sum[NH], got[NH];
+    gdn_ckks_sk *sk[NP] = {NULL};
+    gdn_ckks_share *ckg[NP] = {NULL}, *dealt[NP][NP] = {{NULL}}, *h[TH] = {NULL};
+    gdn_ckks_tsk *tsk[NP] = {NULL};
+    gdn_ckks_pk *pk = NULL;
+    gdn_ckks_ct *acc = NULL, *ct = NULL;
+    gdn_ckks_pt *pt = NULL;
+    uint8_t crs[GDN_CKKS_SEED_BYTES] = {7};
+    static const unsigned set[TH] = {2, 4, 5, 7, 9, 10};
+    CHECK(fixture());
+    const gdn_ckks_ctx *c = fx.c;
+    for (int i = 0; i < NP; i++) {
+        CHECK_OK(gdn_ckks_keygen(&sk[i], c, &fx.rng));
+        CHECK_OK(gdn_ckks_ckg_share(&ckg[i], sk[i], crs, &fx.rng));
+        CHECK_OK(gdn_ckks_thr_deal(dealt[i], TH, NP, sk[i], &fx.rng));
+    }
+    CHECK_OK(gdn_ckks_ckg_combine(&pk, c, (const gdn_ckks_share *const *)ckg, NP, crs));
+    for (int j = 0; j < NP; j++) {
+        const gdn_ckks_share *mine[NP];
+        for (int i = 0; i < NP; i++)
+            mine[i] = dealt[i][j];
+        CHECK_OK(gdn_ckks_thr_key(&tsk[j], c, (unsigned)j + 1, TH, mine, NP));
+    }
+    CHECK_OK(gdn_ckks_pt_new(&pt, c));
+    CHECK_OK(gdn_ckks_ct_new(&acc, c));
+    CHECK_OK(gdn_ckks_ct_new(&ct, c));
+    memset(sum, 0, sizeof sum);
+    for (int i = 0; i < NP; i++) {
+        random_slots(v[i], NULL, NH, -1, 1);
+        for (int k = 0; k < NH; k++)
+            sum[k] += v[i][k];
+        /* Level 0 is enough for a sum: the smallest message. */
+        CHECK_OK(gdn_ckks_encode_real(pt, v[i], NH, 0, 0x1p40));
+        CHECK_OK(gdn_ckks_encrypt_pk(i ? ct : acc, pt, pk, &fx.rng));
+        if (i)
+            CHECK_OK(gdn_ckks_add(acc, acc, ct));
+    }
+    for (int i = 0; i < TH; i++)
+        CHECK_OK(gdn_ckks_cks_share(&h[i], acc, tsk[set[i] - 1], set, TH, NULL, 20, &fx.rng));
+    CHECK_OK(gdn_ckks_thr_decrypt(pt, acc, (const gdn_ckks_share *const *)h, TH));
+    CHECK_OK(gdn_ckks_decode_real(got, NH, pt));
+    double worst = 0;
+    for (int k = 0; k < NH; k++)
+        worst = fmax(worst, fabs(got[k] - sum[k]));
+    CHECK_MSG(worst < 0x1p-9, "aggregate error %g", worst);
+    for (int i = 0; i < TH; i++)
+        gdn_ckks_share_free(h[i]);
+    for (int i = 0; i < NP; i++) {
+        gdn_ckks_sk_free(sk[i]);
+        gdn_ckks_share_free(ckg[i]);
+        gdn_ckks_tsk_free(tsk[i]);
+        for (int j = 0; j < NP; j++)
+            gdn_ckks_share_free(dealt[i][j]);
+    }
+    gdn_ckks_pk_free(pk);
+    gdn_ckks_ct_free(acc);
+    gdn_ckks_ct_free(ct);
+    gdn_ckks_pt_free(pt);
+}

@@ -93,6 +93,10 @@ int gdn_ckks_encode(gdn_ckks_pt *pt, const double *re, const double *im, size_t 
                     unsigned level, double scale);
 /* Decodes the first n slots (im may be NULL). */
 int gdn_ckks_decode(double *re, double *im, size_t n, const gdn_ckks_pt *pt);
+/* Real vectors: encode(pt, x, NULL, ...) and the real parts of decode. */
+int gdn_ckks_encode_real(gdn_ckks_pt *pt, const double *x, size_t n, unsigned level,
+                         double scale);
+int gdn_ckks_decode_real(double *x, size_t n, const gdn_ckks_pt *pt);
 
 /* ---- Keys ------------------------------------------------------------------ */
 

@@ -286,3 +286,14 @@ out0:
     free(v);
     return rc;
 }
+
+int gdn_ckks_encode_real(gdn_ckks_pt *pt, const double *x, size_t n, unsigned level,
+                         double scale)
+{
+    return gdn_ckks_encode(pt, x, NULL, n, level, scale);
+}
+
+int gdn_ckks_decode_real(double *x, size_t n, const gdn_ckks_pt *pt)
+{
+    return gdn_ckks_decode(x, NULL, n, pt);
+}
