@@ -1106,6 +1106,36 @@ GDN_TEST(ckks_multiparty_aggregation)
     for (int k = 0; k < NH; k++)
         worst = fmax(worst, fabs(got[k] - sum[k]));
     CHECK_MSG(worst < 0x1p-9, "aggregate error %g", worst);
+    /* Or the same 6 re-encrypt the sum for an analyst outside the group
+     * (PCKS), who decrypts it alone. */
+    gdn_ckks_sk *ask = NULL;
+    gdn_ckks_pk *apk = NULL;
+    gdn_ckks_ct *out = NULL;
+    CHECK_OK(gdn_ckks_keygen(&ask, c, &fx.rng));
+    CHECK_OK(gdn_ckks_pk_gen(&apk, ask, &fx.rng));
+    for (int i = 0; i < TH; i++) {
+        gdn_ckks_share_free(h[i]);
+        CHECK_OK(gdn_ckks_pcks_share(&h[i], acc, tsk[set[i] - 1], set, TH, apk, 20, &fx.rng));
+    }
+    gdn_buf b = {0};
+    CHECK_OK(gdn_ckks_share_save(&b, h[0]));
+    gdn_ckks_share_free(h[0]);
+    CHECK_OK(gdn_ckks_share_load(&h[0], c, b.data, b.len));
+    gdn_buf_free(&b);
+    CHECK_OK(gdn_ckks_ct_new(&out, c));
+    CHECK_EQ(gdn_ckks_cks_combine(out, acc, (const gdn_ckks_share *const *)h, TH), GDN_EINVAL);
+    CHECK_OK(gdn_ckks_pcks_combine(out, acc, (const gdn_ckks_share *const *)h, TH));
+    CHECK_OK(gdn_ckks_decrypt(pt, out, ask));
+    CHECK_OK(gdn_ckks_decode_real(got, NH, pt));
+    worst = 0;
+    for (int k = 0; k < NH; k++)
+        worst = fmax(worst, fabs(got[k] - sum[k]));
+    if (getenv("GDN_CKKS_VERBOSE"))
+        fprintf(stderr, "PCKS aggregate: %.1f bits\n", -log2(worst));
+    CHECK_MSG(worst < 0x1p-9, "PCKS aggregate error %g", worst);
+    gdn_ckks_ct_free(out);
+    gdn_ckks_pk_free(apk);
+    gdn_ckks_sk_free(ask);
     for (int i = 0; i < TH; i++)
         gdn_ckks_share_free(h[i]);
     for (int i = 0; i < NP; i++) {

@@ -236,6 +236,14 @@ int gdn_ckks_cks_share(gdn_ckks_share **out, const gdn_ckks_ct *ct, const gdn_ck
 /* out = (c0 + sum of the shares, c1). */
 int gdn_ckks_cks_combine(gdn_ckks_ct *out, const gdn_ckks_ct *ct,
                          const gdn_ckks_share *const *shares, size_t count);
+/* Public-key switching (PCKS): this party's share of re-encrypting ct from
+ * s to the key pair of `to` (a receiver who is not among the parties). */
+int gdn_ckks_pcks_share(gdn_ckks_share **out, const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk,
+                        const unsigned *set, size_t set_len, const gdn_ckks_pk *to,
+                        unsigned smudge_bits, gdn_rng *rng);
+/* out = (c0 + sum of the first halves, sum of the second halves). */
+int gdn_ckks_pcks_combine(gdn_ckks_ct *out, const gdn_ckks_ct *ct,
+                          const gdn_ckks_share *const *shares, size_t count);
 /* Threshold decryption: pt = c0 + sum of the (to = NULL) shares. */
 int gdn_ckks_thr_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct,
                          const gdn_ckks_share *const *shares, size_t count);

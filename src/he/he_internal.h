@@ -256,7 +256,9 @@ int he_base_conv(uint64_t *const *out, const unsigned *dst, unsigned nd,
 
 int he_ct_reserve(gdn_ckks_ct *ct, unsigned size);
 /* Multiparty shares: primes 0..count-1, secret ones in sodium_malloc memory. */
-int he_share_alloc(gdn_ckks_share **out, const gdn_ckks_ctx *ctx, unsigned count, int secret);
+int he_share_alloc(gdn_ckks_share **out, const gdn_ckks_ctx *ctx, unsigned count,
+                   unsigned polys, int secret);
+unsigned he_share_polys(const gdn_ckks_share *sh);
 const gdn_ckks_ctx *he_share_ctx(const gdn_ckks_share *sh);
 unsigned he_share_count(const gdn_ckks_share *sh);
 int he_share_secret(const gdn_ckks_share *sh);

@@ -17,6 +17,7 @@
 struct gdn_ckks_share {
     const gdn_ckks_ctx *ctx;
     unsigned count; /* primes 0..count-1 of the context */
+    unsigned polys; /* 1, or 2 for public-key switching */
     int secret;     /* sodium_malloc, wiped when freed */
     uint64_t *data;
 };
@@ -27,15 +28,17 @@ struct gdn_ckks_tsk {
     uint64_t *ntt; /* Shamir share of s at x = j, all primes (sodium_malloc) */
 };
 
-int he_share_alloc(gdn_ckks_share **out, const gdn_ckks_ctx *ctx, unsigned count, int secret)
+int he_share_alloc(gdn_ckks_share **out, const gdn_ckks_ctx *ctx, unsigned count,
+                   unsigned polys, int secret)
 {
     gdn_ckks_share *sh = calloc(1, sizeof *sh);
-    size_t sz = (size_t)count * ctx->n * 8;
+    size_t sz = (size_t)polys * count * ctx->n * 8;
     *out = NULL;
     if (!sh)
         return GDN_ENOMEM;
     sh->ctx = ctx;
     sh->count = count;
+    sh->polys = polys;
     sh->secret = secret;
     sh->data = secret ? sodium_malloc(sz) : gdn_alloc_aligned(sz);
     if (!sh->data) {
@@ -59,6 +62,7 @@ void gdn_ckks_share_free(gdn_ckks_share *sh)
 
 const gdn_ckks_ctx *he_share_ctx(const gdn_ckks_share *sh) { return sh->ctx; }
 unsigned he_share_count(const gdn_ckks_share *sh) { return sh->count; }
+unsigned he_share_polys(const gdn_ckks_share *sh) { return sh->polys; }
 int he_share_secret(const gdn_ckks_share *sh) { return sh->secret; }
 uint64_t *he_share_data(gdn_ckks_share *sh) { return sh->data; }
 const uint64_t *he_share_cdata(const gdn_ckks_share *sh) { return sh->data; }
@@ -73,7 +77,7 @@ int gdn_ckks_ckg_share(gdn_ckks_share **out, const gdn_ckks_sk *sk,
     size_t n = c->n;
     uint64_t *a = gdn_alloc_aligned((size_t)total * n * 8);
     int64_t *e = malloc(n * sizeof *e);
-    int rc = a && e ? he_share_alloc(out, c, total, 0) : GDN_ENOMEM;
+    int rc = a && e ? he_share_alloc(out, c, total, 1, 0) : GDN_ENOMEM;
     if (!rc) {
         he_sample_uniform(a, c, 0, total, crs, 0);
         he_sample_error(e, n, rng);
@@ -93,7 +97,7 @@ int gdn_ckks_ckg_share(gdn_ckks_share **out, const gdn_ckks_sk *sk,
 }
 
 static int check_shares(const gdn_ckks_ctx *c, const gdn_ckks_share *const *sh, size_t count,
-                        unsigned want, const char *what)
+                        unsigned want, unsigned polys, const char *what)
 {
     if (count == 0 || count > GDN_CKKS_MAX_PARTIES)
         return gdn_error(GDN_EINVAL, "ckks %s: %zu shares, expected 1..%d", what, count,
@@ -101,9 +105,11 @@ static int check_shares(const gdn_ckks_ctx *c, const gdn_ckks_share *const *sh, 
     for (size_t i = 0; i < count; i++) {
         if (sh[i]->ctx != c)
             return gdn_error(GDN_EINVAL, "ckks %s: share %zu is of another context", what, i);
-        if (sh[i]->count != want)
-            return gdn_error(GDN_EINVAL, "ckks %s: share %zu has %u primes, expected %u", what,
-                             i, sh[i]->count, want);
+        if (sh[i]->count != want || sh[i]->polys != polys)
+            return gdn_error(GDN_EINVAL,
+                             "ckks %s: share %zu has %u x %u primes, expected %u x %u "
+                             "(another protocol or level)",
+                             what, i, sh[i]->polys, sh[i]->count, polys, want);
     }
     return 0;
 }
@@ -115,7 +121,7 @@ int gdn_ckks_ckg_combine(gdn_ckks_pk **out, const gdn_ckks_ctx *c,
     unsigned total = c->nq + c->np;
     int rc;
     *out = NULL;
-    if ((rc = check_shares(c, shares, n, total, "ckg_combine")) || (rc = he_pk_alloc(out, c)))
+    if ((rc = check_shares(c, shares, n, total, 1, "ckg_combine")) || (rc = he_pk_alloc(out, c)))
         return rc;
     gdn_ckks_pk *pk = *out;
     memcpy(pk->seed, crs, GDN_CKKS_SEED_BYTES);
@@ -156,7 +162,7 @@ int gdn_ckks_thr_deal(gdn_ckks_share **out, unsigned t, unsigned n, const gdn_ck
         he_sample_uniform(coef + (size_t)(k - 1) * poly, c, 0, total, seed, k);
     sodium_memzero(seed, sizeof seed);
     for (unsigned j = 1; j <= n && !rc; j++) {
-        if ((rc = he_share_alloc(&out[j - 1], c, total, 1)))
+        if ((rc = he_share_alloc(&out[j - 1], c, total, 1, 1)))
             break;
         uint64_t *o = out[j - 1]->data;
         for (unsigned i = 0; i < total; i++) {
@@ -188,7 +194,7 @@ int gdn_ckks_thr_key(gdn_ckks_tsk **out, const gdn_ckks_ctx *c, unsigned j, unsi
     size_t N = c->n;
     int rc;
     *out = NULL;
-    if ((rc = check_shares(c, received, n, total, "thr_key")))
+    if ((rc = check_shares(c, received, n, total, 1, "thr_key")))
         return rc;
     if (j < 1 || j > n || t < 2 || t > n)
         return gdn_error(GDN_EINVAL, "ckks thr_key: party %u, threshold %u of %zu", j, t, n);
@@ -236,64 +242,170 @@ static uint64_t lagrange(unsigned j, const unsigned *set, size_t len, const he_m
 
 /* ---- CKS and threshold decryption ------------------------------------------------ */
 
+/* Checks shared by CKS and PCKS. */
+static int check_switch(const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk, const unsigned *set,
+                        size_t set_len, unsigned smudge_bits, const char *what)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    int found = 0;
+    if (ct->ctx != c)
+        return gdn_error(GDN_EINVAL, "ckks %s: objects of different contexts", what);
+    if (ct->size != 2)
+        return gdn_error(GDN_EINVAL, "ckks %s: ciphertext of size %u (relinearize first)", what,
+                         ct->size);
+    if (set_len < tsk->t || set_len > GDN_CKKS_MAX_PARTIES)
+        return gdn_error(GDN_EINVAL, "ckks %s: %zu parties, the threshold is %u", what, set_len,
+                         tsk->t);
+    for (size_t i = 0; i < set_len; i++) {
+        found |= set[i] == tsk->j;
+        for (size_t k = 0; k < i; k++)
+            if (set[k] == set[i] || set[i] == 0)
+                return gdn_error(GDN_EINVAL, "ckks %s: party %u repeated or zero", what, set[i]);
+    }
+    if (!found)
+        return gdn_error(GDN_EINVAL, "ckks %s: party %u is not in the set", what, tsk->j);
+    if (smudge_bits > 50 || ((uint64_t)1 << smudge_bits) >= c->ntt[0].m.q / 4)
+        return gdn_error(GDN_EINVAL, "ckks %s: smudging of %u bits too large for q_0", what,
+                         smudge_bits);
+    return 0;
+}
+
+/* Smudging noise, uniform in [-2^b, 2^b). */
+static int smudge(int64_t *e, size_t n, unsigned bits, gdn_rng *rng)
+{
+    uint8_t *rb = malloc(n * 8);
+    uint64_t mask = ((uint64_t)2 << bits) - 1;
+    if (!rb)
+        return GDN_ENOMEM;
+    gdn_rng_bytes(rng, rb, n * 8);
+    for (size_t z = 0; z < n; z++)
+        e[z] = (int64_t)(gdn_load_le64(rb + 8 * z) & mask) - ((int64_t)1 << bits);
+    sodium_memzero(rb, n * 8);
+    free(rb);
+    return 0;
+}
+
+/* o += lambda_j share_j c1 (- s2 c1) over primes 0..l. */
+static void key_times_c1(uint64_t *o, const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk,
+                         const unsigned *set, size_t set_len, const gdn_ckks_sk *to)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    size_t N = c->n;
+    for (unsigned i = 0; i <= ct->level; i++) {
+        const he_mod *m = &c->ntt[i].m;
+        uint64_t lam = lagrange(tsk->j, set, set_len, m), lams = he_shoup(lam, m->q);
+        const uint64_t *s = tsk->ntt + (size_t)i * N, *c1 = he_ct_poly(ct, 1, i);
+        const uint64_t *s2 = to ? to->ntt + (size_t)i * N : NULL;
+        uint64_t *oi = o + (size_t)i * N;
+        for (size_t z = 0; z < N; z++) {
+            uint64_t key = he_mul_shoup(s[z], lam, lams, m->q);
+            if (s2)
+                key = he_sub(key, s2[z], m->q);
+            oi[z] = he_add(oi[z], he_mul(key, c1[z], m), m->q);
+        }
+    }
+}
+
 int gdn_ckks_cks_share(gdn_ckks_share **out, const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk,
                        const unsigned *set, size_t set_len, const gdn_ckks_sk *to,
                        unsigned smudge_bits, gdn_rng *rng)
 {
     const gdn_ckks_ctx *c = tsk->ctx;
     size_t N = c->n;
-    unsigned l = ct->level;
-    int found = 0, rc;
+    int rc;
 
     *out = NULL;
-    if (ct->ctx != c || (to && to->ctx != c))
-        return gdn_error(GDN_EINVAL, "ckks cks_share: objects of different contexts");
-    if (ct->size != 2)
-        return gdn_error(GDN_EINVAL, "ckks cks_share: ciphertext of size %u (relinearize first)",
-                         ct->size);
-    if (set_len < tsk->t || set_len > GDN_CKKS_MAX_PARTIES)
-        return gdn_error(GDN_EINVAL, "ckks cks_share: %zu parties, the threshold is %u", set_len,
-                         tsk->t);
-    for (size_t i = 0; i < set_len; i++) {
-        found |= set[i] == tsk->j;
-        for (size_t k = 0; k < i; k++)
-            if (set[k] == set[i] || set[i] == 0)
-                return gdn_error(GDN_EINVAL, "ckks cks_share: party %u repeated or zero", set[i]);
-    }
-    if (!found)
-        return gdn_error(GDN_EINVAL, "ckks cks_share: party %u is not in the set", tsk->j);
-    if (smudge_bits > 50 || ((uint64_t)1 << smudge_bits) >= c->ntt[0].m.q / 4)
-        return gdn_error(GDN_EINVAL, "ckks cks_share: smudging of %u bits too large for q_0",
-                         smudge_bits);
+    if ((rc = check_switch(ct, tsk, set, set_len, smudge_bits, "cks_share")))
+        return rc;
+    if (to && to->ctx != c)
+        return gdn_error(GDN_EINVAL, "ckks cks_share: target key of another context");
     int64_t *e = malloc(N * sizeof *e);
-    uint8_t *rb = malloc(N * 8);
-    if (!e || !rb || (rc = he_share_alloc(out, c, l + 1, 0))) {
-        free(e), free(rb);
+    if (!e || (rc = smudge(e, N, smudge_bits, rng)) ||
+        (rc = he_share_alloc(out, c, ct->level + 1, 1, 0))) {
+        free(e);
+        return e ? rc : GDN_ENOMEM;
+    }
+    he_small_to_ntt((*out)->data, c, e, 0, ct->level + 1);
+    key_times_c1((*out)->data, ct, tsk, set, set_len, to);
+    sodium_memzero(e, N * sizeof *e);
+    free(e);
+    return 0;
+}
+
+/* PCKS (Mouchet et al. 2021 §4.2): (lambda_j s_j c1 + u p0 + e0, u p1 + e1)
+ * with u ternary, e0 smudging, e1 the usual error; p = the target key. */
+int gdn_ckks_pcks_share(gdn_ckks_share **out, const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk,
+                        const unsigned *set, size_t set_len, const gdn_ckks_pk *to,
+                        unsigned smudge_bits, gdn_rng *rng)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    size_t N = c->n, np = ct->level + 1;
+    int rc;
+
+    *out = NULL;
+    if ((rc = check_switch(ct, tsk, set, set_len, smudge_bits, "pcks_share")))
+        return rc;
+    if (to->ctx != c)
+        return gdn_error(GDN_EINVAL, "ckks pcks_share: target key of another context");
+    int64_t *e = malloc(N * sizeof *e);
+    uint64_t *u = gdn_alloc_aligned(np * N * 8);
+    uint8_t *ub = malloc(N);
+    if (!e || !u || !ub || (rc = he_share_alloc(out, c, (unsigned)np, 2, 0))) {
+        free(e), gdn_free_aligned(u), free(ub);
         return GDN_ENOMEM;
     }
-    /* Smudging noise, uniform in [-2^b, 2^b). */
-    gdn_rng_bytes(rng, rb, N * 8);
-    uint64_t mask = ((uint64_t)2 << smudge_bits) - 1;
-    for (size_t z = 0; z < N; z++)
-        e[z] = (int64_t)(gdn_load_le64(rb + 8 * z) & mask) - ((int64_t)1 << smudge_bits);
-    for (unsigned i = 0; i <= l; i++) {
-        const he_mod *m = &c->ntt[i].m;
-        uint64_t lam = lagrange(tsk->j, set, set_len, m), lams = he_shoup(lam, m->q);
-        const uint64_t *s = tsk->ntt + (size_t)i * N, *c1 = he_ct_poly(ct, 1, i);
-        const uint64_t *s2 = to ? to->ntt + (size_t)i * N : NULL;
-        uint64_t *o = (*out)->data + (size_t)i * N;
-        he_small_to_ntt(o, c, e, i, 1);
-        for (size_t z = 0; z < N; z++) {
-            uint64_t key = he_mul_shoup(s[z], lam, lams, m->q);
-            if (s2)
-                key = he_sub(key, s2[z], m->q);
-            o[z] = he_add(o[z], he_mul(key, c1[z], m), m->q);
+    /* u: uniform ternary (bytes of 255 rejected). */
+    for (size_t z = 0; z < N;) {
+        gdn_rng_bytes(rng, ub, N);
+        for (size_t k = 0; k < N && z < N; k++)
+            if (ub[k] != 255)
+                e[z++] = (int64_t)(ub[k] % 3) - 1;
+    }
+    he_small_to_ntt(u, c, e, 0, (unsigned)np);
+    uint64_t *h0 = (*out)->data, *h1 = h0 + np * N;
+    if (!(rc = smudge(e, N, smudge_bits, rng))) {
+        he_small_to_ntt(h0, c, e, 0, (unsigned)np);
+        he_sample_error(e, N, rng);
+        he_small_to_ntt(h1, c, e, 0, (unsigned)np);
+        for (size_t i = 0; i < np; i++) {
+            const he_mod *m = &c->ntt[i].m;
+            const uint64_t *ui = u + i * N, *p0 = to->b + i * N, *p1 = to->a + i * N;
+            for (size_t z = 0; z < N; z++) {
+                h0[i * N + z] = he_add(h0[i * N + z], he_mul(ui[z], p0[z], m), m->q);
+                h1[i * N + z] = he_add(h1[i * N + z], he_mul(ui[z], p1[z], m), m->q);
+            }
         }
+        key_times_c1(h0, ct, tsk, set, set_len, NULL);
     }
     sodium_memzero(e, N * sizeof *e);
-    sodium_memzero(rb, N * 8);
-    free(e);
-    free(rb);
+    sodium_memzero(u, np * N * 8);
+    sodium_memzero(ub, N);
+    free(e), gdn_free_aligned(u), free(ub);
+    if (rc) {
+        gdn_ckks_share_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int gdn_ckks_pcks_combine(gdn_ckks_ct *out, const gdn_ckks_ct *ct,
+                          const gdn_ckks_share *const *shares, size_t count)
+{
+    const gdn_ckks_ctx *c = ct->ctx;
+    size_t N = c->n, np = ct->level + 1;
+    int rc = check_shares(c, shares, count, ct->level + 1, 2, "pcks_combine");
+    if (rc || (rc = gdn_ckks_ct_copy(out, ct)))
+        return rc;
+    memset(he_ct_poly(out, 1, 0), 0, np * N * 8);
+    for (size_t s = 0; s < count; s++)
+        for (unsigned k = 0; k < 2; k++)
+            for (unsigned i = 0; i <= ct->level; i++) {
+                uint64_t q = c->ntt[i].m.q, *o = he_ct_poly(out, k, i);
+                const uint64_t *x = shares[s]->data + ((size_t)k * np + i) * N;
+                for (size_t z = 0; z < N; z++)
+                    o[z] = he_add(o[z], x[z], q);
+            }
+    out->seeded = 0;
     return 0;
 }
 
@@ -301,7 +413,7 @@ int gdn_ckks_cks_combine(gdn_ckks_ct *out, const gdn_ckks_ct *ct,
                          const gdn_ckks_share *const *shares, size_t count)
 {
     const gdn_ckks_ctx *c = ct->ctx;
-    int rc = check_shares(c, shares, count, ct->level + 1, "cks_combine");
+    int rc = check_shares(c, shares, count, ct->level + 1, 1, "cks_combine");
     if (rc || (rc = gdn_ckks_ct_copy(out, ct)))
         return rc;
     for (size_t s = 0; s < count; s++)
@@ -319,7 +431,7 @@ int gdn_ckks_thr_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct,
                          const gdn_ckks_share *const *shares, size_t count)
 {
     const gdn_ckks_ctx *c = ct->ctx;
-    int rc = check_shares(c, shares, count, ct->level + 1, "thr_decrypt");
+    int rc = check_shares(c, shares, count, ct->level + 1, 1, "thr_decrypt");
     if (rc)
         return rc;
     if (pt->ctx != c)

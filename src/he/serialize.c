@@ -408,18 +408,19 @@ int gdn_ckks_sk_load(gdn_ckks_sk **out, const gdn_ckks_ctx *c, const uint8_t *in
     return rc;
 }
 
-/* ---- Multiparty shares: count (1 byte), secret flag (1 byte), residues ------- */
+/* ---- Multiparty shares: primes, polynomials, secret flag (a byte each), residues */
 
 int gdn_ckks_share_save(gdn_buf *out, const gdn_ckks_share *sh)
 {
     const gdn_ckks_ctx *c = he_share_ctx(sh);
-    unsigned count = he_share_count(sh);
+    unsigned count = he_share_count(sh), polys = he_share_polys(sh);
     int rc;
-    uint8_t h[2] = {(uint8_t)count, (uint8_t)he_share_secret(sh)};
-    if ((rc = put_header(out, 'H', c)) || (rc = gdn_buf_append(out, h, 2)))
+    uint8_t h[3] = {(uint8_t)count, (uint8_t)polys, (uint8_t)he_share_secret(sh)};
+    if ((rc = put_header(out, 'H', c)) || (rc = gdn_buf_append(out, h, 3)))
         return rc;
-    for (unsigned i = 0; i < count && !rc; i++)
-        rc = pack(out, he_share_cdata(sh) + (size_t)i * c->n, c, i);
+    for (unsigned k = 0; k < polys; k++)
+        for (unsigned i = 0; i < count && !rc; i++)
+            rc = pack(out, he_share_cdata(sh) + ((size_t)k * count + i) * c->n, c, i);
     return rc;
 }
 
@@ -430,23 +431,26 @@ int gdn_ckks_share_load(gdn_ckks_share **out, const gdn_ckks_ctx *c, const uint8
     *out = NULL;
     if (rc)
         return rc;
-    if (len < HEADER + 2)
+    if (len < HEADER + 3)
         return gdn_error(GDN_EFORMAT, "ckks share: truncated header");
-    unsigned count = in[HEADER], secret = in[HEADER + 1];
-    if (count < 1 || count > c->nq + c->np || secret > 1)
-        return gdn_error(GDN_EFORMAT, "ckks share: %u primes, flag %u", count, secret);
-    size_t want = HEADER + 2;
+    unsigned count = in[HEADER], polys = in[HEADER + 1], secret = in[HEADER + 2];
+    if (count < 1 || count > c->nq + c->np || polys < 1 || polys > 2 || secret > 1)
+        return gdn_error(GDN_EFORMAT, "ckks share: %u primes, %u polynomials, flag %u", count,
+                         polys, secret);
+    size_t want = 0;
     for (unsigned i = 0; i < count; i++)
         want += packed_size(c, i);
+    want = HEADER + 3 + want * polys;
     if (len != want)
         return gdn_error(GDN_EFORMAT, "ckks share: %zu bytes, expected %zu", len, want);
-    if ((rc = he_share_alloc(out, c, count, (int)secret)))
+    if ((rc = he_share_alloc(out, c, count, polys, (int)secret)))
         return rc;
-    const uint8_t *p = in + HEADER + 2;
-    for (unsigned i = 0; i < count && !rc; i++) {
-        rc = unpack(he_share_data(*out) + (size_t)i * c->n, p, c, i, "share");
-        p += packed_size(c, i);
-    }
+    const uint8_t *p = in + HEADER + 3;
+    for (unsigned k = 0; k < polys; k++)
+        for (unsigned i = 0; i < count && !rc; i++) {
+            rc = unpack(he_share_data(*out) + ((size_t)k * count + i) * c->n, p, c, i, "share");
+            p += packed_size(c, i);
+        }
     if (rc) {
         gdn_ckks_share_free(*out);
         *out = NULL;
