@@ -1150,3 +1150,45 @@ GDN_TEST(ckks_multiparty_aggregation)
     gdn_ckks_ct_free(ct);
     gdn_ckks_pt_free(pt);
 }
+
+/* The IFMA sums at their largest: every input q - 1 below a 49-bit prime,
+ * the most terms each kernel accepts, against 128-bit arithmetic. */
+GDN_TEST(ckks_ifma_extremes)
+{
+#if HE_X86
+    enum { N = 64, ND = 15, NS = 14 };
+    uint64_t q;
+    he_mod m;
+    static uint64_t buf[ND][N], kb[ND][N], ka[ND][N], o0[N], o1[N];
+    static uint8_t big[N];
+    const uint64_t *e[ND], *b[ND], *a[ND];
+    uint64_t h[NS];
+    if (!he_set_simd(1))
+        return; /* no IFMA on this CPU: the portable path is all there is */
+    CHECK_OK(he_gen_primes(&q, 1, 50, 2 * N, NULL, 0));
+    he_mod_init(&m, q);
+    for (int j = 0; j < ND; j++) {
+        for (int x = 0; x < N; x++)
+            buf[j][x] = kb[j][x] = ka[j][x] = q - 1 - (uint64_t)(x & 1);
+        e[j] = buf[j], b[j] = kb[j], a[j] = ka[j];
+    }
+    he_dot_ifma(o0, o1, e, b, a, ND, N, NULL, &m);
+    for (int x = 0; x < N; x++) {
+        he_u128 s = 0;
+        for (int j = 0; j < ND; j++)
+            s += (he_u128)buf[j][x] * kb[j][x];
+        CHECK_EQ(o0[x], (uint64_t)(s % q));
+        CHECK_EQ(o1[x], (uint64_t)(s % q));
+    }
+    for (int i = 0; i < NS; i++)
+        h[i] = q - 1;
+    memset(big, NS, sizeof big);
+    he_conv_ifma(o0, &buf[0][0], N, h, NS, big, q - 1, N, &m);
+    for (int x = 0; x < N; x++) {
+        he_u128 s = (he_u128)NS * (q - 1);
+        for (int i = 0; i < NS; i++)
+            s += (he_u128)buf[i][x] * h[i];
+        CHECK_EQ(o0[x], (uint64_t)(s % q));
+    }
+#endif
+}

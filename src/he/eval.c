@@ -385,7 +385,7 @@ static int ks_inner(uint64_t *acc0, uint64_t *acc1, const uint64_t *ext, unsigne
             ka[j] = k->a + ((size_t)j * total + p) * n;
         }
 #if HE_X86
-        if (he_simd() && c->ntt[p].w52 && nd <= 16)
+        if (he_simd() && c->ntt[p].w52 && nd <= 15)
             he_dot_ifma(o0, o1, e, kb, ka, nd, n, NULL, m);
         else
 #endif

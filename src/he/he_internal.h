@@ -133,7 +133,7 @@ void he_ntt_inverse_scalar(const he_ntt *t, uint64_t *a);
 int he_ntt_ifma_ok(const he_ntt *t); /* the IFMA path applies to this prime */
 void he_ntt_forward_ifma(const he_ntt *t, uint64_t *a);
 void he_ntt_inverse_ifma(const he_ntt *t, uint64_t *a);
-/* Key-switching inner product of one prime (q < 2^50, nd <= 16, n % 8 = 0):
+/* Key-switching inner product of one prime (q < 2^50, nd <= 15, n % 8 = 0):
  * o0 = sum_j perm(e_j) kb_j, o1 = sum_j perm(e_j) ka_j (perm may be NULL). */
 void he_dot_ifma(uint64_t *o0, uint64_t *o1, const uint64_t *const *e, const uint64_t *const *kb,
                  const uint64_t *const *ka, unsigned nd, size_t n, const uint32_t *perm,

@@ -155,9 +155,11 @@ void he_ntt_inverse_ifma(const he_ntt *t, uint64_t *a)
 }
 
 /* o0[x] = sum_j e_j[perm[x]] kb_j[x], o1 likewise with ka (mod q < 2^50,
- * nd <= 16): the 104-bit products accumulate as separate low and high
+ * nd <= 15): the 104-bit products accumulate as separate low and high
  * 52-bit halves, L + 2^52 H, then H 2^52 and L are reduced with Shoup's
- * method for the constants 2^52 mod q and 1. */
+ * method for the constants 2^52 mod q and 1. Each high half is below 2^48
+ * (products below 2^100), so H plus the carry of L stays below 2^52, the
+ * multiplier's input width: that bounds the number of terms. */
 void he_dot_ifma(uint64_t *o0, uint64_t *o1, const uint64_t *const *e, const uint64_t *const *kb,
                  const uint64_t *const *ka, unsigned nd, size_t n, const uint32_t *perm,
                  const he_mod *m)
@@ -268,7 +270,7 @@ void he_decrypt_ifma(uint64_t *o, const uint64_t *c0, const uint64_t *c1, const 
 }
 
 /* Base conversion to one target: o = sum_i y_i h_i + big negq mod q (every
- * y_i below 2^50, ns <= 16). */
+ * y_i below 2^50, ns <= 14). */
 void he_conv_ifma(uint64_t *o, const uint64_t *y, size_t stride, const uint64_t *h, unsigned ns,
                   const uint8_t *big, uint64_t negq, size_t n, const he_mod *m)
 {
