@@ -725,7 +725,7 @@ GDN_TEST(ckks_serialization)
     CHECK(badpk == NULL);
     buf.len = 0;
     CHECK_OK(gdn_ckks_swk_save(&buf, fx.rlk));
-    CHECK_EQ(buf.len, 13 + 32 + 3 * 8192 * 200 / 8);
+    CHECK_EQ(buf.len, 13 + 1 + 32 + 3 * 8192 * 200 / 8);
     CHECK_OK(gdn_ckks_swk_load(&rlk, fx.c, buf.data, buf.len));
     buf.len = 0;
     CHECK_OK(gdn_ckks_gk_save(&buf, fx.gk));
@@ -1191,4 +1191,86 @@ GDN_TEST(ckks_ifma_extremes)
         CHECK_EQ(o0[x], (uint64_t)(s % q));
     }
 #endif
+}
+
+/* Collective relinearization key from 6 of the 10 parties: a product of two
+ * ciphertexts under the collective key, relinearized, rescaled, decrypted by
+ * another 6. */
+GDN_TEST(ckks_multiparty_relinearization)
+{
+    static double x[NH], y[NH];
+    gdn_ckks_sk *sk[NP] = {NULL};
+    gdn_ckks_share *ckg[NP] = {NULL}, *dealt[NP][NP] = {{NULL}};
+    gdn_ckks_share *r1[TH] = {NULL}, *eph[TH] = {NULL}, *r2[TH] = {NULL}, *r1sum = NULL;
+    gdn_ckks_tsk *tsk[NP] = {NULL};
+    gdn_ckks_pk *pk = NULL;
+    gdn_ckks_swk *rlk = NULL, *rlk2 = NULL;
+    gdn_ckks_ct *ct = NULL;
+    gdn_ckks_pt *pt = NULL;
+    uint8_t crs[GDN_CKKS_SEED_BYTES] = {3}, crs2[GDN_CKKS_SEED_BYTES] = {4};
+    static const unsigned set[TH] = {1, 3, 4, 6, 8, 9}, dec[TH] = {2, 3, 5, 7, 8, 10};
+    CHECK(fixture());
+    const gdn_ckks_ctx *c = fx.c;
+    for (int i = 0; i < NP; i++) {
+        CHECK_OK(gdn_ckks_keygen(&sk[i], c, &fx.rng));
+        CHECK_OK(gdn_ckks_ckg_share(&ckg[i], sk[i], crs, &fx.rng));
+        CHECK_OK(gdn_ckks_thr_deal(dealt[i], TH, NP, sk[i], &fx.rng));
+    }
+    CHECK_OK(gdn_ckks_ckg_combine(&pk, c, (const gdn_ckks_share *const *)ckg, NP, crs));
+    for (int j = 0; j < NP; j++) {
+        const gdn_ckks_share *mine[NP];
+        for (int i = 0; i < NP; i++)
+            mine[i] = dealt[i][j];
+        CHECK_OK(gdn_ckks_thr_key(&tsk[j], c, (unsigned)j + 1, TH, mine, NP));
+    }
+    for (int i = 0; i < TH; i++)
+        CHECK_OK(gdn_ckks_rkg_round1(&r1[i], &eph[i], tsk[set[i] - 1], set, TH, crs2, &fx.rng));
+    CHECK_OK(gdn_ckks_share_sum(&r1sum, (const gdn_ckks_share *const *)r1, TH));
+    for (int i = 0; i < TH; i++)
+        CHECK_OK(gdn_ckks_rkg_round2(&r2[i], eph[i], tsk[set[i] - 1], set, TH, r1sum, &fx.rng));
+    CHECK_OK(gdn_ckks_rkg_finish(&rlk, r1sum, (const gdn_ckks_share *const *)r2, TH));
+    /* The key travels with its explicit a. */
+    gdn_buf b = {0};
+    CHECK_OK(gdn_ckks_swk_save(&b, rlk));
+    CHECK_EQ(b.len, 13 + 1 + 2 * 3 * 8192 * 200 / 8);
+    CHECK_OK(gdn_ckks_swk_load(&rlk2, c, b.data, b.len));
+    CHECK(memcmp(rlk2->a, rlk->a, 3 * 4 * 8192 * 8) == 0);
+    gdn_buf_free(&b);
+    CHECK_OK(gdn_ckks_pt_new(&pt, c));
+    CHECK_OK(gdn_ckks_ct_new(&ct, c));
+    random_slots(x, NULL, NH, -1, 1);
+    CHECK_OK(gdn_ckks_encode_real(pt, x, NH, 2, 0x1p40));
+    CHECK_OK(gdn_ckks_encrypt_pk(ct, pt, pk, &fx.rng));
+    CHECK_OK(gdn_ckks_mul_relin(ct, ct, ct, rlk2));
+    CHECK_OK(gdn_ckks_rescale(ct, ct));
+    gdn_ckks_share *h[TH] = {NULL};
+    for (int i = 0; i < TH; i++)
+        CHECK_OK(gdn_ckks_cks_share(&h[i], ct, tsk[dec[i] - 1], dec, TH, NULL, 20, &fx.rng));
+    CHECK_OK(gdn_ckks_thr_decrypt(pt, ct, (const gdn_ckks_share *const *)h, TH));
+    CHECK_OK(gdn_ckks_decode_real(y, NH, pt));
+    double worst = 0;
+    for (int k = 0; k < NH; k++)
+        worst = fmax(worst, fabs(y[k] - x[k] * x[k]));
+    if (getenv("GDN_CKKS_VERBOSE"))
+        fprintf(stderr, "collective relinearization: %.1f bits\n", -log2(worst));
+    CHECK_MSG(worst < 0x1p-9, "x^2 under the collective key: error %g", worst);
+    for (int i = 0; i < TH; i++) {
+        gdn_ckks_share_free(h[i]);
+        gdn_ckks_share_free(r1[i]);
+        gdn_ckks_share_free(r2[i]);
+        gdn_ckks_share_free(eph[i]);
+    }
+    gdn_ckks_share_free(r1sum);
+    for (int i = 0; i < NP; i++) {
+        gdn_ckks_sk_free(sk[i]);
+        gdn_ckks_share_free(ckg[i]);
+        gdn_ckks_tsk_free(tsk[i]);
+        for (int j = 0; j < NP; j++)
+            gdn_ckks_share_free(dealt[i][j]);
+    }
+    gdn_ckks_swk_free(rlk);
+    gdn_ckks_swk_free(rlk2);
+    gdn_ckks_pk_free(pk);
+    gdn_ckks_ct_free(ct);
+    gdn_ckks_pt_free(pt);
 }

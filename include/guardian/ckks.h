@@ -248,6 +248,23 @@ int gdn_ckks_pcks_combine(gdn_ckks_ct *out, const gdn_ckks_ct *ct,
 int gdn_ckks_thr_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct,
                          const gdn_ckks_share *const *shares, size_t count);
 
+/* Collective relinearization key (RKG, Mouchet et al. 2021 §4.3, with the
+ * hybrid gadget), run by a set of at least t parties, two rounds:
+ *   round 1: each party publishes rkg_round1 and keeps its ephemeral secret;
+ *   anyone sums the round-1 shares (gdn_ckks_share_sum);
+ *   round 2: each party publishes rkg_round2 from that sum;
+ *   anyone: gdn_ckks_rkg_finish(round-1 sum, round-2 shares) -> rlk. */
+int gdn_ckks_rkg_round1(gdn_ckks_share **out, gdn_ckks_share **ephemeral,
+                        const gdn_ckks_tsk *tsk, const unsigned *set, size_t set_len,
+                        const uint8_t crs[GDN_CKKS_SEED_BYTES], gdn_rng *rng);
+int gdn_ckks_rkg_round2(gdn_ckks_share **out, const gdn_ckks_share *ephemeral,
+                        const gdn_ckks_tsk *tsk, const unsigned *set, size_t set_len,
+                        const gdn_ckks_share *round1_sum, gdn_rng *rng);
+int gdn_ckks_rkg_finish(gdn_ckks_swk **out, const gdn_ckks_share *round1_sum,
+                        const gdn_ckks_share *const *round2, size_t count);
+/* out = sum of count shares of the same shape (public shares). */
+int gdn_ckks_share_sum(gdn_ckks_share **out, const gdn_ckks_share *const *shares, size_t count);
+
 /* Shares travel as bytes (bit-packed, validated like the other objects). */
 int gdn_ckks_share_save(gdn_buf *out, const gdn_ckks_share *sh);
 int gdn_ckks_share_load(gdn_ckks_share **out, const gdn_ckks_ctx *ctx, const uint8_t *in,

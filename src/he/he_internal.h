@@ -204,6 +204,7 @@ struct gdn_ckks_pk {
 
 struct gdn_ckks_swk {
     const gdn_ckks_ctx *ctx;
+    int explicit_a; /* a is not a seed's expansion (collective keys) */
     uint8_t seed[GDN_CKKS_SEED_BYTES];
     uint64_t *b, *a; /* dnum * (nq + np) * N each */
 };

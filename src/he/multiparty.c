@@ -448,3 +448,214 @@ int gdn_ckks_thr_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct,
     pt->scale = ct->scale;
     return 0;
 }
+
+/* ---- RKG (Mouchet et al. 2021 §4.3) with the hybrid gadget ----------------------
+ * g_j = P on the primes of digit j, 0 elsewhere (he_swk_gen's gadget). With
+ * s_i = lambda_i share_i (additive shares of s) and u_i ternary:
+ *   round 1: h0_ij = -u_i a_j + s_i g_j + e0,  h1_ij = s_i a_j + e1
+ *   round 2: h'_ij = s_i h0_j + (u_i - s_i) h1_j + e2   (h = the round-1 sums)
+ *   key:     b_j = sum_i h'_ij,  a'_j = h1_j
+ * so that b_j + a'_j s = s^2 g_j + s e0 + u e1 + e2: a key switching s^2 to s. */
+
+int gdn_ckks_share_sum(gdn_ckks_share **out, const gdn_ckks_share *const *shares, size_t count)
+{
+    int rc;
+    *out = NULL;
+    if (count == 0)
+        return gdn_error(GDN_EINVAL, "ckks share_sum: no shares");
+    const gdn_ckks_ctx *c = shares[0]->ctx;
+    unsigned cnt = shares[0]->count, polys = shares[0]->polys;
+    if ((rc = check_shares(c, shares, count, cnt, polys, "share_sum")) ||
+        (rc = he_share_alloc(out, c, cnt, polys, 0)))
+        return rc;
+    size_t N = c->n;
+    memcpy((*out)->data, shares[0]->data, (size_t)polys * cnt * N * 8);
+    for (size_t s = 1; s < count; s++)
+        for (unsigned k = 0; k < polys; k++)
+            for (unsigned i = 0; i < cnt; i++) {
+                uint64_t q = c->ntt[i].m.q, *o = (*out)->data + ((size_t)k * cnt + i) * N;
+                const uint64_t *x = shares[s]->data + ((size_t)k * cnt + i) * N;
+                for (size_t z = 0; z < N; z++)
+                    o[z] = he_add(o[z], x[z], q);
+            }
+    return 0;
+}
+
+/* The additive share lambda_j share_j over all primes, into sodium memory. */
+static uint64_t *additive_share(const gdn_ckks_tsk *tsk, const unsigned *set, size_t set_len)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    unsigned total = c->nq + c->np;
+    size_t N = c->n;
+    uint64_t *s = sodium_malloc((size_t)total * N * 8);
+    if (!s)
+        return NULL;
+    for (unsigned i = 0; i < total; i++) {
+        const he_mod *m = &c->ntt[i].m;
+        uint64_t lam = lagrange(tsk->j, set, set_len, m), lams = he_shoup(lam, m->q);
+        for (size_t z = 0; z < N; z++)
+            s[(size_t)i * N + z] = he_mul_shoup(tsk->ntt[(size_t)i * N + z], lam, lams, m->q);
+    }
+    return s;
+}
+
+static int check_set(const gdn_ckks_tsk *tsk, const unsigned *set, size_t set_len,
+                     const char *what)
+{
+    int found = 0;
+    if (set_len < tsk->t || set_len > GDN_CKKS_MAX_PARTIES)
+        return gdn_error(GDN_EINVAL, "ckks %s: %zu parties, the threshold is %u", what, set_len,
+                         tsk->t);
+    for (size_t i = 0; i < set_len; i++) {
+        found |= set[i] == tsk->j;
+        for (size_t k = 0; k < i; k++)
+            if (set[k] == set[i] || set[i] == 0)
+                return gdn_error(GDN_EINVAL, "ckks %s: party %u repeated or zero", what, set[i]);
+    }
+    if (!found)
+        return gdn_error(GDN_EINVAL, "ckks %s: party %u is not in the set", what, tsk->j);
+    return 0;
+}
+
+/* o = e (fresh error) over all primes, NTT form. */
+static void fresh_error(uint64_t *o, const gdn_ckks_ctx *c, int64_t *e, gdn_rng *rng)
+{
+    he_sample_error(e, c->n, rng);
+    he_small_to_ntt(o, c, e, 0, c->nq + c->np);
+}
+
+int gdn_ckks_rkg_round1(gdn_ckks_share **out, gdn_ckks_share **ephemeral,
+                        const gdn_ckks_tsk *tsk, const unsigned *set, size_t set_len,
+                        const uint8_t crs[GDN_CKKS_SEED_BYTES], gdn_rng *rng)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    unsigned total = c->nq + c->np, dnum = c->dnum;
+    size_t N = c->n, per = (size_t)total * N;
+    int rc;
+
+    *out = *ephemeral = NULL;
+    if ((rc = check_set(tsk, set, set_len, "rkg_round1")))
+        return rc;
+    uint64_t *s = additive_share(tsk, set, set_len), *a = gdn_alloc_aligned(per * 8);
+    int64_t *e = malloc(N * sizeof *e);
+    uint8_t *ub = malloc(N);
+    if (!s || !a || !e || !ub || (rc = he_share_alloc(out, c, total, 2 * dnum, 0)) ||
+        (rc = he_share_alloc(ephemeral, c, total, 1, 1))) {
+        rc = rc ? rc : GDN_ENOMEM;
+        goto out;
+    }
+    for (size_t z = 0; z < N;) { /* u: uniform ternary */
+        gdn_rng_bytes(rng, ub, N);
+        for (size_t k = 0; k < N && z < N; k++)
+            if (ub[k] != 255)
+                e[z++] = (int64_t)(ub[k] % 3) - 1;
+    }
+    uint64_t *u = (*ephemeral)->data;
+    he_small_to_ntt(u, c, e, 0, total);
+    for (unsigned j = 0; j < dnum; j++) {
+        uint64_t *h0 = (*out)->data + (size_t)j * per, *h1 = (*out)->data + (size_t)(dnum + j) * per;
+        he_sample_uniform(a, c, 0, total, crs, 1 + j);
+        fresh_error(h0, c, e, rng);
+        fresh_error(h1, c, e, rng);
+        for (unsigned i = 0; i < total; i++) {
+            const he_mod *m = &c->ntt[i].m;
+            uint64_t p = 0;
+            if (i < c->nq && i / c->alpha == j) { /* g_j: P on digit j's primes */
+                p = 1;
+                for (unsigned k = 0; k < c->np; k++)
+                    p = he_mul(p, he_red64(c->ntt[c->nq + k].m.q, m), m);
+            }
+            size_t off = (size_t)i * N;
+            for (size_t z = 0; z < N; z++) {
+                uint64_t sa = he_mul(s[off + z], a[off + z], m);
+                uint64_t v = he_sub(he_mul(s[off + z], p, m), he_mul(u[off + z], a[off + z], m), m->q);
+                h0[off + z] = he_add(h0[off + z], v, m->q);
+                h1[off + z] = he_add(h1[off + z], sa, m->q);
+            }
+        }
+    }
+out:
+    if (s)
+        sodium_free(s);
+    if (e)
+        sodium_memzero(e, N * sizeof *e);
+    if (ub)
+        sodium_memzero(ub, N);
+    gdn_free_aligned(a);
+    free(e);
+    free(ub);
+    if (rc) {
+        gdn_ckks_share_free(*out);
+        gdn_ckks_share_free(*ephemeral);
+        *out = *ephemeral = NULL;
+    }
+    return rc;
+}
+
+int gdn_ckks_rkg_round2(gdn_ckks_share **out, const gdn_ckks_share *ephemeral,
+                        const gdn_ckks_tsk *tsk, const unsigned *set, size_t set_len,
+                        const gdn_ckks_share *round1_sum, gdn_rng *rng)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    unsigned total = c->nq + c->np, dnum = c->dnum;
+    size_t N = c->n, per = (size_t)total * N;
+    int rc;
+
+    *out = NULL;
+    if ((rc = check_set(tsk, set, set_len, "rkg_round2")) ||
+        (rc = check_shares(c, &round1_sum, 1, total, 2 * dnum, "rkg_round2")) ||
+        (rc = check_shares(c, &ephemeral, 1, total, 1, "rkg_round2")))
+        return rc;
+    uint64_t *s = additive_share(tsk, set, set_len);
+    int64_t *e = malloc(N * sizeof *e);
+    if (!s || !e || (rc = he_share_alloc(out, c, total, dnum, 0))) {
+        if (s)
+            sodium_free(s);
+        free(e);
+        return rc ? rc : GDN_ENOMEM;
+    }
+    const uint64_t *u = ephemeral->data;
+    for (unsigned j = 0; j < dnum; j++) {
+        const uint64_t *h0 = round1_sum->data + (size_t)j * per;
+        const uint64_t *h1 = round1_sum->data + (size_t)(dnum + j) * per;
+        uint64_t *o = (*out)->data + (size_t)j * per;
+        fresh_error(o, c, e, rng);
+        for (unsigned i = 0; i < total; i++) {
+            const he_mod *m = &c->ntt[i].m;
+            size_t off = (size_t)i * N;
+            for (size_t z = 0; z < N; z++) {
+                uint64_t us = he_sub(u[off + z], s[off + z], m->q);
+                uint64_t v = he_red128((he_u128)s[off + z] * h0[off + z] +
+                                           (he_u128)us * h1[off + z], m);
+                o[off + z] = he_add(o[off + z], v, m->q);
+            }
+        }
+    }
+    sodium_free(s);
+    sodium_memzero(e, N * sizeof *e);
+    free(e);
+    return 0;
+}
+
+int gdn_ckks_rkg_finish(gdn_ckks_swk **out, const gdn_ckks_share *round1_sum,
+                        const gdn_ckks_share *const *round2, size_t count)
+{
+    const gdn_ckks_ctx *c = round1_sum->ctx;
+    unsigned total = c->nq + c->np, dnum = c->dnum;
+    size_t per = (size_t)total * c->n;
+    gdn_ckks_share *sum = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((rc = check_shares(c, &round1_sum, 1, total, 2 * dnum, "rkg_finish")) ||
+        (rc = check_shares(c, round2, count, total, dnum, "rkg_finish")) ||
+        (rc = gdn_ckks_share_sum(&sum, round2, count)) || (rc = he_swk_alloc(out, c))) {
+        gdn_ckks_share_free(sum);
+        return rc;
+    }
+    (*out)->explicit_a = 1;
+    memcpy((*out)->b, sum->data, dnum * per * 8);
+    memcpy((*out)->a, round1_sum->data + dnum * per, dnum * per * 8);
+    gdn_ckks_share_free(sum);
+    return 0;
+}

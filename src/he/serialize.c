@@ -279,22 +279,52 @@ static int swk_get(gdn_ckks_swk **out, const gdn_ckks_ctx *c, const uint8_t *in,
     return rc;
 }
 
+/* A flag byte, then (0) the seed and b, or (1) b and a for keys whose a is
+ * not a seed's expansion (a collective relinearization key). */
 int gdn_ckks_swk_save(gdn_buf *out, const gdn_ckks_swk *k)
 {
-    int rc = put_header(out, 'S', k->ctx);
-    return rc ? rc : swk_put(out, k, NULL);
+    const gdn_ckks_ctx *c = k->ctx;
+    size_t per = (size_t)(c->nq + c->np) * c->n;
+    uint8_t flag = (uint8_t)(k->explicit_a != 0);
+    int rc = put_header(out, 'S', c);
+    if (!rc)
+        rc = gdn_buf_append(out, &flag, 1);
+    if (rc || !flag)
+        return rc ? rc : swk_put(out, k, NULL);
+    for (unsigned j = 0; j < c->dnum && !rc; j++)
+        rc = pack_qp(out, k->b + j * per, c);
+    for (unsigned j = 0; j < c->dnum && !rc; j++)
+        rc = pack_qp(out, k->a + j * per, c);
+    return rc;
 }
 
 int gdn_ckks_swk_load(gdn_ckks_swk **out, const gdn_ckks_ctx *c, const uint8_t *in, size_t len)
 {
-    size_t want = HEADER + swk_body(c);
+    size_t per = (size_t)(c->nq + c->np) * c->n;
     int rc = get_header(in, len, 'S', c, "switching key");
     *out = NULL;
     if (rc)
         return rc;
+    if (len < HEADER + 1 || in[HEADER] > 1)
+        return gdn_error(GDN_EFORMAT, "ckks switching key: missing or bad flag");
+    int flag = in[HEADER];
+    size_t want = HEADER + 1 + (flag ? 2 * c->dnum * qp_size(c) : swk_body(c));
     if (len != want)
         return gdn_error(GDN_EFORMAT, "ckks switching key: %zu bytes, expected %zu", len, want);
-    return swk_get(out, c, in + HEADER, NULL, "switching key");
+    if (!flag)
+        return swk_get(out, c, in + HEADER + 1, NULL, "switching key");
+    if ((rc = he_swk_alloc(out, c)))
+        return rc;
+    (*out)->explicit_a = 1;
+    const uint8_t *p = in + HEADER + 1;
+    for (unsigned j = 0; j < 2 * c->dnum && !rc; j++, p += qp_size(c))
+        rc = unpack_qp((j < c->dnum ? (*out)->b : (*out)->a) + (j % c->dnum) * per, p, c,
+                       "switching key");
+    if (rc) {
+        gdn_ckks_swk_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int gdn_ckks_gk_save(gdn_buf *out, const gdn_ckks_gk *g)
@@ -434,7 +464,8 @@ int gdn_ckks_share_load(gdn_ckks_share **out, const gdn_ckks_ctx *c, const uint8
     if (len < HEADER + 3)
         return gdn_error(GDN_EFORMAT, "ckks share: truncated header");
     unsigned count = in[HEADER], polys = in[HEADER + 1], secret = in[HEADER + 2];
-    if (count < 1 || count > c->nq + c->np || polys < 1 || polys > 2 || secret > 1)
+    if (count < 1 || count > c->nq + c->np || polys < 1 || polys > 2 * c->dnum + 2 ||
+        secret > 1)
         return gdn_error(GDN_EFORMAT, "ckks share: %u primes, %u polynomials, flag %u", count,
                          polys, secret);
     size_t want = 0;
