@@ -179,7 +179,7 @@ int gdn_ckks_mul(gdn_ckks_ct *out, const gdn_ckks_ct *a, const gdn_ckks_ct *b)
         uint64_t *o0 = he_ct_poly(out, 0, i), *o1 = he_ct_poly(out, 1, i);
         uint64_t *o2 = he_ct_poly(out, 2, i);
 #if HE_X86
-        if (he_simd() && c->ntt[i].w52) {
+        if (he_simd() >= 2 && c->ntt[i].w52) {
             he_mul3_ifma(o0, o1, o2, a0, a1, b0, b1, c->n, m);
             continue;
         }
@@ -283,7 +283,7 @@ int gdn_ckks_rescale(gdn_ckks_ct *out, const gdn_ckks_ct *a)
             const uint64_t *x = he_ct_poly(a, k, i);
             uint64_t *o = he_ct_poly(out, k, i);
 #if HE_X86
-            if (he_simd() && c->ntt[i].w52) {
+            if (he_simd() >= 2 && c->ntt[i].w52) {
                 he_sub_mul_ifma(o, x, t, w, (uint64_t)(((he_u128)w << 52) / m->q), n, m, 0);
                 continue;
             }
@@ -385,7 +385,7 @@ static int ks_inner(uint64_t *acc0, uint64_t *acc1, const uint64_t *ext, unsigne
             ka[j] = k->a + ((size_t)j * total + p) * n;
         }
 #if HE_X86
-        if (he_simd() && c->ntt[p].w52 && nd <= 15)
+        if (he_simd() >= 2 && c->ntt[p].w52 && nd <= 15)
             he_dot_ifma(o0, o1, e, kb, ka, nd, n, NULL, m);
         else
 #endif
@@ -441,7 +441,7 @@ int he_mod_down(uint64_t *out, uint64_t *acc, const gdn_ckks_ctx *c, unsigned l,
         uint64_t *t = conv + (size_t)i * n, *a = acc + (size_t)i * n, *o = out + (size_t)i * n;
         he_ntt_forward(&c->ntt[i], t);
 #if HE_X86
-        if (he_simd() && c->ntt[i].w52) {
+        if (he_simd() >= 2 && c->ntt[i].w52) {
             uint64_t w52 = (uint64_t)(((he_u128)c->pinv[i] << 52) / m->q);
             he_sub_mul_ifma(o, a, t, c->pinv[i], w52, n, m, add);
             continue;

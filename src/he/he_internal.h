@@ -133,6 +133,9 @@ void he_ntt_inverse_scalar(const he_ntt *t, uint64_t *a);
 int he_ntt_ifma_ok(const he_ntt *t); /* the IFMA path applies to this prime */
 void he_ntt_forward_ifma(const he_ntt *t, uint64_t *a);
 void he_ntt_inverse_ifma(const he_ntt *t, uint64_t *a);
+/* AVX-512F/DQ, any prime, n >= 16. */
+void he_ntt_forward_avx512(const he_ntt *t, uint64_t *a);
+void he_ntt_inverse_avx512(const he_ntt *t, uint64_t *a);
 /* Key-switching inner product of one prime (q < 2^50, nd <= 15, n % 8 = 0):
  * o0 = sum_j perm(e_j) kb_j, o1 = sum_j perm(e_j) ka_j (perm may be NULL). */
 void he_dot_ifma(uint64_t *o0, uint64_t *o1, const uint64_t *const *e, const uint64_t *const *kb,
@@ -148,8 +151,10 @@ void he_sub_mul_ifma(uint64_t *o, const uint64_t *a, const uint64_t *b, uint64_t
 void he_conv_ifma(uint64_t *o, const uint64_t *y, size_t stride, const uint64_t *h, unsigned ns,
                   const uint8_t *big, uint64_t negq, size_t n, const he_mod *m);
 #endif
-/* 0: portable only; 1: AVX-512 IFMA when the CPU has it (default unless
- * GDN_NO_SIMD=1). Returns the level in use. For tests and benchmarks. */
+/* 0: portable only; 1: AVX-512F/DQ NTTs (64-bit lanes, any prime); 2: also
+ * AVX-512 IFMA for primes below 2^50, the NTT and every other kernel. The
+ * default is the best the CPU has (0 when GDN_NO_SIMD=1); he_set_simd clamps
+ * to it and returns the level in use. For tests and benchmarks. */
 int he_set_simd(int level);
 int he_simd(void);
 

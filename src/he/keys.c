@@ -602,7 +602,7 @@ int gdn_ckks_decrypt(gdn_ckks_pt *pt, const gdn_ckks_ct *ct, const gdn_ckks_sk *
         const uint64_t *c2 = ct->size > 2 ? he_ct_poly(ct, 2, i) : NULL;
         uint64_t *o = pt->data + (size_t)i * n;
 #if HE_X86
-        if (he_simd() && ctx->ntt[i].w52) {
+        if (he_simd() >= 2 && ctx->ntt[i].w52) {
             he_decrypt_ifma(o, c0, c1, c2, s, n, m);
             continue;
         }

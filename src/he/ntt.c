@@ -159,10 +159,12 @@ static int cpu_level(void)
 {
 #if HE_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma"))
-        return 1;
-#endif
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq"))
+        return 0;
+    return __builtin_cpu_supports("avx512ifma") ? 2 : 1;
+#else
     return 0;
+#endif
 }
 
 int he_simd(void)
@@ -186,8 +188,13 @@ int he_set_simd(int level)
 void he_ntt_forward(const he_ntt *t, uint64_t *a)
 {
 #if HE_X86
-    if (he_simd() && he_ntt_ifma_ok(t)) {
+    int level = he_simd();
+    if (level >= 2 && he_ntt_ifma_ok(t)) {
         he_ntt_forward_ifma(t, a);
+        return;
+    }
+    if (level >= 1 && t->n >= 16) {
+        he_ntt_forward_avx512(t, a);
         return;
     }
 #endif
@@ -197,8 +204,13 @@ void he_ntt_forward(const he_ntt *t, uint64_t *a)
 void he_ntt_inverse(const he_ntt *t, uint64_t *a)
 {
 #if HE_X86
-    if (he_simd() && he_ntt_ifma_ok(t)) {
+    int level = he_simd();
+    if (level >= 2 && he_ntt_ifma_ok(t)) {
         he_ntt_inverse_ifma(t, a);
+        return;
+    }
+    if (level >= 1 && t->n >= 16) {
+        he_ntt_inverse_avx512(t, a);
         return;
     }
 #endif

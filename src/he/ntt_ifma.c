@@ -1,11 +1,11 @@
 /* he: the NTT with AVX-512 IFMA (52-bit multiply-add), for primes below 2^50
  * so that Harvey's lazy values (< 4q) fit the 52-bit multiplier inputs; the
- * same approach as Intel HEXL (Boemer et al., WAHC 2021, §4). The butterflies
- * are those of ntt.c; Shoup's quotient uses w' = floor(w 2^52 / q) and the
- * high half of a 52 x 52-bit product. The last three forward layers (first
- * three inverse ones), whose pairs lie within a vector, regroup two vectors
- * with permutations. Compiled for AVX-512 IFMA whatever the build's target;
- * ntt.c calls it only when the CPU has it. */
+ * same approach as Intel HEXL (Boemer et al., WAHC 2021, §4): Shoup's
+ * quotient uses w' = floor(w 2^52 / q) and the high half of a 52 x 52-bit
+ * product (the transform itself is ntt_simd.inc). Also the IFMA kernels of
+ * key switching, base conversion, ModDown, rescale, products and decryption.
+ * Compiled for AVX-512 IFMA whatever the build's target; callers use it only
+ * when the CPU has it. */
 #include "he/he_internal.h"
 
 #if HE_X86
@@ -34,125 +34,16 @@ static inline v8 mul_shoup52(v8 a, v8 w, v8 ws, v8 q, v8 mask)
     return _mm512_and_si512(_mm512_sub_epi64(lo, qq), mask);
 }
 
-/* x - m if x >= m (values below 2^63). */
-static inline v8 csub(v8 x, v8 m) { return _mm512_min_epu64(x, _mm512_sub_epi64(x, m)); }
-
-static inline void fwd_bfly(v8 *x, v8 *y, v8 w, v8 ws, v8 q, v8 q2, v8 mask)
+#define NTT_FORWARD he_ntt_forward_ifma
+#define NTT_INVERSE he_ntt_inverse_ifma
+#define TW_SHOUP w52
+#define ITW_SHOUP iw52
+#define NINV_SHOUP ninv52
+static inline v8 mul_shoup_v(v8 a, v8 w, v8 ws, v8 q, v8 mask)
 {
-    v8 u = csub(*x, q2);
-    v8 v = mul_shoup52(*y, w, ws, q, mask);
-    *x = _mm512_add_epi64(u, v);
-    *y = _mm512_add_epi64(_mm512_sub_epi64(u, v), q2);
+    return mul_shoup52(a, w, ws, q, mask);
 }
-
-static inline void inv_bfly(v8 *x, v8 *y, v8 w, v8 ws, v8 q, v8 q2, v8 mask)
-{
-    v8 u = *x, v = *y;
-    *x = csub(_mm512_add_epi64(u, v), q2);
-    *y = mul_shoup52(_mm512_add_epi64(_mm512_sub_epi64(u, v), q2), w, ws, q, mask);
-}
-
-/* Lane maps for half-butterfly length L = 4, 2, 1: X and Y gather the pairs
- * of two vectors A|B (indices 0..15); A and B scatter them back. */
-static const long long gx[3][8] = {{0, 1, 2, 3, 8, 9, 10, 11},
-                                   {0, 1, 4, 5, 8, 9, 12, 13},
-                                   {0, 2, 4, 6, 8, 10, 12, 14}};
-static const long long gy[3][8] = {{4, 5, 6, 7, 12, 13, 14, 15},
-                                   {2, 3, 6, 7, 10, 11, 14, 15},
-                                   {1, 3, 5, 7, 9, 11, 13, 15}};
-static const long long sa[3][8] = {{0, 1, 2, 3, 8, 9, 10, 11},
-                                   {0, 1, 8, 9, 2, 3, 10, 11},
-                                   {0, 8, 1, 9, 2, 10, 3, 11}};
-static const long long sb[3][8] = {{4, 5, 6, 7, 12, 13, 14, 15},
-                                   {4, 5, 12, 13, 6, 7, 14, 15},
-                                   {4, 12, 5, 13, 6, 14, 7, 15}};
-/* Twiddle k of the 8 lanes: groups of 2L lanes in A|B share one. */
-static const long long tw[3][8] = {{0, 0, 0, 0, 1, 1, 1, 1},
-                                   {0, 0, 1, 1, 2, 2, 3, 3},
-                                   {0, 1, 2, 3, 4, 5, 6, 7}};
-
-static inline v8 ld(const long long *p) { return _mm512_loadu_si512((const void *)p); }
-
-/* One of the last layers (L = 4 >> k) over the whole array: m groups. */
-static void small_layer(uint64_t *a, size_t n, const uint64_t *w, const uint64_t *ws, size_t m,
-                        int k, int inverse, v8 q, v8 q2, v8 mask)
-{
-    v8 ix = ld(gx[k]), iy = ld(gy[k]), ia = ld(sa[k]), ib = ld(sb[k]), it = ld(tw[k]);
-    size_t groups_per16 = (size_t)2 << k; /* 16 / (2L) */
-    __mmask8 lm = (__mmask8)((1u << groups_per16) - 1);
-    for (size_t s = 0, g = 0; s < n; s += 16, g += groups_per16) {
-        v8 A = _mm512_loadu_si512((const void *)(a + s));
-        v8 B = _mm512_loadu_si512((const void *)(a + s + 8));
-        v8 W = _mm512_permutexvar_epi64(it, _mm512_maskz_loadu_epi64(lm, w + m + g));
-        v8 WS = _mm512_permutexvar_epi64(it, _mm512_maskz_loadu_epi64(lm, ws + m + g));
-        v8 X = _mm512_permutex2var_epi64(A, ix, B), Y = _mm512_permutex2var_epi64(A, iy, B);
-        if (inverse)
-            inv_bfly(&X, &Y, W, WS, q, q2, mask);
-        else
-            fwd_bfly(&X, &Y, W, WS, q, q2, mask);
-        _mm512_storeu_si512((void *)(a + s), _mm512_permutex2var_epi64(X, ia, Y));
-        _mm512_storeu_si512((void *)(a + s + 8), _mm512_permutex2var_epi64(X, ib, Y));
-    }
-}
-
-void he_ntt_forward_ifma(const he_ntt *t, uint64_t *a)
-{
-    const v8 q = bcast(t->m.q), q2 = bcast(2 * t->m.q), mask = bcast(((uint64_t)1 << 52) - 1);
-    size_t n = t->n, len = n, m = 1;
-
-    for (; len > 8; m <<= 1) {
-        len >>= 1;
-        if (len < 8)
-            break;
-        for (size_t i = 0; i < m; i++) {
-            v8 w = bcast(t->w[m + i]), ws = bcast(t->w52[m + i]);
-            uint64_t *x = a + 2 * i * len, *y = x + len;
-            for (size_t j = 0; j < len; j += 8) {
-                v8 X = _mm512_loadu_si512((const void *)(x + j));
-                v8 Y = _mm512_loadu_si512((const void *)(y + j));
-                fwd_bfly(&X, &Y, w, ws, q, q2, mask);
-                _mm512_storeu_si512((void *)(x + j), X);
-                _mm512_storeu_si512((void *)(y + j), Y);
-            }
-        }
-    }
-    /* len = 8 done; now L = 4, 2, 1 with m = n/8, n/4, n/2 groups. */
-    for (int k = 0; k < 3; k++)
-        small_layer(a, n, t->w, t->w52, n >> (3 - k), k, 0, q, q2, mask);
-    for (size_t j = 0; j < n; j += 8) {
-        v8 x = _mm512_loadu_si512((const void *)(a + j));
-        _mm512_storeu_si512((void *)(a + j), csub(csub(x, q2), q));
-    }
-}
-
-void he_ntt_inverse_ifma(const he_ntt *t, uint64_t *a)
-{
-    const v8 q = bcast(t->m.q), q2 = bcast(2 * t->m.q), mask = bcast(((uint64_t)1 << 52) - 1);
-    size_t n = t->n;
-
-    for (int k = 2; k >= 0; k--)
-        small_layer(a, n, t->iw, t->iw52, n >> (3 - k), k, 1, q, q2, mask);
-    size_t len = 8;
-    for (size_t m = n >> 4; m >= 1; m >>= 1) {
-        for (size_t i = 0; i < m; i++) {
-            v8 w = bcast(t->iw[m + i]), ws = bcast(t->iw52[m + i]);
-            uint64_t *x = a + 2 * i * len, *y = x + len;
-            for (size_t j = 0; j < len; j += 8) {
-                v8 X = _mm512_loadu_si512((const void *)(x + j));
-                v8 Y = _mm512_loadu_si512((const void *)(y + j));
-                inv_bfly(&X, &Y, w, ws, q, q2, mask);
-                _mm512_storeu_si512((void *)(x + j), X);
-                _mm512_storeu_si512((void *)(y + j), Y);
-            }
-        }
-        len <<= 1;
-    }
-    v8 ni = bcast(t->ninv), nis = bcast(t->ninv52);
-    for (size_t j = 0; j < n; j += 8) {
-        v8 x = _mm512_loadu_si512((const void *)(a + j));
-        _mm512_storeu_si512((void *)(a + j), csub(mul_shoup52(x, ni, nis, q, mask), q));
-    }
-}
+#include "he/ntt_simd.inc"
 
 /* o0[x] = sum_j e_j[perm[x]] kb_j[x], o1 likewise with ka (mod q < 2^50,
  * nd <= 15): the 104-bit products accumulate as separate low and high

@@ -133,7 +133,7 @@ int he_base_conv(uint64_t *const *out, const unsigned *dst, unsigned nd,
      * ns <= 32 keeps it below 2^128. One prime: a plain (centered) reduction. */
     int simd = 0;
 #if HE_X86
-    simd = he_simd() && ns <= 14;
+    simd = he_simd() >= 2 && ns <= 14;
     for (unsigned i = 0; i < ns; i++)
         simd &= ctx->ntt[src[i]].w52 != NULL;
 #endif
