@@ -1200,9 +1200,9 @@ GDN_TEST(ckks_ifma_extremes)
 #endif
 }
 
-/* Collective relinearization key from 6 of the 10 parties: a product of two
- * ciphertexts under the collective key, relinearized, rescaled, decrypted by
- * another 6. */
+/* Collective relinearization and Galois keys from 6 of the 10 parties: a
+ * product of two ciphertexts under the collective key, relinearized,
+ * rescaled, rotated, decrypted by another 6. */
 GDN_TEST(ckks_multiparty_relinearization)
 {
     static double x[NH], y[NH];
@@ -1261,6 +1261,42 @@ GDN_TEST(ckks_multiparty_relinearization)
     if (getenv("GDN_CKKS_VERBOSE"))
         fprintf(stderr, "collective relinearization: %.1f bits\n", -log2(worst));
     CHECK_MSG(worst < 0x1p-9, "x^2 under the collective key: error %g", worst);
+    /* Collective Galois keys (one round) rotate it; a serialized round trip. */
+    static const int steps[2] = {1, -3};
+    uint8_t crs3[GDN_CKKS_SEED_BYTES] = {5};
+    gdn_ckks_share *rt[2 * TH] = {NULL};
+    gdn_ckks_gk *gk = NULL, *gk2 = NULL;
+    for (int st = 0; st < 2; st++)
+        for (int i = 0; i < TH; i++)
+            CHECK_OK(gdn_ckks_rtg_share(&rt[st * TH + i], tsk[set[i] - 1], set, TH, steps[st],
+                                        crs3, &fx.rng));
+    CHECK_OK(gdn_ckks_rtg_finish(&gk, c, steps, 2, (const gdn_ckks_share *const *)rt, TH, crs3));
+    CHECK_OK(gdn_ckks_gk_save(&b, gk));
+    CHECK_OK(gdn_ckks_gk_load(&gk2, c, b.data, b.len));
+    gdn_buf_free(&b);
+    for (int st = 0; st < 2; st++) {
+        gdn_ckks_ct *r = NULL;
+        CHECK_OK(gdn_ckks_ct_new(&r, c));
+        CHECK_OK(gdn_ckks_rotate(r, ct, steps[st], st ? gk2 : gk));
+        for (int i = 0; i < TH; i++) {
+            gdn_ckks_share_free(h[i]);
+            CHECK_OK(gdn_ckks_cks_share(&h[i], r, tsk[dec[i] - 1], dec, TH, NULL, 20, &fx.rng));
+        }
+        CHECK_OK(gdn_ckks_thr_decrypt(pt, r, (const gdn_ckks_share *const *)h, TH));
+        CHECK_OK(gdn_ckks_decode_real(y, NH, pt));
+        worst = 0;
+        for (int k = 0; k < NH; k++) {
+            int src = ((k + steps[st]) % NH + NH) % NH;
+            worst = fmax(worst, fabs(y[k] - x[src] * x[src]));
+        }
+        CHECK_MSG(worst < 0x1p-9, "rotation by %d under collective keys: error %g", steps[st],
+                  worst);
+        gdn_ckks_ct_free(r);
+    }
+    for (int i = 0; i < 2 * TH; i++)
+        gdn_ckks_share_free(rt[i]);
+    gdn_ckks_gk_free(gk);
+    gdn_ckks_gk_free(gk2);
     for (int i = 0; i < TH; i++) {
         gdn_ckks_share_free(h[i]);
         gdn_ckks_share_free(r1[i]);

@@ -262,6 +262,17 @@ int gdn_ckks_rkg_round2(gdn_ckks_share **out, const gdn_ckks_share *ephemeral,
                         const gdn_ckks_share *round1_sum, gdn_rng *rng);
 int gdn_ckks_rkg_finish(gdn_ckks_swk **out, const gdn_ckks_share *round1_sum,
                         const gdn_ckks_share *const *round2, size_t count);
+/* Collective Galois keys (RTG, Mouchet et al. 2021 §4.4), one round: each of
+ * at least t parties publishes one share per step; gdn_ckks_rtg_finish takes
+ * shares[s * count + i] (step s, party i) and makes keys for every step. The
+ * uniform halves come from crs and the Galois element (one CRS per session;
+ * never reuse it for another protocol run). */
+int gdn_ckks_rtg_share(gdn_ckks_share **out, const gdn_ckks_tsk *tsk, const unsigned *set,
+                       size_t set_len, int step, const uint8_t crs[GDN_CKKS_SEED_BYTES],
+                       gdn_rng *rng);
+int gdn_ckks_rtg_finish(gdn_ckks_gk **out, const gdn_ckks_ctx *ctx, const int *steps,
+                        size_t nsteps, const gdn_ckks_share *const *shares, size_t count,
+                        const uint8_t crs[GDN_CKKS_SEED_BYTES]);
 /* out = sum of count shares of the same shape (public shares). */
 int gdn_ckks_share_sum(gdn_ckks_share **out, const gdn_ckks_share *const *shares, size_t count);
 

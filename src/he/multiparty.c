@@ -659,3 +659,137 @@ int gdn_ckks_rkg_finish(gdn_ckks_swk **out, const gdn_ckks_share *round1_sum,
     gdn_ckks_share_free(sum);
     return 0;
 }
+
+/* ---- RTG (Mouchet et al. 2021 §4.4): party i's share of the key from
+ * sigma_g(s) to s is -a_j s_i + P sigma_g(s_i) 1_j + e_i for each digit j
+ * (linear in s_i, so additive shares add up); a_j from the per-element seed. */
+
+static void rtg_seed(uint8_t seed[GDN_CKKS_SEED_BYTES], const uint8_t crs[GDN_CKKS_SEED_BYTES],
+                     uint64_t elt)
+{
+    uint8_t m[8 + 4] = {0};
+    gdn_store_le64(m, elt);
+    memcpy(m + 8, "rtg", 3);
+    crypto_generichash(seed, GDN_CKKS_SEED_BYTES, m, sizeof m, crs, GDN_CKKS_SEED_BYTES);
+}
+
+int gdn_ckks_rtg_share(gdn_ckks_share **out, const gdn_ckks_tsk *tsk, const unsigned *set,
+                       size_t set_len, int step, const uint8_t crs[GDN_CKKS_SEED_BYTES],
+                       gdn_rng *rng)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    unsigned total = c->nq + c->np, dnum = c->dnum;
+    size_t N = c->n, per = (size_t)total * N;
+    uint64_t elt = he_galois_elt(c, step);
+    uint8_t seed[GDN_CKKS_SEED_BYTES];
+    int rc;
+
+    *out = NULL;
+    if ((rc = check_set(tsk, set, set_len, "rtg_share")))
+        return rc;
+    if (elt == 1)
+        return gdn_error(GDN_EINVAL, "ckks rtg_share: a rotation by %d is the identity", step);
+    uint64_t *s = additive_share(tsk, set, set_len), *a = gdn_alloc_aligned(per * 8);
+    uint64_t *sg = sodium_malloc(per * 8);
+    uint32_t *perm = malloc(N * sizeof *perm);
+    int64_t *e = malloc(N * sizeof *e);
+    if (!s || !a || !sg || !perm || !e || (rc = he_share_alloc(out, c, total, dnum, 0))) {
+        rc = rc ? rc : GDN_ENOMEM;
+        goto out;
+    }
+    he_galois_perm(perm, c, elt);
+    for (size_t p = 0; p < per; p += N)
+        for (size_t z = 0; z < N; z++)
+            sg[p + z] = s[p + perm[z]];
+    rtg_seed(seed, crs, elt);
+    for (unsigned j = 0; j < dnum; j++) {
+        uint64_t *o = (*out)->data + (size_t)j * per;
+        he_sample_uniform(a, c, 0, total, seed, 1 + j);
+        fresh_error(o, c, e, rng);
+        for (unsigned i = 0; i < total; i++) {
+            const he_mod *m = &c->ntt[i].m;
+            uint64_t pm = 0;
+            if (i < c->nq && i / c->alpha == j) {
+                pm = 1;
+                for (unsigned k = 0; k < c->np; k++)
+                    pm = he_mul(pm, he_red64(c->ntt[c->nq + k].m.q, m), m);
+            }
+            size_t off = (size_t)i * N;
+            for (size_t z = 0; z < N; z++) {
+                uint64_t v = he_sub(he_mul(sg[off + z], pm, m), he_mul(a[off + z], s[off + z], m),
+                                    m->q);
+                o[off + z] = he_add(o[off + z], v, m->q);
+            }
+        }
+    }
+out:
+    if (s)
+        sodium_free(s);
+    if (sg)
+        sodium_free(sg);
+    if (e)
+        sodium_memzero(e, N * sizeof *e);
+    gdn_free_aligned(a);
+    free(perm);
+    free(e);
+    if (rc) {
+        gdn_ckks_share_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int gdn_ckks_rtg_finish(gdn_ckks_gk **out, const gdn_ckks_ctx *c, const int *steps,
+                        size_t nsteps, const gdn_ckks_share *const *shares, size_t count,
+                        const uint8_t crs[GDN_CKKS_SEED_BYTES])
+{
+    unsigned total = c->nq + c->np, dnum = c->dnum;
+    size_t N = c->n;
+    uint32_t *inv = malloc(N * sizeof *inv);
+    int rc = inv ? 0 : GDN_ENOMEM;
+
+    *out = NULL;
+    if (!rc && nsteps * count != 0)
+        rc = check_shares(c, shares, nsteps * count, total, dnum, "rtg_finish");
+    if (rc || (rc = he_gk_alloc(out, c, nsteps))) {
+        free(inv);
+        return rc;
+    }
+    gdn_ckks_gk *g = *out;
+    for (size_t st = 0; st < nsteps && !rc; st++) {
+        uint64_t elt = he_galois_elt(c, steps[st]);
+        int dup = elt == 1;
+        for (size_t i = 0; i < g->count; i++)
+            dup |= g->galois[i] == elt;
+        if (dup) {
+            rc = gdn_error(GDN_EINVAL, "ckks rtg_finish: step %d repeated or the identity",
+                           steps[st]);
+            break;
+        }
+        size_t i = g->count;
+        gdn_ckks_share *sum = NULL;
+        g->galois[i] = elt;
+        if ((rc = he_gk_set_perm(g, i)))
+            break;
+        if ((rc = gdn_ckks_share_sum(&sum, shares + st * count, count)) ||
+            (rc = he_swk_alloc(&g->keys[i], c))) {
+            gdn_ckks_share_free(sum);
+            free(g->perm[i]);
+            g->perm[i] = NULL;
+            break;
+        }
+        rtg_seed(g->keys[i]->seed, crs, elt);
+        he_swk_expand_a(g->keys[i]);
+        memcpy(g->keys[i]->b, sum->data, (size_t)dnum * total * N * 8);
+        gdn_ckks_share_free(sum);
+        g->count++;
+        he_perm_inverse(inv, g->perm[i], N);
+        rc = he_swk_permute(g->keys[i], inv); /* stored permuted, as gk keys are */
+    }
+    free(inv);
+    if (rc) {
+        gdn_ckks_gk_free(g);
+        *out = NULL;
+    }
+    return rc;
+}
