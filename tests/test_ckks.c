@@ -1041,6 +1041,19 @@ GDN_TEST(ckks_constant_time)
     CHECK_OK(gdn_ckks_thr_deal(dealt, 2, 3, sk, &rng));
     CHECK_OK(gdn_ckks_thr_key(&tsk, c, 1, 2, (const gdn_ckks_share *const *)dealt, 3));
     CHECK_OK(gdn_ckks_cks_share(&h, ct, tsk, set, 2, NULL, 10, &rng));
+    {
+        /* The other multiparty shares that touch the key: PCKS, RKG, RTG. */
+        static const uint8_t crs[GDN_CKKS_SEED_BYTES] = {1};
+        gdn_ckks_share *x1 = NULL, *x2 = NULL, *eph = NULL, *x3 = NULL, *x4 = NULL;
+        CHECK_OK(gdn_ckks_pcks_share(&x1, ct, tsk, set, 2, pk, 10, &rng));
+        CHECK_OK(gdn_ckks_rkg_round1(&x2, &eph, tsk, set, 2, crs, &rng));
+        VALGRIND_MAKE_MEM_DEFINED(he_share_data(x2), (size_t)2 * c->dnum *
+                                                         (c->nq + c->np) * c->n * 8);
+        CHECK_OK(gdn_ckks_rkg_round2(&x3, eph, tsk, set, 2, x2, &rng));
+        CHECK_OK(gdn_ckks_rtg_share(&x4, tsk, set, 2, 1, crs, &rng));
+        gdn_ckks_share_free(x1), gdn_ckks_share_free(x2), gdn_ckks_share_free(x3);
+        gdn_ckks_share_free(x4), gdn_ckks_share_free(eph);
+    }
     CHECK_OK(gdn_ckks_decrypt(pt, ct, sk));
     /* The keys and ciphertext are public once made: declassify and check. */
     VALGRIND_MAKE_MEM_DEFINED(pt->data, (size_t)c->nq * c->n * 8);
