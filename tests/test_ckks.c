@@ -398,6 +398,19 @@ GDN_TEST(ckks_encrypt_decrypt_add)
     for (int j = 0; j < NH; j++)
         rr[j] = -ar[j], ri[j] = -ai[j];
     CHECK(ct_error(r, rr, ri) < 0x1p-24);
+    /* Plus a plaintext (same level and scale). */
+    {
+        gdn_ckks_pt *pb = NULL;
+        CHECK_OK(gdn_ckks_pt_new(&pb, fx.c));
+        CHECK_OK(gdn_ckks_encode(pb, br, bi, NH, 2, 0x1p40));
+        CHECK_OK(gdn_ckks_add_pt(r, a, pb));
+        for (int j = 0; j < NH; j++)
+            rr[j] = ar[j] + br[j], ri[j] = ai[j] + bi[j];
+        CHECK(ct_error(r, rr, ri) < 0x1p-24);
+        CHECK_OK(gdn_ckks_encode(pb, br, bi, NH, 1, 0x1p40));
+        CHECK_EQ(gdn_ckks_add_pt(r, a, pb), GDN_EINVAL);
+        gdn_ckks_pt_free(pb);
+    }
     CHECK_OK(gdn_ckks_add_const(r, a, -0.75));
     for (int j = 0; j < NH; j++)
         rr[j] = ar[j] - 0.75, ri[j] = ai[j];
