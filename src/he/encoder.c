@@ -104,7 +104,7 @@ int gdn_ckks_encode(gdn_ckks_pt *pt, const double *re, const double *im, size_t 
         coef[i] = (int64_t)a;
         coef[i + nh] = (int64_t)b;
     }
-    he_small_to_ntt(pt->data, c, coef, 0, level + 1);
+    he_int_to_ntt(pt->data, c, coef, 0, level + 1);
     pt->level = level;
     pt->scale = scale;
 out:

@@ -237,7 +237,11 @@ void he_sample_uniform(uint64_t *out, const gdn_ckks_ctx *ctx, unsigned first,
                        uint64_t stream);
 /* Centered binomial error (eta = 21, sigma = 3.24) into N int64 values. */
 void he_sample_error(int64_t *out, size_t n, gdn_rng *rng);
-/* Signed coefficients (|c| < 2^63) into NTT form over primes [first, first+count). */
+/* Signed coefficients into NTT form over primes [first, first + count):
+ * any |c| < 2^63 (he_int_to_ntt), or |c| < 2^19, below every prime (errors,
+ * ternary values; he_small_to_ntt, which skips the reduction). */
+void he_int_to_ntt(uint64_t *out, const gdn_ckks_ctx *ctx, const int64_t *c, unsigned first,
+                   unsigned count);
 void he_small_to_ntt(uint64_t *out, const gdn_ckks_ctx *ctx, const int64_t *c,
                      unsigned first, unsigned count);
 

@@ -141,6 +141,12 @@ static void mul_acc(uint64_t *o, const uint64_t *a, const uint64_t *b,
     for (unsigned i = 0; i < count; i++) {
         const he_mod *m = &ctx->ntt[first + i].m;
         size_t off = (size_t)i * n;
+#if HE_X86
+        if (he_simd() >= 2 && ctx->ntt[first + i].w52) {
+            he_decrypt_ifma(o + off, o + off, a + off, NULL, b + off, n, m); /* o + a b */
+            continue;
+        }
+#endif
         for (size_t k = 0; k < n; k++)
             o[off + k] = he_add(o[off + k], he_mul(a[off + k], b[off + k], m), m->q);
     }

@@ -325,7 +325,7 @@ int gdn_ckks_cks_share(gdn_ckks_share **out, const gdn_ckks_ct *ct, const gdn_ck
         free(e);
         return e ? rc : GDN_ENOMEM;
     }
-    he_small_to_ntt((*out)->data, c, e, 0, ct->level + 1);
+    he_int_to_ntt((*out)->data, c, e, 0, ct->level + 1); /* smudging: up to 2^50 */
     key_times_c1((*out)->data, ct, tsk, set, set_len, to);
     sodium_memzero(e, N * sizeof *e);
     free(e);
@@ -364,7 +364,7 @@ int gdn_ckks_pcks_share(gdn_ckks_share **out, const gdn_ckks_ct *ct, const gdn_c
     he_small_to_ntt(u, c, e, 0, (unsigned)np);
     uint64_t *h0 = (*out)->data, *h1 = h0 + np * N;
     if (!(rc = smudge(e, N, smudge_bits, rng))) {
-        he_small_to_ntt(h0, c, e, 0, (unsigned)np);
+        he_int_to_ntt(h0, c, e, 0, (unsigned)np); /* smudging */
         he_sample_error(e, N, rng);
         he_small_to_ntt(h1, c, e, 0, (unsigned)np);
         for (size_t i = 0; i < np; i++) {

@@ -42,6 +42,16 @@ void he_sample_uniform(uint64_t *out, const gdn_ckks_ctx *ctx, unsigned first,
     }
 }
 
+/* Bit count by halving (no popcnt instruction is assumed, and libgcc's
+ * fallback is a call): constant time. */
+static inline uint64_t popcount42(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (x * 0x0101010101010101ull) >> 56;
+}
+
 /* Centered binomial distribution B(42, 1/2) - 21: variance 10.5, as the
  * rounded Gaussian of sigma 3.2 the standard assumes (Alkim et al., "Post-
  * quantum key exchange - a new hope", USENIX Security 2016, §4), constant
@@ -53,16 +63,14 @@ void he_sample_error(int64_t *out, size_t n, gdn_rng *rng)
         gdn_rng_bytes(rng, b, sizeof b);
         for (size_t j = 0; j < 64 && k + j < n; j++) {
             uint64_t x = gdn_load_le64(b + 8 * j);
-            int a = __builtin_popcountll(x & 0x1fffff);
-            int c = __builtin_popcountll((x >> 21) & 0x1fffff);
-            out[k + j] = a - c;
+            out[k + j] = (int64_t)popcount42(x & 0x1fffff) - (int64_t)popcount42((x >> 21) & 0x1fffff);
         }
     }
     sodium_memzero(b, sizeof b);
 }
 
-void he_small_to_ntt(uint64_t *out, const gdn_ckks_ctx *ctx, const int64_t *c,
-                     unsigned first, unsigned count)
+void he_int_to_ntt(uint64_t *out, const gdn_ckks_ctx *ctx, const int64_t *c, unsigned first,
+                   unsigned count)
 {
     size_t n = ctx->n;
     for (unsigned i = 0; i < count; i++) {
@@ -73,6 +81,21 @@ void he_small_to_ntt(uint64_t *out, const gdn_ckks_ctx *ctx, const int64_t *c,
             uint64_t neg = (uint64_t)0 - (v >> 63);
             uint64_t r = he_red64((v ^ neg) - neg, &t->m); /* |c| mod q */
             o[k] = (he_neg(r, q) & neg) | (r & ~neg);
+        }
+        he_ntt_forward(t, o);
+    }
+}
+
+void he_small_to_ntt(uint64_t *out, const gdn_ckks_ctx *ctx, const int64_t *c, unsigned first,
+                     unsigned count)
+{
+    size_t n = ctx->n;
+    for (unsigned i = 0; i < count; i++) {
+        const he_ntt *t = &ctx->ntt[first + i];
+        uint64_t q = t->m.q, *o = out + (size_t)i * n;
+        for (size_t k = 0; k < n; k++) {
+            uint64_t v = (uint64_t)c[k];
+            o[k] = v + (q & ((uint64_t)0 - (v >> 63))); /* |c| < 2^19 < q */
         }
         he_ntt_forward(t, o);
     }
