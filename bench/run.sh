@@ -83,6 +83,8 @@ done
 
 # Validated aggregation: Prio3SumVec and PINE, client and aggregator cost.
 "${run_env[@]}" "$BUILD/bench/prio"
+# CKKS: every operation at SEAL's sealbench parameters (bench/README.md).
+"${run_env[@]}" "$BUILD/bench/ckks"
 
 # Ledger: durable appends, proofs, audit of 10^6 entries.
 "${run_env[@]}" "$BUILD/bench/ledger"
