@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -445,13 +446,43 @@ GDN_TEST(federation_limits_and_state_checks)
 
     CHECK(make_federation(&f, "fed-limits") == 0);
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
-    CHECK((serve = spawn_serve(&f, "--rounds 1 --max-connections 2", 0, log)) > 0);
+    CHECK((serve = spawn_serve(&f, "--rounds 1 --max-connections 2 --heartbeat 0.2 "
+                                   "--idle-timeout 0.6", 0, log)) > 0);
     CHECK((port = wait_port(log)) > 0);
     for (int i = 0; i < 4; i++)
         CHECK(gdn_net_connect(&fds[i], "127.0.0.1", (uint16_t)port, 5000) == 0);
     CHECK(gdn_test_wait_file(log, "2 connections open, the limit", 10));
     for (int i = 0; i < 4; i++)
         close(fds[i]);
+    {   /* a peer that says Hello and then nothing, not even heartbeats */
+        gdn_tls_config cfg = {0};
+        gdn_tls_ctx *ctx = NULL;
+        gdn_tls_conn *c = NULL;
+        gdn_frame_decoder *d = NULL;
+        gdn_frame fr;
+        char dir[700];
+        int rc = 0;
+        double t0;
+        snprintf(dir, sizeof dir, "%s/o1", f.dir);
+        cfg.dir = dir;
+        CHECK(gdn_tls_ctx_new_client(&ctx, &cfg) == 0);
+        /* (the slots of the closed sockets free up as the coordinator sees them go) */
+        for (int i = 0; i < 50 && gdn_tls_connect(&c, ctx, "127.0.0.1", (uint16_t)port,
+                                                  5000) != 0; i++) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        CHECK(c != NULL);
+        CHECK(gdn_frame_decoder_new(&d, 0) == 0);
+        t0 = gdn_now();
+        for (int i = 0; c && d && i < 100 && rc == 0; i++) /* Welcome, heartbeats, then the close */
+            rc = gdn_tls_recv_frame(c, d, &fr, 5000);
+        CHECK(rc != 0 && gdn_now() - t0 < 4);
+        CHECK(gdn_test_wait_file(log, "silent for 600 ms", 5));
+        gdn_frame_decoder_free(d);
+        gdn_tls_conn_free(c);
+        gdn_tls_ctx_free(ctx);
+    }
     kill(serve, SIGTERM);
     CHECK(gdn_test_wait(serve, 30) == 0);
     CHECK(gdn_test_file_contains(log, "stopping after round 0 (resumable)"));
