@@ -17,6 +17,7 @@
 
 #include "guardian/core.h"
 #include "guardian/data.h"
+#include "guardian/dp.h"
 #include "guardian/ml.h"
 
 /* ---- Randomness of a federation ----------------------------------------- */
@@ -104,6 +105,15 @@ int gdn_aggregator_new_secagg(gdn_aggregator **out, size_t dim, double clip,
                               uint32_t levels, double wscale, uint32_t k, uint32_t t,
                               double dropout);
 
+/* Distributed DP (Kairouz-Liu-Steinke, ICML 2021) under SecAgg+: every
+ * client encodes its update (vector minus global) with gdn_dp_ddg_encode
+ * (clip, rotation, rounding, its share of the discrete Gaussian noise,
+ * mod 2^bits), a SecAgg+ round as in new_secagg sums the encodings, and
+ * the decoded sum over `expected` is added to the global model. Weights are
+ * ignored (all 1). An empty cohort, or a single client, leaves the model. */
+int gdn_aggregator_new_ddg(gdn_aggregator **out, const gdn_dp_ddg_params *p,
+                           double expected, uint32_t k, uint32_t t, double dropout);
+
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */
 int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
@@ -160,6 +170,12 @@ typedef struct gdn_fl_dp {
     double quantile; /* adaptive clipping's target quantile γ; 0 = fixed clip */
     double clip_lr;  /* its learning rate η (0: 0.2) */
     double count_noise; /* its count noise σ_b (0: expected cohort / 20) */
+    /* Distributed DP (with secagg.enabled): the clients add the noise, in
+     * shares, under SecAgg+ (gdn_aggregator_new_ddg); ε from the DDG's
+     * accountant (gdn_dp_ddg_epsilon) over the expected cohort. */
+    int distributed;
+    uint32_t ddg_bits;  /* modulus 2^bits (0: 18) */
+    double ddg_gamma;   /* grid step (0: chosen by gdn_dp_ddg_setup) */
 } gdn_fl_dp;
 
 /* A data owner's own check before it trains in a round (its policy, its

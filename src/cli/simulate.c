@@ -38,8 +38,10 @@ cli_opt cli_simulate_opts[] = {
     {"aggregator", "SPEC", "mean, median, trimmed:B, krum:F, multikrum:F:M or normbound:M", "mean", 0},
     {"attack", "SPEC", "simulated attackers: scale:S,frac:F or signflip[:S],frac:F", NULL, 0},
     {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, "
-     "Gaussian noise on the sum, Poisson sampling at rate --fraction) or sample "
-     "(DP-SGD in every client; epsilon is the largest of any data owner)", NULL, 0},
+     "Gaussian noise on the sum, Poisson sampling at rate --fraction), distributed "
+     "(with --secagg: each client adds its share of discrete Gaussian noise before "
+     "SecAgg+, Kairouz-Liu-Steinke 2021) or sample (DP-SGD in every client; epsilon "
+     "is the largest of any data owner)", NULL, 0},
     {"clip", "S", "DP: L2 bound of each client's update", "1.0", 0},
     {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
     {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
@@ -51,6 +53,9 @@ cli_opt cli_simulate_opts[] = {
     {"clip-quantile", "G", "DP: adapt the clip to this quantile of update norms "
      "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
     {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
+    {"ddg-bits", "B", "distributed DP: SecAgg+ modulus 2^B", "18", 0},
+    {"ddg-gamma", "G", "distributed DP: grid step (0: chosen so that 6 standard "
+     "deviations of the aggregate fit the modulus)", "0", 0},
     {"secagg", NULL, "secure aggregation (SecAgg+): the coordinator learns only the "
      "sum of the cohort's quantized updates", NULL, 0},
     {"secagg-k", "K", "SecAgg+ graph degree (default: chosen for the cohort)", NULL, 0},
@@ -153,11 +158,24 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
     cfg->aggregator = cli_str(opts, "aggregator");
     if (cli_str(opts, "dp")) {
         const char *mode = cli_str(opts, "dp");
-        if (strcmp(mode, "client") != 0 && strcmp(mode, "sample") != 0) {
-            fprintf(stderr, "guardian: --dp %s: expected client or sample\n", mode);
+        long bits;
+        if (strcmp(mode, "client") != 0 && strcmp(mode, "sample") != 0 &&
+            strcmp(mode, "distributed") != 0) {
+            fprintf(stderr, "guardian: --dp %s: expected client, distributed or sample\n",
+                    mode);
             return GDN_EINVAL;
         }
-        cfg->dp.enabled = strcmp(mode, "client") == 0;
+        cfg->dp.enabled = strcmp(mode, "sample") != 0;
+        cfg->dp.distributed = strcmp(mode, "distributed") == 0;
+        if (cli_long(opts, "ddg-bits", 2, 32, &bits) ||
+            cli_double(opts, "ddg-gamma", 0, 1e9, &cfg->dp.ddg_gamma))
+            return GDN_EINVAL;
+        cfg->dp.ddg_bits = (uint32_t)bits;
+        if (cfg->dp.distributed && !cli_flag(opts, "secagg")) {
+            fprintf(stderr, "guardian: --dp distributed needs --secagg (the noise is "
+                            "added by the clients, under secure aggregation)\n");
+            return GDN_EINVAL;
+        }
         if (cli_double(opts, "clip", 1e-9, 1e9, &cfg->dp.clip) ||
             cli_double(opts, "noise", 0, 1e6, &cfg->dp.noise) ||
             cli_double(opts, "delta", 1e-300, 0.999999, &cfg->dp.delta) ||

@@ -31,6 +31,7 @@ struct gdn_fl_sim {
     uint32_t *cohort, *pool;
     uint8_t *malicious;
     uint32_t *joined;                /* rounds each client trained in (DP-SGD's ε) */
+    gdn_dp_ddg_params ddg;           /* distributed DP's parameters */
     gdn_fl_refusal *refusals;        /* the last round's, up to the cohort's size */
     size_t nrefused;
     unsigned done;
@@ -97,6 +98,9 @@ static int check_config(const gdn_fl_config *c,
         (c->dp.enabled || !(c->local.dp_noise >= 0) || !(c->dp.delta > 0 && c->dp.delta < 1)))
         return gdn_error(GDN_EINVAL, "federation: DP-SGD (sample level) needs noise >= 0 "
                          "and 0 < delta < 1, and is not combined with client-level DP");
+    if (c->dp.distributed && (!c->dp.enabled || !c->secagg.enabled || c->dp.quantile > 0))
+        return gdn_error(GDN_EINVAL, "federation: distributed DP needs client-level DP "
+                         "with secure aggregation, and a fixed clip");
     for (size_t k = 0; k < part->clients; k++)
         if (gdn_partition_size(part, k) == 0)
             return gdn_error(GDN_EINVAL, "federation: client %zu has no examples", k);
@@ -172,10 +176,19 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     dim = gdn_model_nparams(s->global);
     gdn_fl_init_rng(&rng, cfg->seed);
     gdn_model_init(s->global, &rng);
-    if (cfg->secagg.enabled && cfg->dp.enabled)
-        rc = gdn_error(GDN_EINVAL, "federation: --secagg with --dp client is "
-                       "distributed DP, not there yet; use one of them");
-    else if (cfg->secagg.enabled) {
+    if (cfg->secagg.enabled && cfg->dp.enabled && !cfg->dp.distributed)
+        rc = gdn_error(GDN_EINVAL, "federation: --secagg with client-level DP is "
+                       "distributed DP (--dp distributed)");
+    else if (cfg->dp.distributed) {
+        double expected = cfg->fraction * (double)cfg->clients;
+        long n = lround(expected);
+        rc = gdn_dp_ddg_setup(&s->ddg, dim, cfg->dp.clip, cfg->dp.noise,
+                              (uint32_t)(n > 0 ? n : 1),
+                              cfg->dp.ddg_bits ? cfg->dp.ddg_bits : 18, cfg->dp.ddg_gamma);
+        if (!rc)
+            rc = gdn_aggregator_new_ddg(&s->agg, &s->ddg, expected, cfg->secagg.k,
+                                        cfg->secagg.t, cfg->secagg.dropout);
+    } else if (cfg->secagg.enabled) {
         size_t largest = 0;
         for (size_t k = 0; k < part->clients; k++)
             if (gdn_partition_size(part, k) > largest)
@@ -299,6 +312,12 @@ double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
         return rounds ? sample_level_epsilon(s, rounds) : 0;
     if (!s->cfg.dp.enabled || rounds == 0)
         return 0;
+    if (s->cfg.dp.distributed)
+        return s->cfg.dp.noise > 0 && !gdn_dp_ddg_epsilon(&eps, &order, &s->ddg,
+                                                          s->cfg.fraction, rounds,
+                                                          s->cfg.dp.delta)
+                   ? eps
+                   : INFINITY;
     if (!(s->cfg.dp.noise > 0) ||
         gdn_dp_rdp_epsilon(&eps, &order, s->cfg.fraction, s->cfg.dp.noise, rounds,
                            s->cfg.dp.delta, GDN_DP_RDP_CONSERVATIVE))
