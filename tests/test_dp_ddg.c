@@ -291,6 +291,27 @@ GDN_TEST(dp_ddg_simulate_trains_and_reports_epsilon)
     CHECK_MSG(fabs(reported / eps - 1) < 1e-5, "reported %.8g, accountant %.8g", reported,
               eps);
     CHECK(gdn_test_file_contains(log, "epsilon"));
+    /* An owner's policy budget is checked with the same accountant: a budget
+     * above the central (sampled Gaussian) epsilon of 12 rounds but below
+     * the distributed one is refused before the 12th round. */
+    {
+        char pol[600], text[200];
+        double central;
+        int n;
+        CHECK_OK(gdn_dp_rdp_epsilon(&central, &order, 0.25, 0.8, 12, 1e-5,
+                                    GDN_DP_RDP_CONSERVATIVE));
+        CHECK(central < eps);
+        n = snprintf(text, sizeof text, "{\"version\": 1, \"budget\": {\"epsilon\": %.6f, "
+                     "\"delta\": 1e-5}}", 0.5 * (central + eps));
+        snprintf(pol, sizeof pol, "%s/ddg-policy.json", t);
+        CHECK_OK(gdn_file_write_atomic(pol, text, (size_t)n));
+        snprintf(args, sizeof args,
+                 "simulate --data csv:%s:label=class --model mlp:4-8-3 --clients 40 "
+                 "--fraction 0.25 --rounds 12 --batch 8 --lr 0.1 --dp distributed --secagg "
+                 "--clip 1 --noise 0.8 --policy %s --out %s/ddg-pol", csv, pol, t);
+        CHECK_MSG(gdn_test_guardian(args, log) == 0, "simulate failed (%s)", log);
+        CHECK(gdn_test_file_contains(log, "declined: refused: budget"));
+    }
     /* Without --secagg the clients' noise has nowhere to go. */
     snprintf(args, sizeof args, "simulate --data csv:%s:label=class --model mlp:4-8-3 "
              "--clients 40 --dp distributed --out %s/ddg2", csv, t);

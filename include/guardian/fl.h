@@ -256,6 +256,9 @@ gdn_model *gdn_fl_sim_model(gdn_fl_sim *sim); /* holds the global model */
 /* DP: ε that `rounds` rounds of this configuration spend (INFINITY
  * without noise, 0 without DP). */
 double gdn_fl_sim_epsilon(const gdn_fl_sim *sim, unsigned rounds);
+/* The same at another delta, which a data owner's policy may name (client-level
+ * and distributed DP; DP-SGD keeps the run's delta). */
+double gdn_fl_sim_epsilon_at(const gdn_fl_sim *sim, unsigned rounds, double delta);
 /* The refusals of the last round, in client order. */
 const gdn_fl_refusal *gdn_fl_sim_refusals(const gdn_fl_sim *sim, size_t *n);
 /* The cohort of the last round (client indices, ascending). */

@@ -278,6 +278,14 @@ typedef struct owner_checks {
     uint8_t coordinator[32];     /* SHA-256 of the coordinator's public key */
 } owner_checks;
 
+/* Distributed DP: the ε after one more round, from the DDG's accountant. */
+static double distributed_epsilon(double delta, const void *ctx)
+{
+    const owner_checks *o = ctx;
+
+    return gdn_fl_sim_epsilon_at(o->sim, gdn_fl_sim_rounds_done(o->sim) + 1, delta);
+}
+
 /* The owner's policy on this round, as the round is described to it. In the
  * simulation nothing crosses a network, so "tls" counts as satisfied. */
 static int check_policy(owner_checks *o, char *reason, size_t cap, size_t client,
@@ -300,6 +308,8 @@ static int check_policy(owner_checks *o, char *reason, size_t cap, size_t client
     if (c->dp.enabled) { /* one step per round, at the client sampling rate */
         r.q = c->fraction, r.sigma = c->dp.noise;
         r.steps = gdn_fl_sim_rounds_done(o->sim);
+        if (c->dp.distributed)
+            r.epsilon_at = distributed_epsilon, r.epsilon_ctx = o;
     } else if (c->local.dp_clip > 0) { /* DP-SGD: this round's steps at once */
         size_t n = gdn_fl_sim_owner_examples(o->sim, client);
         uint64_t per = gdn_fl_dp_sgd_steps(&c->local, n);

@@ -306,6 +306,11 @@ double gdn_fl_sim_owner_epsilon(const gdn_fl_sim *s, size_t client, int next)
 
 double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
 {
+    return gdn_fl_sim_epsilon_at(s, rounds, s->cfg.dp.delta);
+}
+
+double gdn_fl_sim_epsilon_at(const gdn_fl_sim *s, unsigned rounds, double delta)
+{
     double eps, order;
 
     if (s->cfg.local.dp_clip > 0)
@@ -314,13 +319,12 @@ double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
         return 0;
     if (s->cfg.dp.distributed)
         return s->cfg.dp.noise > 0 && !gdn_dp_ddg_epsilon(&eps, &order, &s->ddg,
-                                                          s->cfg.fraction, rounds,
-                                                          s->cfg.dp.delta)
+                                                          s->cfg.fraction, rounds, delta)
                    ? eps
                    : INFINITY;
     if (!(s->cfg.dp.noise > 0) ||
-        gdn_dp_rdp_epsilon(&eps, &order, s->cfg.fraction, s->cfg.dp.noise, rounds,
-                           s->cfg.dp.delta, GDN_DP_RDP_CONSERVATIVE))
+        gdn_dp_rdp_epsilon(&eps, &order, s->cfg.fraction, s->cfg.dp.noise, rounds, delta,
+                           GDN_DP_RDP_CONSERVATIVE))
         return INFINITY;
     return eps;
 }
