@@ -122,6 +122,14 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
  * cohort order. A vector holding a NaN or infinity is refused (GDN_ERANGE)
  * and the round is left as it was. */
 int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight);
+/* Whether this aggregator also takes contributions concurrently and out of
+ * order, through add_slot (distributed DP: every client encodes alone). */
+int gdn_aggregator_concurrent(const gdn_aggregator *agg);
+/* Adds the contribution of cohort slot `slot` (< cohort); callers on
+ * different threads may add distinct slots at once. finish then needs every
+ * slot. The result does not depend on the order of the calls. */
+int gdn_aggregator_add_slot(gdn_aggregator *agg, size_t slot, const float *vec,
+                            double weight);
 /* Writes the aggregate model (dim floats). Needs every contribution of the
  * cohort, or at least 1 for mean/normbound/median/trimmed and 2F+3 for krum. */
 int gdn_aggregator_finish(gdn_aggregator *agg, float *out);

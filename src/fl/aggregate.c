@@ -57,6 +57,7 @@ struct gdn_aggregator {
     uint8_t ddg_seed[32];
     double *work;
     float *upd;
+    uint8_t *filled; /* ddg: which cohort slots have been encoded */
     gdn_rng rng;   /* dp, secagg, ddg: this round's stream */
     int rng_set;   /* set for the current round (it is wiped after use) */
 
@@ -555,6 +556,7 @@ void gdn_aggregator_free(gdn_aggregator *agg)
     free(agg->qstore);
     free(agg->qsum);
     free(agg->sent);
+    free(agg->filled);
     free(agg->work);
     free(agg->upd);
     gdn_rng_wipe(&agg->rng);
@@ -585,7 +587,9 @@ static int reserve_secagg(gdn_aggregator *a, size_t cohort)
     a->qstore = gdn_mul_size(&n, cohort, row * 4) ? NULL : malloc(n ? n : 1);
     a->qsum = malloc(row * 4);
     a->sent = malloc(cohort ? cohort : 1);
-    if (!a->qstore || !a->qsum || !a->sent)
+    free(a->filled);
+    a->filled = calloc(cohort ? cohort : 1, 1);
+    if (!a->qstore || !a->qsum || !a->sent || !a->filled)
         return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory for %zu clients",
                          a->spec, cohort);
     a->cap = cohort;
@@ -649,17 +653,22 @@ static int finish_secagg(gdn_aggregator *a, float *out)
  * round can run: the model stays (what the round reveals is then only that
  * the cohort was that small). */
 
-static int encode_ddg(gdn_aggregator *a, const float *vec)
+/* Client `slot`'s encoding into its row, with its own stream; upd (dim)
+ * and work (dim_pad) are the caller's workspaces. */
+static int encode_ddg(gdn_aggregator *a, size_t slot, const float *vec, float *upd,
+                      double *work)
 {
-    uint32_t *q = a->qstore + a->count * a->ddg.dim_pad;
+    uint32_t *q = a->qstore + slot * a->ddg.dim_pad;
     gdn_rng own;
     int rc;
 
     for (size_t c = 0; c < a->dim; c++)
-        a->upd[c] = vec[c] - a->global[c];
-    gdn_rng_derive(&own, &a->rng, 2 + (uint64_t)a->count);
-    rc = gdn_dp_ddg_encode(q, a->work, a->upd, &a->ddg, a->ddg_seed, &own);
+        upd[c] = vec[c] - a->global[c];
+    gdn_rng_derive(&own, &a->rng, 2 + (uint64_t)slot);
+    rc = gdn_dp_ddg_encode(q, work, upd, &a->ddg, a->ddg_seed, &own);
     gdn_rng_wipe(&own);
+    if (!rc)
+        a->filled[slot] = 1;
     return rc;
 }
 
@@ -669,6 +678,11 @@ static int finish_ddg(gdn_aggregator *a, float *out)
     uint32_t included = 0;
     int rc = 0;
 
+    for (size_t i = 0; i < a->cohort; i++)
+        if (!a->filled[i])
+            return gdn_error(GDN_ESTATE, "aggregator '%s': the contribution of cohort "
+                             "slot %zu is missing", a->spec, i);
+    a->count = a->cohort;
     if (a->count < 2) {
         memcpy(out, a->global, dim * sizeof *out);
     } else {
@@ -719,6 +733,8 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
     agg->count = 0;
     agg->wsum = 0;
     agg->open = 1;
+    if (agg->filled)
+        memset(agg->filled, 0, cohort ? cohort : 1);
     return 0;
 }
 
@@ -800,7 +816,7 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
         if ((rc = quantize_secagg(agg, vec, weight)))
             return rc;
     } else if (agg->kind == AGG_DDG) {
-        if ((rc = encode_ddg(agg, vec)))
+        if ((rc = encode_ddg(agg, agg->count, vec, agg->upd, agg->work)))
             return rc;
     } else {
         memcpy(agg->store + agg->count * dim, vec, dim * sizeof(float));
@@ -808,6 +824,40 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
     agg->wsum += weight;
     agg->count++;
     return 0;
+}
+
+int gdn_aggregator_concurrent(const gdn_aggregator *agg)
+{
+    return agg->kind == AGG_DDG;
+}
+
+int gdn_aggregator_add_slot(gdn_aggregator *agg, size_t slot, const float *vec,
+                            double weight)
+{
+    float *upd;
+    double *work;
+    int rc;
+
+    if (agg->kind != AGG_DDG || !agg->open || slot >= agg->cohort || agg->filled[slot])
+        return gdn_error(GDN_ESTATE, "aggregator '%s': cannot add slot %zu now",
+                         agg->spec, slot);
+    if (!(weight > 0) || !isfinite(weight))
+        return gdn_error(GDN_EINVAL, "aggregator '%s': weight %g must be positive and "
+                         "finite", agg->spec, weight);
+    if ((rc = check_finite(agg, vec)))
+        return rc;
+    /* Each concurrent caller works in its own buffers (one client's worth). */
+    upd = malloc(agg->dim * sizeof *upd);
+    work = malloc(agg->ddg.dim_pad * sizeof *work);
+    if (!upd || !work)
+        rc = gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory", agg->spec);
+    else
+        rc = encode_ddg(agg, slot, vec, upd, work);
+    if (work)
+        sodium_memzero(work, agg->ddg.dim_pad * sizeof *work);
+    free(upd);
+    free(work);
+    return rc;
 }
 
 /* DP-FedAvg's fixed-denominator estimator (McMahan et al., ICLR 2018,

@@ -430,6 +430,10 @@ static void *train_worker(void *p)
                                  &s->cfg.local, &rng);
         if (!rc && s->malicious[client])
             attack(s, gdn_model_params(model), global, dim);
+        /* Distributed DP: each client encodes its own update, in parallel;
+         * only the bookkeeping below waits for cohort order. */
+        if (!rc && gdn_aggregator_concurrent(s->agg))
+            rc = gdn_aggregator_add_slot(s->agg, slot, gdn_model_params(model), (double)n);
 
         /* Contributions enter the aggregator in cohort order. The worker
          * whose turn it is adds outside the lock (no one else touches the
@@ -439,7 +443,7 @@ static void *train_worker(void *p)
             pthread_cond_wait(&s->turn, &s->lock);
         int failed = s->rc;
         pthread_mutex_unlock(&s->lock);
-        if (!failed && !rc)
+        if (!failed && !rc && !gdn_aggregator_concurrent(s->agg))
             rc = gdn_aggregator_add(s->agg, gdn_model_params(model), (double)n);
         pthread_mutex_lock(&s->lock);
         if (rc) {
