@@ -74,7 +74,7 @@ EOF
 "${run_env[@]}" "$BUILD/bench/dp"
 
 # Privacy layers' cost per round (1,000 clients, 100 per round): none, DP, SecAgg+.
-for privacy in none dp secagg; do
+for privacy in none dp secagg ddg; do
   "${run_env[@]}" "$BUILD/bench/simulate" --clients 1000 --rounds 10 --privacy "$privacy"
 done
 

@@ -69,7 +69,7 @@ static int parse_count(const char *s, long lo, long hi, long *out)
 static int usage(void)
 {
     fprintf(stderr, "usage: simulate [--clients N (10..%d)] [--rounds R (1..%d)] "
-                    "[--workers W (0 = cores)] [--privacy none|dp|secagg]\n",
+                    "[--workers W (0 = cores)] [--privacy none|dp|secagg|ddg]\n",
             MAX_CLIENTS, MAX_ROUNDS);
     return 2;
 }
@@ -92,8 +92,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         long *dst = NULL, lo = 0, hi = 0;
         if (strcmp(argv[i], "--privacy") == 0 && i + 1 < argc) {
-            privacy = argv[++i]; /* none, dp (client-level), secagg */
-            if (strcmp(privacy, "none") && strcmp(privacy, "dp") && strcmp(privacy, "secagg"))
+            privacy = argv[++i]; /* none, dp (client-level), secagg, ddg (distributed) */
+            if (strcmp(privacy, "none") && strcmp(privacy, "dp") && strcmp(privacy, "secagg") &&
+                strcmp(privacy, "ddg"))
                 return usage();
             continue;
         }
@@ -135,6 +136,10 @@ int main(int argc, char **argv)
         cfg.dp.enabled = 1, cfg.dp.clip = 1, cfg.dp.noise = 1, cfg.dp.delta = 1e-5;
     } else if (strcmp(privacy, "secagg") == 0) {
         cfg.secagg.enabled = 1, cfg.secagg.clip = 1, cfg.secagg.levels = 1u << 16;
+    } else if (strcmp(privacy, "ddg") == 0) { /* distributed DP: clip 1, noise 1, 18 bits */
+        cfg.dp.enabled = 1, cfg.dp.distributed = 1, cfg.dp.ddg_bits = 18;
+        cfg.dp.clip = 1, cfg.dp.noise = 1, cfg.dp.delta = 1e-5;
+        cfg.secagg.enabled = 1;
     }
     /* test = NULL: gdn_fl_sim_round evaluates only on a non-empty test set. */
     if ((rc = gdn_fl_sim_new(&sim, &cfg, &train, NULL, &part)))

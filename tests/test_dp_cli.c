@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "guardian/core.h"
+#include "guardian/dp.h"
 #include "harness.h"
 
 /* Runs `guardian privacy ARGS`, output (stdout and stderr) into *out. */
@@ -71,5 +72,31 @@ GDN_TEST(dp_cli_privacy)
     CHECK(run_privacy(&out, "--q 2 --sigma 1") != 0);
     CHECK(run_privacy(&out, "--q 0.1 --sigma 1 --epsilon 2") != 0);
     CHECK(run_privacy(&out, "--q 0.1 --sigma 1 --orders tf") != 0);
+    gdn_buf_free(&out);
+}
+
+/* --accountant pld (the analytical Gaussian's 4.377178 at sigma 1, plus at
+ * most half a grid step) and --distributed (the DDG accountant's value). */
+GDN_TEST(dp_cli_privacy_pld_and_distributed)
+{
+    gdn_buf out = {0};
+    gdn_dp_ddg_params p;
+    double eps, want, order;
+    gdn_json *j = NULL;
+
+    CHECK_EQ(run_privacy(&out, "--q 1 --sigma 1 --steps 1 --accountant pld --json"), 0);
+    CHECK_OK(gdn_json_parse(&j, (const char *)out.data, out.len - 1, "privacy"));
+    CHECK_OK(gdn_json_number(gdn_json_get(j, "epsilon"), &eps));
+    gdn_json_free(j);
+    CHECK_MSG(eps >= 4.377178 && eps < 4.377178 + 6e-5, "eps %.7f", eps);
+    CHECK_EQ(run_privacy(&out, "--q 0.25 --sigma 0.8 --steps 12 --distributed 67 "
+                               "--clients 10 --json"), 0);
+    CHECK_OK(gdn_json_parse(&j, (const char *)out.data, out.len - 1, "privacy"));
+    CHECK_OK(gdn_json_number(gdn_json_get(j, "epsilon"), &eps));
+    gdn_json_free(j);
+    CHECK_OK(gdn_dp_ddg_setup(&p, 67, 1.0, 0.8, 10, 18, 0));
+    CHECK_OK(gdn_dp_ddg_epsilon(&want, &order, &p, 0.25, 12, 1e-5));
+    CHECK_MSG(fabs(eps / want - 1) < 1e-9, "eps %.10g vs %.10g", eps, want);
+    CHECK(run_privacy(&out, "--q 0.1 --sigma 1 --accountant moments") != 0);
     gdn_buf_free(&out);
 }

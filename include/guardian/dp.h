@@ -109,6 +109,94 @@ int gdn_dp_rdp_ddg(double *rdp, const gdn_dp_ddg *p, double alpha);
  * +inf on invalid parameters. */
 double gdn_dp_rdp_ddg_at(double alpha, const void *ctx);
 
+/* RDP at integer order alpha >= 2 of a mechanism run on a Poisson sample
+ * at rate q, from its RDP base[l] at orders l = 2..alpha (Zhu, Wang, ICML
+ * 2019, Theorem 6: the general upper bound, valid for any mechanism). */
+int gdn_dp_rdp_subsampled(double *rdp, double q, unsigned alpha, const double *base);
+
+/* ==== Accountant: privacy loss distributions ============================== */
+/* The Poisson-subsampled Gaussian's PLD under add-or-remove neighbours
+ * (both directions, the larger delta), discretized pessimistically on a grid
+ * of `interval` (0: 1e-4) and composed `steps` times by FFT (Koskela et al.
+ * 2020; Doroshenko et al. 2022): tighter than RDP, never optimistic except
+ * for the FFT's round-off. Seconds for thousands of steps at 1e-4. */
+int gdn_dp_pld_epsilon(double *eps, double q, double sigma, uint64_t steps, double delta,
+                       double interval);
+int gdn_dp_pld_delta(double *delta, double q, double sigma, uint64_t steps, double eps,
+                     double interval);
+/* Smallest sigma (1e-5 relative) whose PLD epsilon is within eps. */
+int gdn_dp_pld_calibrate_sigma(double *sigma, double q, uint64_t steps, double eps,
+                               double delta, double interval);
+
+/* ==== Distributed DP: the distributed discrete Gaussian ==================== */
+/* Kairouz, Liu, Steinke, ICML 2021 (KLS): every client of a cohort encodes
+ * its update into integers mod 2^bits with its share of the noise; secure
+ * aggregation sums them; the server decodes the sum. See docs/privacy.md. */
+
+typedef struct gdn_dp_ddg_params {
+    size_t dim;        /* d, an update's length */
+    size_t dim_pad;    /* the power of two >= d the rotation works on */
+    double clip;       /* c, L2 bound of one update */
+    double noise;      /* z: the sum's noise has std z c (update units) */
+    uint32_t clients;  /* n, the (expected) cohort sharing the noise */
+    uint32_t bits;     /* SecAgg modulus 2^bits */
+    double gamma;      /* grid step, update units */
+    double beta;       /* conditional rounding's bias (KLS: e^-1/2) */
+    double local_var;  /* each client's noise variance, grid units: (z c/gamma)^2/n */
+} gdn_dp_ddg_params;
+
+/* Fills p for updates of length dim. gamma = 0 chooses it so that 6
+ * standard deviations of a coordinate of the aggregate fit in each half of
+ * the modulus (docs/privacy.md); GDN_ERANGE when the per-client noise would
+ * fall below half a grid step (KLS Prop. 14) or the bits cannot hold n. */
+int gdn_dp_ddg_setup(gdn_dp_ddg_params *p, size_t dim, double clip, double noise,
+                     uint32_t clients, uint32_t bits, double gamma);
+/* L2 and L1 sensitivity of the sum, grid units, after conditional rounding
+ * (KLS Theorem 1). */
+void gdn_dp_ddg_sensitivity(double *l2, double *l1, const gdn_dp_ddg_params *p);
+
+/* Client: out[0, dim_pad) = the encoded update (clipped, rotated with the
+ * round's public 32-byte seed, scaled by 1/gamma, conditionally rounded,
+ * noised with N_Z(0, local_var), mod 2^bits). work: dim_pad doubles. The
+ * rounding and the noise draw from rng (the client's own secret stream). */
+int gdn_dp_ddg_encode(uint32_t *out, double *work, const float *update,
+                      const gdn_dp_ddg_params *p, const uint8_t seed[32], gdn_rng *rng);
+/* Server: out[0, dim) = the sum of the encoded updates whose mod-2^bits sum
+ * is sum[0, dim_pad): centred, times gamma, rotated back. work: dim_pad. */
+int gdn_dp_ddg_decode(double *out, double *work, const uint32_t *sum,
+                      const gdn_dp_ddg_params *p, const uint8_t seed[32]);
+
+/* ε after `rounds` rounds at Poisson rate q: the DDG's RDP bound (KLS Prop.
+ * 14 with Theorem 1's sensitivities), amplified by Zhu-Wang's Theorem 6 at
+ * integer orders (a fractional order takes the next integer's value),
+ * composed and converted over dp_accounting's orders. */
+int gdn_dp_ddg_epsilon(double *eps, double *order, const gdn_dp_ddg_params *p,
+                       double q, uint64_t rounds, double delta);
+/* The same rounds, composed into an accountant. */
+int gdn_dp_accountant_add_ddg(gdn_dp_accountant *acc, const gdn_dp_ddg_params *p,
+                              double q, uint64_t steps);
+/* Smallest noise multiplier (1e-6 relative) whose setup (gamma chosen)
+ * keeps `rounds` rounds within (eps, delta). */
+int gdn_dp_ddg_calibrate(double *noise, size_t dim, double clip, uint32_t clients,
+                         uint32_t bits, double q, uint64_t rounds, double eps,
+                         double delta);
+
+/* ---- Building blocks ---------------------------------------------------- */
+
+/* The orthonormal Walsh-Hadamard transform in place (its own inverse);
+ * n a power of two. */
+int gdn_dp_hadamard(double *v, size_t n);
+/* The smallest power of two >= n (0 on overflow). */
+size_t gdn_dp_hadamard_dim(size_t n);
+/* The randomized Hadamard rotation H D (D: signs from the seed) and its
+ * inverse D H, in place; n a power of two. */
+int gdn_dp_ddg_rotate(double *v, size_t n, const uint8_t seed[32]);
+int gdn_dp_ddg_unrotate(double *v, size_t n, const uint8_t seed[32]);
+/* Randomized rounding of x into integers r (not aliasing x), redrawn until
+ * sum r^2 <= bound_sq (KLS Algorithm 1). */
+int gdn_dp_conditional_round(double *r, const double *x, size_t n, double bound_sq,
+                             gdn_rng *rng);
+
 /* ==== Samplers: exact, integer arithmetic ================================ */
 
 /* n draws of the discrete Gaussian N_Z(0, s2) with s2 = num/den > 0

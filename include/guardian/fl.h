@@ -17,6 +17,7 @@
 
 #include "guardian/core.h"
 #include "guardian/data.h"
+#include "guardian/dp.h"
 #include "guardian/ml.h"
 #include "guardian/secagg.h"
 
@@ -134,6 +135,14 @@ size_t gdn_aggregator_rejected(const gdn_aggregator *agg);
  * gdn_aggregator_new_prio(.., bound): a little below the bound, so that
  * its fixed-point encoding passes. */
 double gdn_aggregator_prio_clip(size_t dim, double bound);
+/* Distributed DP (Kairouz-Liu-Steinke, ICML 2021) under SecAgg+: every
+ * client encodes its update (vector minus global) with gdn_dp_ddg_encode
+ * (clip, rotation, rounding, its share of the discrete Gaussian noise,
+ * mod 2^bits), a SecAgg+ round as in new_secagg sums the encodings, and
+ * the decoded sum over `expected` is added to the global model. Weights are
+ * ignored (all 1). An empty cohort, or a single client, leaves the model. */
+int gdn_aggregator_new_ddg(gdn_aggregator **out, const gdn_dp_ddg_params *p,
+                           double expected, uint32_t k, uint32_t t, double dropout);
 
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */
@@ -143,6 +152,14 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
  * cohort order. A vector holding a NaN or infinity is refused (GDN_ERANGE)
  * and the round is left as it was. */
 int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight);
+/* Whether this aggregator also takes contributions concurrently and out of
+ * order, through add_slot (distributed DP: every client encodes alone). */
+int gdn_aggregator_concurrent(const gdn_aggregator *agg);
+/* Adds the contribution of cohort slot `slot` (< cohort); callers on
+ * different threads may add distinct slots at once. finish then needs every
+ * slot. The result does not depend on the order of the calls. */
+int gdn_aggregator_add_slot(gdn_aggregator *agg, size_t slot, const float *vec,
+                            double weight);
 /* Writes the aggregate model (dim floats). Needs every contribution of the
  * cohort, or at least 1 for mean/normbound/median/trimmed and 2F+3 for krum. */
 int gdn_aggregator_finish(gdn_aggregator *agg, float *out);
@@ -191,6 +208,12 @@ typedef struct gdn_fl_dp {
     double quantile; /* adaptive clipping's target quantile γ; 0 = fixed clip */
     double clip_lr;  /* its learning rate η (0: 0.2) */
     double count_noise; /* its count noise σ_b (0: expected cohort / 20) */
+    /* Distributed DP (with secagg.enabled): the clients add the noise, in
+     * shares, under SecAgg+ (gdn_aggregator_new_ddg); ε from the DDG's
+     * accountant (gdn_dp_ddg_epsilon) over the expected cohort. */
+    int distributed;
+    uint32_t ddg_bits;  /* modulus 2^bits (0: 18) */
+    double ddg_gamma;   /* grid step (0: chosen by gdn_dp_ddg_setup) */
 } gdn_fl_dp;
 
 /* A data owner's own check before it trains in a round (its policy, its
@@ -239,10 +262,10 @@ typedef struct gdn_fl_config {
 size_t gdn_fl_sample_cohort(uint32_t *cohort, uint32_t *scratch, const gdn_fl_config *cfg,
                             unsigned round);
 
-/* Client-level DP: ε (at cfg->dp.delta) after `rounds` rounds of Poisson-
- * sampled cohorts at rate cfg->fraction with noise multiplier dp.noise, from
- * the Rényi accountant; 0 without DP, INFINITY without noise. */
-double gdn_fl_dp_epsilon(const gdn_fl_config *cfg, unsigned rounds);
+/* Client-level DP (central noise): ε at delta after `rounds` rounds of
+ * Poisson-sampled cohorts at rate cfg->fraction with noise multiplier
+ * dp.noise, from the Rényi accountant; 0 without DP, INFINITY without noise. */
+double gdn_fl_dp_epsilon(const gdn_fl_config *cfg, unsigned rounds, double delta);
 
 /* Sets the defaults: fedavg, mean, 1 local epoch, batch 10, lr 0.05, ... */
 void gdn_fl_config_default(gdn_fl_config *cfg);
@@ -281,6 +304,9 @@ gdn_model *gdn_fl_sim_model(gdn_fl_sim *sim); /* holds the global model */
 /* DP: ε that `rounds` rounds of this configuration spend (INFINITY
  * without noise, 0 without DP). */
 double gdn_fl_sim_epsilon(const gdn_fl_sim *sim, unsigned rounds);
+/* The same at another delta, which a data owner's policy may name (client-level
+ * and distributed DP; DP-SGD keeps the run's delta). */
+double gdn_fl_sim_epsilon_at(const gdn_fl_sim *sim, unsigned rounds, double delta);
 /* The refusals of the last round, in client order. */
 const gdn_fl_refusal *gdn_fl_sim_refusals(const gdn_fl_sim *sim, size_t *n);
 /* The cohort of the last round (client indices, ascending). */

@@ -49,6 +49,11 @@ typedef struct gdn_policy_round {
     uint64_t steps;      /* DP steps this owner has taken before this round */
     double delta;        /* DP: the round's delta; 0 means the policy's own */
     uint64_t rounds_today; /* rounds this owner already took part in today */
+    /* When set, the ε at `delta` this owner reaches by taking part, from
+     * another accountant (distributed DP's); q, sigma and steps are then
+     * not used by the budget rule. */
+    double (*epsilon_at)(double delta, const void *ctx);
+    const void *epsilon_ctx;
 } gdn_policy_round;
 
 /* What the check decided. `rule` is the refusing rule's key

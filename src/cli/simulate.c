@@ -22,8 +22,10 @@ cli_opt cli_simulate_opts[] = {
     {"partition", "SCHEME", "iid, shards[:S] (McMahan's non-IID) or dirichlet:ALPHA", "iid", 0},
     {"attack", "SPEC", "simulated attackers: scale:S,frac:F or signflip[:S],frac:F", NULL, 0},
     {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, "
-     "Gaussian noise on the sum, Poisson sampling at rate --fraction) or sample "
-     "(DP-SGD in every client; epsilon is the largest of any data owner)", NULL, 0},
+     "Gaussian noise on the sum, Poisson sampling at rate --fraction), distributed "
+     "(with --secagg: each client adds its share of discrete Gaussian noise before "
+     "SecAgg+, Kairouz-Liu-Steinke 2021) or sample (DP-SGD in every client; epsilon "
+     "is the largest of any data owner)", NULL, 0},
     {"clip", "S", "DP: L2 bound of each client's update", "1.0", 0},
     {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
     {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
@@ -36,6 +38,9 @@ cli_opt cli_simulate_opts[] = {
      "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
     {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
     CLI_SECAGG_OPTS,
+    {"ddg-bits", "B", "distributed DP: SecAgg+ modulus 2^B", "18", 0},
+    {"ddg-gamma", "G", "distributed DP: grid step (0: chosen so that 6 standard "
+     "deviations of the aggregate fit the modulus)", "0", 0},
     {"dropout", "P", "SecAgg+: each client drops out with probability P at a random "
      "phase of the round", "0", 0},
     {"prio", NULL, "validated aggregation (PINE): each update is shared between two "
@@ -93,11 +98,24 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
     cfg->workers = (unsigned)workers;
     if (cli_str(opts, "dp")) {
         const char *mode = cli_str(opts, "dp");
-        if (strcmp(mode, "client") != 0 && strcmp(mode, "sample") != 0) {
-            fprintf(stderr, "guardian: --dp %s: expected client or sample\n", mode);
+        long bits;
+        if (strcmp(mode, "client") != 0 && strcmp(mode, "sample") != 0 &&
+            strcmp(mode, "distributed") != 0) {
+            fprintf(stderr, "guardian: --dp %s: expected client, distributed or sample\n",
+                    mode);
             return GDN_EINVAL;
         }
-        cfg->dp.enabled = strcmp(mode, "client") == 0;
+        cfg->dp.enabled = strcmp(mode, "sample") != 0;
+        cfg->dp.distributed = strcmp(mode, "distributed") == 0;
+        if (cli_long(opts, "ddg-bits", 2, 32, &bits) ||
+            cli_double(opts, "ddg-gamma", 0, 1e9, &cfg->dp.ddg_gamma))
+            return GDN_EINVAL;
+        cfg->dp.ddg_bits = (uint32_t)bits;
+        if (cfg->dp.distributed && !cli_flag(opts, "secagg")) {
+            fprintf(stderr, "guardian: --dp distributed needs --secagg (the noise is "
+                            "added by the clients, under secure aggregation)\n");
+            return GDN_EINVAL;
+        }
         if (cli_double(opts, "clip", 1e-9, 1e9, &cfg->dp.clip) ||
             cli_double(opts, "noise", 0, 1e6, &cfg->dp.noise) ||
             cli_double(opts, "delta", 1e-300, 0.999999, &cfg->dp.delta) ||
@@ -191,6 +209,14 @@ typedef struct owner_checks {
     uint8_t coordinator[32];     /* SHA-256 of the coordinator's public key */
 } owner_checks;
 
+/* Distributed DP: the ε after one more round, from the DDG's accountant. */
+static double distributed_epsilon(double delta, const void *ctx)
+{
+    const owner_checks *o = ctx;
+
+    return gdn_fl_sim_epsilon_at(o->sim, gdn_fl_sim_rounds_done(o->sim) + 1, delta);
+}
+
 /* The owner's policy on this round, as the round is described to it. In the
  * simulation nothing crosses a network, so "tls" counts as satisfied. */
 static int check_policy(owner_checks *o, char *reason, size_t cap, size_t client,
@@ -214,6 +240,8 @@ static int check_policy(owner_checks *o, char *reason, size_t cap, size_t client
     if (c->dp.enabled) { /* one step per round, at the client sampling rate */
         r.q = c->fraction, r.sigma = c->dp.noise;
         r.steps = gdn_fl_sim_rounds_done(o->sim);
+        if (c->dp.distributed)
+            r.epsilon_at = distributed_epsilon, r.epsilon_ctx = o;
     } else if (c->local.dp_clip > 0) { /* DP-SGD: this round's steps at once */
         size_t n = gdn_fl_sim_owner_examples(o->sim, client);
         uint64_t per = gdn_fl_dp_sgd_steps(&c->local, n);

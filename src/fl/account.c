@@ -5,7 +5,7 @@
 #include "guardian/dp.h"
 #include "guardian/fl.h"
 
-double gdn_fl_dp_epsilon(const gdn_fl_config *cfg, unsigned rounds)
+double gdn_fl_dp_epsilon(const gdn_fl_config *cfg, unsigned rounds, double delta)
 {
     double eps, order;
 
@@ -13,7 +13,7 @@ double gdn_fl_dp_epsilon(const gdn_fl_config *cfg, unsigned rounds)
         return 0;
     /* one Poisson-sampled Gaussian step per round, at rate q = fraction */
     if (!(cfg->dp.noise > 0) ||
-        gdn_dp_rdp_epsilon(&eps, &order, cfg->fraction, cfg->dp.noise, rounds, cfg->dp.delta,
+        gdn_dp_rdp_epsilon(&eps, &order, cfg->fraction, cfg->dp.noise, rounds, delta,
                            GDN_DP_RDP_CONSERVATIVE))
         return INFINITY;
     return eps;

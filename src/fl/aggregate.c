@@ -23,7 +23,8 @@ typedef enum {
     AGG_NORMBOUND,
     AGG_DP,
     AGG_SECAGG,
-    AGG_PRIO
+    AGG_PRIO,
+    AGG_DDG
 } agg_kind;
 
 #define SPEC_MAX 128
@@ -53,7 +54,14 @@ struct gdn_aggregator {
     uint8_t *sent;
     gdn_fl_prio *prio; /* prio: the two aggregators and the reports */
     size_t rejected;   /* prio: reports rejected in the last round */
-    gdn_rng rng;   /* dp, secagg, prio: this round's stream */
+    /* ddg: the distributed discrete Gaussian's parameters, the round's
+     * public rotation seed, workspaces (dim_pad doubles; dim floats). */
+    gdn_dp_ddg_params ddg;
+    uint8_t ddg_seed[32];
+    double *work;
+    float *upd;
+    uint8_t *filled; /* ddg: which cohort slots have been encoded */
+    gdn_rng rng;   /* dp, secagg, prio, ddg: this round's stream */
     int rng_set;   /* set for the current round (it is wiped after use) */
 
     int open;      /* a round has begun and not finished */
@@ -187,7 +195,7 @@ static int parse_spec(gdn_aggregator *a, const char *spec)
 static int is_robust(const gdn_aggregator *a)
 {
     return a->kind != AGG_MEAN && a->kind != AGG_NORMBOUND && a->kind != AGG_DP &&
-           a->kind != AGG_SECAGG;
+           a->kind != AGG_SECAGG && a->kind != AGG_DDG;
 }
 
 /* ---- Sorting (no NaN reaches here: add() rejects them) ------------------
@@ -509,6 +517,37 @@ double gdn_aggregator_prio_clip(size_t dim, double bound)
     return gdn_fl_prio_clip_norm(bound, dim);
 }
 
+int gdn_aggregator_new_ddg(gdn_aggregator **out, const gdn_dp_ddg_params *p,
+                           double expected, uint32_t k, uint32_t t, double dropout)
+{
+    gdn_aggregator *a;
+    int rc;
+
+    *out = NULL;
+    if (!(expected > 0) || !isfinite(expected) || !(dropout >= 0 && dropout < 1) ||
+        p->dim == 0 || p->dim_pad < p->dim || p->dim_pad > GDN_SECAGG_MAX_LENGTH ||
+        p->bits < 2 || p->bits > 32 || !(p->gamma > 0))
+        return gdn_error(GDN_EINVAL, "distributed DP: needs parameters from "
+                         "gdn_dp_ddg_setup, an expected cohort > 0, a dropout rate "
+                         "in [0, 1) and a rotated length up to 2^28");
+    if ((rc = gdn_aggregator_new(&a, "mean", p->dim))) /* allocates acc (dim) */
+        return rc;
+    a->kind = AGG_DDG;
+    a->ddg = *p;
+    a->bound = p->clip, a->noise = p->noise, a->expect = expected;
+    a->sa_k = k, a->sa_t = t, a->dropout = dropout;
+    a->work = malloc(p->dim_pad * sizeof *a->work);
+    a->upd = malloc(p->dim * sizeof *a->upd);
+    if (!a->work || !a->upd) {
+        gdn_aggregator_free(a);
+        return gdn_error(GDN_ENOMEM, "distributed DP: out of memory");
+    }
+    snprintf(a->spec, sizeof a->spec, "ddg:clip=%g,noise=%g,bits=%u", p->clip, p->noise,
+             p->bits);
+    *out = a;
+    return 0;
+}
+
 void gdn_aggregator_set_noise_rng(gdn_aggregator *agg, const gdn_rng *rng)
 {
     agg->rng = *rng;
@@ -551,6 +590,9 @@ void gdn_aggregator_free(gdn_aggregator *agg)
     free(agg->qsum);
     free(agg->sent);
     gdn_fl_prio_free(agg->prio);
+    free(agg->filled);
+    free(agg->work);
+    free(agg->upd);
     gdn_rng_wipe(&agg->rng);
     free(agg);
 }
@@ -568,7 +610,7 @@ const char *gdn_aggregator_spec(const gdn_aggregator *agg)
 
 static int reserve_secagg(gdn_aggregator *a, size_t cohort)
 {
-    size_t n;
+    size_t n, row = a->kind == AGG_DDG ? a->ddg.dim_pad : a->dim + 1;
 
     if (cohort <= a->cap)
         return 0;
@@ -576,10 +618,12 @@ static int reserve_secagg(gdn_aggregator *a, size_t cohort)
     free(a->qsum);
     free(a->sent);
     a->cap = 0;
-    a->qstore = gdn_mul_size(&n, cohort, (a->dim + 1) * 4) ? NULL : malloc(n);
-    a->qsum = malloc((a->dim + 1) * 4);
-    a->sent = malloc(cohort);
-    if (!a->qstore || !a->qsum || !a->sent)
+    a->qstore = gdn_mul_size(&n, cohort, row * 4) ? NULL : malloc(n ? n : 1);
+    a->qsum = malloc(row * 4);
+    a->sent = malloc(cohort ? cohort : 1);
+    free(a->filled);
+    a->filled = calloc(cohort ? cohort : 1, 1);
+    if (!a->qstore || !a->qsum || !a->sent || !a->filled)
         return gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory for %zu clients",
                          a->spec, cohort);
     a->cap = cohort;
@@ -650,35 +694,100 @@ static int finish_secagg(gdn_aggregator *a, float *out)
     return rc;
 }
 
+/* ---- Distributed DP (KLS 2021) ----------------------------------------------
+ * Each contribution is what a client would mask: its update encoded by
+ * gdn_dp_ddg_encode with its own stream (rounding and noise); SecAgg+ sums
+ * the encodings; the server decodes the sum and divides by the expected
+ * cohort, as DP-FedAvg does. With fewer than 2 contributions no SecAgg+
+ * round can run: the model stays (what the round reveals is then only that
+ * the cohort was that small). */
+
+/* Client `slot`'s encoding into its row, with its own stream; upd (dim)
+ * and work (dim_pad) are the caller's workspaces. */
+static int encode_ddg(gdn_aggregator *a, size_t slot, const float *vec, float *upd,
+                      double *work)
+{
+    uint32_t *q = a->qstore + slot * a->ddg.dim_pad;
+    gdn_rng own;
+    int rc;
+
+    for (size_t c = 0; c < a->dim; c++)
+        upd[c] = vec[c] - a->global[c];
+    gdn_rng_derive(&own, &a->rng, 2 + (uint64_t)slot);
+    rc = gdn_dp_ddg_encode(q, work, upd, &a->ddg, a->ddg_seed, &own);
+    gdn_rng_wipe(&own);
+    if (!rc)
+        a->filled[slot] = 1;
+    return rc;
+}
+
+static int finish_ddg(gdn_aggregator *a, float *out)
+{
+    size_t dim = a->dim;
+    uint32_t included = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < a->cohort; i++)
+        if (!a->filled[i])
+            return gdn_error(GDN_ESTATE, "aggregator '%s': the contribution of cohort "
+                             "slot %zu is missing", a->spec, i);
+    a->count = a->cohort;
+    if (a->count < 2) {
+        memcpy(out, a->global, dim * sizeof *out);
+    } else {
+        rc = gdn_fl_secagg_round(a->qsum, &included, a->sent, a->qstore,
+                                 (uint32_t)a->count, (uint32_t)a->ddg.dim_pad,
+                                 a->ddg.bits, a->sa_k, a->sa_t, a->dropout, &a->rng);
+        if (!rc)
+            rc = gdn_dp_ddg_decode(a->acc, a->work, a->qsum, &a->ddg, a->ddg_seed);
+        for (size_t c = 0; c < dim && !rc; c++)
+            out[c] = (float)((double)a->global[c] + a->acc[c] / a->expect);
+    }
+    sodium_memzero(a->work, a->ddg.dim_pad * sizeof *a->work);
+    gdn_rng_wipe(&a->rng);
+    a->rng_set = 0;
+    return rc;
+}
+
 int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
                          size_t cohort)
 {
     int rc;
 
     agg->open = 0;
-    if (cohort == 0 && agg->kind != AGG_DP) /* Poisson sampling may pick no one */
+    if (cohort == 0 && agg->kind != AGG_DP && agg->kind != AGG_DDG) /* Poisson: no one */
         return gdn_error(GDN_EINVAL, "aggregator '%s': empty cohort",
                          agg->spec);
-    if ((agg->kind == AGG_DP || agg->kind == AGG_SECAGG || agg->kind == AGG_PRIO) &&
+    if ((agg->kind == AGG_DP || agg->kind == AGG_SECAGG || agg->kind == AGG_PRIO ||
+         agg->kind == AGG_DDG) &&
         !agg->rng_set)
         return gdn_error(GDN_ESTATE, "aggregator '%s': the round's randomness was not "
                          "set (gdn_aggregator_set_noise_rng)", agg->spec);
     if ((agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP || agg->kind == AGG_SECAGG ||
-         agg->kind == AGG_PRIO) &&
+         agg->kind == AGG_PRIO || agg->kind == AGG_DDG) &&
         !global)
         return gdn_error(GDN_EINVAL,
                          "aggregator '%s': needs the global model", agg->spec);
     if (is_robust(agg) && (rc = reserve_robust(agg, cohort)))
         return rc;
-    if (agg->kind == AGG_SECAGG && (rc = reserve_secagg(agg, cohort)))
+    if ((agg->kind == AGG_SECAGG || agg->kind == AGG_DDG) &&
+        (rc = reserve_secagg(agg, cohort)))
         return rc;
     if (agg->kind == AGG_PRIO && (rc = gdn_fl_prio_begin(agg->prio, cohort)))
         return rc;
+    if (agg->kind == AGG_DDG) { /* the round's public rotation seed */
+        gdn_rng pub;
+        gdn_rng_derive(&pub, &agg->rng, 1);
+        gdn_rng_bytes(&pub, agg->ddg_seed, sizeof agg->ddg_seed);
+        gdn_rng_wipe(&pub);
+    }
     agg->global = global;
     agg->cohort = cohort;
     agg->count = 0;
     agg->wsum = 0;
     agg->open = 1;
+    if (agg->filled)
+        memset(agg->filled, 0, cohort ? cohort : 1);
     return 0;
 }
 
@@ -762,12 +871,49 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
     } else if (agg->kind == AGG_PRIO) {
         if ((rc = gdn_fl_prio_add(agg->prio, vec, agg->global, &agg->rng)))
             return rc;
+    } else if (agg->kind == AGG_DDG) {
+        if ((rc = encode_ddg(agg, agg->count, vec, agg->upd, agg->work)))
+            return rc;
     } else {
         memcpy(agg->store + agg->count * dim, vec, dim * sizeof(float));
     }
     agg->wsum += weight;
     agg->count++;
     return 0;
+}
+
+int gdn_aggregator_concurrent(const gdn_aggregator *agg)
+{
+    return agg->kind == AGG_DDG;
+}
+
+int gdn_aggregator_add_slot(gdn_aggregator *agg, size_t slot, const float *vec,
+                            double weight)
+{
+    float *upd;
+    double *work;
+    int rc;
+
+    if (agg->kind != AGG_DDG || !agg->open || slot >= agg->cohort || agg->filled[slot])
+        return gdn_error(GDN_ESTATE, "aggregator '%s': cannot add slot %zu now",
+                         agg->spec, slot);
+    if (!(weight > 0) || !isfinite(weight))
+        return gdn_error(GDN_EINVAL, "aggregator '%s': weight %g must be positive and "
+                         "finite", agg->spec, weight);
+    if ((rc = check_finite(agg, vec)))
+        return rc;
+    /* Each concurrent caller works in its own buffers (one client's worth). */
+    upd = malloc(agg->dim * sizeof *upd);
+    work = malloc(agg->ddg.dim_pad * sizeof *work);
+    if (!upd || !work)
+        rc = gdn_error(GDN_ENOMEM, "aggregator '%s': out of memory", agg->spec);
+    else
+        rc = encode_ddg(agg, slot, vec, upd, work);
+    if (work)
+        sodium_memzero(work, agg->ddg.dim_pad * sizeof *work);
+    free(upd);
+    free(work);
+    return rc;
 }
 
 /* DP-FedAvg's fixed-denominator estimator (McMahan et al., ICLR 2018,
@@ -818,7 +964,7 @@ int gdn_aggregator_finish(gdn_aggregator *agg, float *out)
     if (!agg->open)
         return gdn_error(GDN_ESTATE, "aggregator '%s': finish before begin",
                          agg->spec);
-    if (n == 0 && agg->kind != AGG_DP)
+    if (n == 0 && agg->kind != AGG_DP && agg->kind != AGG_DDG)
         return gdn_error(GDN_ESTATE,
                          "aggregator '%s': no contributions this round",
                          agg->spec);
@@ -833,6 +979,9 @@ int gdn_aggregator_finish(gdn_aggregator *agg, float *out)
         rc = gdn_fl_prio_finish(agg->prio, out, agg->global, &agg->rng, &agg->rejected);
         gdn_rng_wipe(&agg->rng);
         agg->rng_set = 0;
+        break;
+    case AGG_DDG:
+        rc = finish_ddg(agg, out);
         break;
     case AGG_MEAN:
         for (size_t c = 0; c < dim; c++)

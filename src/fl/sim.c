@@ -31,6 +31,7 @@ struct gdn_fl_sim {
     uint32_t *cohort, *pool;
     uint8_t *malicious;
     uint32_t *joined;                /* rounds each client trained in (DP-SGD's ε) */
+    gdn_dp_ddg_params ddg;           /* distributed DP's parameters */
     gdn_fl_refusal *refusals;        /* the last round's, up to the cohort's size */
     size_t nrefused;
     unsigned done;
@@ -97,6 +98,9 @@ static int check_config(const gdn_fl_config *c,
         (c->dp.enabled || !(c->local.dp_noise >= 0) || !(c->dp.delta > 0 && c->dp.delta < 1)))
         return gdn_error(GDN_EINVAL, "federation: DP-SGD (sample level) needs noise >= 0 "
                          "and 0 < delta < 1, and is not combined with client-level DP");
+    if (c->dp.distributed && (!c->dp.enabled || !c->secagg.enabled || c->dp.quantile > 0))
+        return gdn_error(GDN_EINVAL, "federation: distributed DP needs client-level DP "
+                         "with secure aggregation, and a fixed clip");
     for (size_t k = 0; k < part->clients; k++)
         if (gdn_partition_size(part, k) == 0)
             return gdn_error(GDN_EINVAL, "federation: client %zu has no examples", k);
@@ -172,16 +176,25 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
     dim = gdn_model_nparams(s->global);
     gdn_fl_init_rng(&rng, cfg->seed);
     gdn_model_init(s->global, &rng);
-    if (cfg->secagg.enabled && cfg->dp.enabled)
-        rc = gdn_error(GDN_EINVAL, "federation: --secagg with --dp client is "
-                       "distributed DP, not there yet; use one of them");
+    if (cfg->secagg.enabled && cfg->dp.enabled && !cfg->dp.distributed)
+        rc = gdn_error(GDN_EINVAL, "federation: --secagg with client-level DP is "
+                       "distributed DP (--dp distributed)");
     else if (cfg->prio.enabled && (cfg->secagg.enabled || cfg->dp.enabled ||
                                    strcmp(cfg->aggregator, "mean") != 0))
         rc = gdn_error(GDN_EINVAL, "federation: --prio replaces the aggregation; it "
                        "does not combine with --secagg, --dp client or a robust aggregator");
     else if (cfg->prio.enabled)
         rc = gdn_aggregator_new_prio(&s->agg, dim, cfg->prio.bound);
-    else if (cfg->secagg.enabled) {
+    else if (cfg->dp.distributed) {
+        double expected = cfg->fraction * (double)cfg->clients;
+        long n = lround(expected);
+        rc = gdn_dp_ddg_setup(&s->ddg, dim, cfg->dp.clip, cfg->dp.noise,
+                              (uint32_t)(n > 0 ? n : 1),
+                              cfg->dp.ddg_bits ? cfg->dp.ddg_bits : 18, cfg->dp.ddg_gamma);
+        if (!rc)
+            rc = gdn_aggregator_new_ddg(&s->agg, &s->ddg, expected, cfg->secagg.k,
+                                        cfg->secagg.t, cfg->secagg.dropout);
+    } else if (cfg->secagg.enabled) {
         size_t largest = 0;
         for (size_t k = 0; k < part->clients; k++)
             if (gdn_partition_size(part, k) > largest)
@@ -299,9 +312,23 @@ double gdn_fl_sim_owner_epsilon(const gdn_fl_sim *s, size_t client, int next)
 
 double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
 {
+    return gdn_fl_sim_epsilon_at(s, rounds, s->cfg.dp.delta);
+}
+
+double gdn_fl_sim_epsilon_at(const gdn_fl_sim *s, unsigned rounds, double delta)
+{
+    double eps, order;
+
     if (s->cfg.local.dp_clip > 0)
         return rounds ? sample_level_epsilon(s, rounds) : 0;
-    return gdn_fl_dp_epsilon(&s->cfg, rounds);
+    if (!s->cfg.dp.enabled || rounds == 0)
+        return 0;
+    if (s->cfg.dp.distributed)
+        return s->cfg.dp.noise > 0 && !gdn_dp_ddg_epsilon(&eps, &order, &s->ddg,
+                                                          s->cfg.fraction, rounds, delta)
+                   ? eps
+                   : INFINITY;
+    return gdn_fl_dp_epsilon(&s->cfg, rounds, delta);
 }
 
 const gdn_fl_refusal *gdn_fl_sim_refusals(const gdn_fl_sim *s, size_t *n)
@@ -423,6 +450,10 @@ static void *train_worker(void *p)
                         gdn_aggregator_prio_clip(dim, s->cfg.prio.bound));
         if (!rc && s->malicious[client])
             attack(s, gdn_model_params(model), global, dim);
+        /* Distributed DP: each client encodes its own update, in parallel;
+         * only the bookkeeping below waits for cohort order. */
+        if (!rc && gdn_aggregator_concurrent(s->agg))
+            rc = gdn_aggregator_add_slot(s->agg, slot, gdn_model_params(model), (double)n);
 
         /* Contributions enter the aggregator in cohort order. The worker
          * whose turn it is adds outside the lock (no one else touches the
@@ -432,7 +463,7 @@ static void *train_worker(void *p)
             pthread_cond_wait(&s->turn, &s->lock);
         int failed = s->rc;
         pthread_mutex_unlock(&s->lock);
-        if (!failed && !rc)
+        if (!failed && !rc && !gdn_aggregator_concurrent(s->agg))
             rc = gdn_aggregator_add(s->agg, gdn_model_params(model), (double)n);
         pthread_mutex_lock(&s->lock);
         if (rc) {

@@ -1007,7 +1007,7 @@ static void finish_round(coord *co)
      * Poisson sampling costs no privacy, and the estimator divides by the
      * expected cohort, not by those who answered. */
     r.completed = co->fl.dp.enabled || co->updates >= co->cfg->min_clients;
-    r.epsilon = gdn_fl_dp_epsilon(&co->fl, co->round);
+    r.epsilon = gdn_fl_dp_epsilon(&co->fl, co->round, co->fl.dp.delta);
     r.train_loss = co->weight_sum > 0 ? co->loss_sum / co->weight_sum : 0;
     if (r.completed) {
         if (!co->fl.secagg.enabled && (rc = gdn_aggregator_finish(co->agg, co->aggregate)))
@@ -1455,9 +1455,9 @@ static int maybe_start(coord *co)
 
     if (co->in_round || co->finishing || co->t_last)
         return 0;
-    if (cfg->target_epsilon > 0 && gdn_fl_dp_epsilon(&co->fl, co->done + 1) > cfg->target_epsilon) {
+    if (cfg->target_epsilon > 0 && gdn_fl_dp_epsilon(&co->fl, co->done + 1, co->fl.dp.delta) > cfg->target_epsilon) {
         gdn_log(GDN_LOG_INFO, "privacy budget reached: round %u would spend epsilon %.4g > "
-                "%g (delta %g); stopping", co->done + 1, gdn_fl_dp_epsilon(&co->fl, co->done + 1),
+                "%g (delta %g); stopping", co->done + 1, gdn_fl_dp_epsilon(&co->fl, co->done + 1, co->fl.dp.delta),
                 cfg->target_epsilon, co->fl.dp.delta);
         co->t_last = gdn_now();
         return 0;

@@ -520,8 +520,10 @@ static int check_budget(gdn_policy_verdict *v, const gdn_policy *p,
     }
     if (r->steps == UINT64_MAX)
         return refuse(v, "budget", "%" PRIu64 " steps already taken", r->steps);
-    if ((rc = gdn_dp_rdp_epsilon(&eps, &order, r->q, r->sigma, r->steps + 1, p->delta,
-                                 GDN_DP_RDP_CONSERVATIVE)))
+    if (r->epsilon_at)
+        eps = r->epsilon_at(p->delta, r->epsilon_ctx);
+    else if ((rc = gdn_dp_rdp_epsilon(&eps, &order, r->q, r->sigma, r->steps + 1, p->delta,
+                                      GDN_DP_RDP_CONSERVATIVE)))
         return rc;
     if (!(eps > p->eps) && !isnan(eps))
         return 0;
