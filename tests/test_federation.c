@@ -617,6 +617,20 @@ GDN_TEST(federation_policy_ledger_and_split_view)
     CHECK(gdn_test_wait(serve, 30) == 0);
 }
 
+/* The epsilon a log prints after "round R/": the text "epsilon X". */
+static void epsilon_text(char *out, size_t cap, const char *log, const char *round)
+{
+    gdn_buf t = {0};
+    const char *p = NULL;
+
+    out[0] = '\0';
+    if (gdn_file_read(&t, log, 1 << 20) == 0 && gdn_buf_append(&t, "", 1) == 0)
+        p = strstr((const char *)t.data, round);
+    if (p && (p = strstr(p, "epsilon ")))
+        snprintf(out, cap, "%.*s", (int)(8 + strcspn(p + 8, " \n(")), p);
+    gdn_buf_free(&t);
+}
+
 /* Client-level DP over the network: Poisson-sampled cohorts, clipped
  * updates and the noise drawn from the round's stream, exactly as the
  * simulation does: the same model bits, and the same epsilon reported. */
@@ -645,18 +659,38 @@ GDN_TEST(federation_dp_matches_simulate)
     snprintf(b, sizeof b, "%s/serve/model.safetensors", f.dir);
     CHECK(same_file(a, b));
     {   /* the epsilon after round 3, as both print it */
-        char sim_log[700], want[64];
-        gdn_buf t = {0};
-        const char *p;
+        char sim_log[700], want[64], got[64];
         snprintf(sim_log, sizeof sim_log, "%s/simulated.log", f.dir);
-        CHECK(gdn_file_read(&t, sim_log, 1 << 20) == 0 && gdn_buf_append(&t, "", 1) == 0);
-        p = t.data ? strstr((const char *)t.data, "round 3/3") : NULL;
-        p = p ? strstr(p, "epsilon ") : NULL;
-        CHECK(p != NULL);
-        if (p) {
-            snprintf(want, sizeof want, "%.*s", (int)strcspn(p, " \n(") + 8, p);
-            CHECK(gdn_test_file_contains(log, want));
-        }
-        gdn_buf_free(&t);
+        epsilon_text(want, sizeof want, sim_log, "round 3/3");
+        epsilon_text(got, sizeof got, log, "round 3/3");
+        CHECK(want[0] && strcmp(want, got) == 0);
     }
+}
+
+/* Distributed DP over the network: each owner adds its share of discrete
+ * Gaussian noise to its rotated, rounded update under SecAgg+, so no party
+ * sees an un-noised sum; the accountant gives the simulation's epsilon. */
+GDN_TEST(federation_distributed_dp)
+{
+    fed f;
+    char log[700], args[2048], sim_log[700], want[64], got[64];
+    int serve, owners[OWNERS];
+    const char *dp = "--secagg --dp distributed --clip 1 --noise 0.5 --fraction 0.8";
+
+    snprintf(args, sizeof args, "--rounds 2 %s", dp);
+    CHECK(run_federation(&f, "fed-ddg", args, &serve, owners, NULL) > 0);
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(wait_owners(owners) == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK(gdn_test_file_contains(log, "round 2/2  completed"));
+    CHECK(gdn_test_file_contains(log, "(SecAgg+)"));
+    snprintf(args, sizeof args, "simulate %s --rounds 2 --workers 2 %s --out %s/simulated",
+             FL_ARGS, dp, f.dir);
+    snprintf(sim_log, sizeof sim_log, "%s/simulated.log", f.dir);
+    CHECK(gdn_test_guardian(args, sim_log) == 0);
+    epsilon_text(want, sizeof want, sim_log, "round 2/2");
+    epsilon_text(got, sizeof got, log, "round 2/2");
+    CHECK(want[0] && strcmp(want, got) == 0);
+    snprintf(args, sizeof args, "%s/fed-ddg-o0.log", f.dir);
+    CHECK(gdn_test_file_contains(args, "masked update sent (SecAgg+)"));
 }

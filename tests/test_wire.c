@@ -121,6 +121,10 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
             put_f64(s, 2, r->dp.noise_multiplier);
             put_f64(s, 3, r->dp.delta);
             put_f64(s, 4, r->dp.sampling_rate);
+            put_u(s, 5, (uint64_t)r->dp.distributed);
+            put_u(s, 6, r->dp.ddg_bits);
+            put_f64(s, 7, r->dp.ddg_gamma);
+            put_u(s, 8, r->dp.ddg_clients);
             put_sub(p, 12, s);
             s->n = 0;
         }
@@ -261,6 +265,10 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         r->dp.noise_multiplier = 1.1;
         r->dp.delta = 1e-5;
         r->dp.sampling_rate = 0.1;
+        r->dp.distributed = 1;
+        r->dp.ddg_bits = 18;
+        r->dp.ddg_gamma = 1e-3;
+        r->dp.ddg_clients = 100;
         r->secagg.n = 100;
         r->secagg.k = 40;
         r->secagg.t = 21;

@@ -140,7 +140,7 @@ double gdn_aggregator_prio_clip(size_t dim, double bound);
  * (clip, rotation, rounding, its share of the discrete Gaussian noise,
  * mod 2^bits), a SecAgg+ round as in new_secagg sums the encodings, and
  * the decoded sum over `expected` is added to the global model. Weights are
- * ignored (all 1). An empty cohort, or a single client, leaves the model. */
+ * ignored (all 1). A cohort of fewer than 3 (SecAgg+'s minimum) leaves the model. */
 int gdn_aggregator_new_ddg(gdn_aggregator **out, const gdn_dp_ddg_params *p,
                            double expected, uint32_t k, uint32_t t, double dropout);
 
@@ -266,6 +266,20 @@ size_t gdn_fl_sample_cohort(uint32_t *cohort, uint32_t *scratch, const gdn_fl_co
  * Poisson-sampled cohorts at rate cfg->fraction with noise multiplier
  * dp.noise, from the Rényi accountant; 0 without DP, INFINITY without noise. */
 double gdn_fl_dp_epsilon(const gdn_fl_config *cfg, unsigned rounds, double delta);
+
+/* Distributed DP (dp.h's DDG) as the simulation and the networked roles run
+ * it: the round's public rotation seed from the SecAgg+ session; a client's
+ * encoding of local - global (upd: dim floats of scratch, work: dim_pad);
+ * the server's decoding of the masked sum into global + sum / expected (acc:
+ * dim, work: dim_pad); and ε after `rounds` Poisson-sampled rounds at q. */
+void gdn_fl_ddg_seed(uint8_t seed[32], const uint8_t session[32]);
+int gdn_fl_ddg_encode(uint32_t *q, double *work, float *upd, const float *local,
+                      const float *global, const gdn_dp_ddg_params *p, const uint8_t seed[32],
+                      gdn_rng *rng);
+int gdn_fl_ddg_decode(float *out, double *acc, double *work, const uint32_t *sum,
+                      const float *global, const gdn_dp_ddg_params *p, const uint8_t seed[32],
+                      double expected);
+double gdn_fl_ddg_epsilon(const gdn_dp_ddg_params *p, double q, unsigned rounds, double delta);
 
 /* Sets the defaults: fedavg, mean, 1 local epoch, batch 10, lr 0.05, ... */
 void gdn_fl_config_default(gdn_fl_config *cfg);

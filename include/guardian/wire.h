@@ -116,6 +116,10 @@ typedef struct gdn_wire_dp {
     double noise_multiplier; /* >= 0, finite */
     double delta;            /* (0, 1) */
     double sampling_rate;    /* (0, 1]: q, each owner's chance to be in a round */
+    int distributed;         /* 1: distributed DP under SecAgg+ (then below) */
+    uint32_t ddg_bits;       /* 2 .. 32 */
+    double ddg_gamma;        /* > 0, finite */
+    uint32_t ddg_clients;    /* >= 1 */
 } gdn_wire_dp;
 
 typedef struct gdn_wire_secagg {

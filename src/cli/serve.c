@@ -28,7 +28,11 @@ cli_opt cli_serve_opts[] = {
     CLI_FL_OPTS,
     CLI_SECAGG_OPTS,
     {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, Gaussian "
-     "noise on the sum, Poisson sampling at rate --fraction)", NULL, 0},
+     "noise on the sum, Poisson sampling at rate --fraction) or distributed (with "
+     "--secagg: each owner adds its share of discrete Gaussian noise)", NULL, 0},
+    {"ddg-bits", "B", "distributed DP: SecAgg+ modulus 2^B", "18", 0},
+    {"ddg-gamma", "G", "distributed DP: grid step (0: chosen so that 6 standard "
+     "deviations of the aggregate fit the modulus)", "0", 0},
     {"clip", "S", "DP: L2 bound of each owner's update", "1.0", 0},
     {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
     {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
@@ -214,12 +218,24 @@ int cli_serve(cli_opt *opts)
         ms_option(opts, "idle-timeout", 0.002, 86400, &cfg.idle_timeout_ms))
         return GDN_EINVAL;
     if (cli_str(opts, "dp")) {
-        if (strcmp(cli_str(opts, "dp"), "client") != 0) {
-            fprintf(stderr, "guardian serve: --dp %s: over the network, client-level DP "
-                            "(--dp client) is available\n", cli_str(opts, "dp"));
+        const char *mode = cli_str(opts, "dp");
+        long bits;
+        if (strcmp(mode, "client") != 0 && strcmp(mode, "distributed") != 0) {
+            fprintf(stderr, "guardian serve: --dp %s: expected client or distributed "
+                            "(DP-SGD runs in simulate)\n", mode);
             return GDN_EINVAL;
         }
         cfg.fl.dp.enabled = 1;
+        cfg.fl.dp.distributed = strcmp(mode, "distributed") == 0;
+        if (cfg.fl.dp.distributed && !cfg.fl.secagg.enabled) {
+            fprintf(stderr, "guardian serve: --dp distributed needs --secagg (the noise is "
+                            "in the masked sum)\n");
+            return GDN_EINVAL;
+        }
+        if (cli_long(opts, "ddg-bits", 2, 32, &bits) ||
+            cli_double(opts, "ddg-gamma", 0, 1e6, &cfg.fl.dp.ddg_gamma))
+            return GDN_EINVAL;
+        cfg.fl.dp.ddg_bits = (uint32_t)bits;
         if (cli_double(opts, "clip", 1e-9, 1e9, &cfg.fl.dp.clip) ||
             cli_double(opts, "noise", 0, 1e6, &cfg.fl.dp.noise) ||
             cli_double(opts, "delta", 1e-300, 0.999999, &cfg.fl.dp.delta) ||

@@ -711,10 +711,8 @@ static int encode_ddg(gdn_aggregator *a, size_t slot, const float *vec, float *u
     gdn_rng own;
     int rc;
 
-    for (size_t c = 0; c < a->dim; c++)
-        upd[c] = vec[c] - a->global[c];
     gdn_rng_derive(&own, &a->rng, 2 + (uint64_t)slot);
-    rc = gdn_dp_ddg_encode(q, work, upd, &a->ddg, a->ddg_seed, &own);
+    rc = gdn_fl_ddg_encode(q, work, upd, vec, a->global, &a->ddg, a->ddg_seed, &own);
     gdn_rng_wipe(&own);
     if (!rc)
         a->filled[slot] = 1;
@@ -732,16 +730,15 @@ static int finish_ddg(gdn_aggregator *a, float *out)
             return gdn_error(GDN_ESTATE, "aggregator '%s': the contribution of cohort "
                              "slot %zu is missing", a->spec, i);
     a->count = a->cohort;
-    if (a->count < 2) {
+    if (a->count < 3) { /* SecAgg+ needs 3: with 2, each would learn the other's input */
         memcpy(out, a->global, dim * sizeof *out);
     } else {
         rc = gdn_fl_secagg_round(a->qsum, &included, a->sent, a->qstore,
                                  (uint32_t)a->count, (uint32_t)a->ddg.dim_pad,
                                  a->ddg.bits, a->sa_k, a->sa_t, a->dropout, &a->rng);
         if (!rc)
-            rc = gdn_dp_ddg_decode(a->acc, a->work, a->qsum, &a->ddg, a->ddg_seed);
-        for (size_t c = 0; c < dim && !rc; c++)
-            out[c] = (float)((double)a->global[c] + a->acc[c] / a->expect);
+            rc = gdn_fl_ddg_decode(out, a->acc, a->work, a->qsum, a->global, &a->ddg,
+                                   a->ddg_seed, a->expect);
     }
     sodium_memzero(a->work, a->ddg.dim_pad * sizeof *a->work);
     gdn_rng_wipe(&a->rng);

@@ -317,17 +317,12 @@ double gdn_fl_sim_epsilon(const gdn_fl_sim *s, unsigned rounds)
 
 double gdn_fl_sim_epsilon_at(const gdn_fl_sim *s, unsigned rounds, double delta)
 {
-    double eps, order;
-
     if (s->cfg.local.dp_clip > 0)
         return rounds ? sample_level_epsilon(s, rounds) : 0;
     if (!s->cfg.dp.enabled || rounds == 0)
         return 0;
     if (s->cfg.dp.distributed)
-        return s->cfg.dp.noise > 0 && !gdn_dp_ddg_epsilon(&eps, &order, &s->ddg,
-                                                          s->cfg.fraction, rounds, delta)
-                   ? eps
-                   : INFINITY;
+        return gdn_fl_ddg_epsilon(&s->ddg, s->cfg.fraction, rounds, delta);
     return gdn_fl_dp_epsilon(&s->cfg, rounds, delta);
 }
 

@@ -124,6 +124,10 @@ typedef struct coord {
     uint8_t *sa_answered;  /* in this phase */
     uint32_t *sa_sum;      /* dim + 1 */
     gdn_buf sa_roster;     /* the participants' identity keys, 32 bytes each */
+    /* distributed DP: the owners' encoding, the round's rotation seed */
+    gdn_dp_ddg_params ddg;
+    uint8_t ddg_seed[32];
+    double *ddg_out, *ddg_work; /* dim, dim_pad */
     uint8_t head[GDN_WIRE_HEAD_BYTES]; /* the ledger's head after the last round */
     uint64_t head_size;
     int cosigs_staged;              /* co-signatures waiting for the tick's commit */
@@ -472,6 +476,15 @@ static void welcome(coord *co, conn *c)
 
 /* ---- Rounds -------------------------------------------------------------------- */
 
+/* ε after `rounds` rounds: the central Gaussian's RDP, or the distributed
+ * discrete Gaussian's (KLS) amplified by sampling. */
+static double epsilon_after(const coord *co, unsigned rounds)
+{
+    return co->fl.dp.distributed
+               ? gdn_fl_ddg_epsilon(&co->ddg, co->fl.fraction, rounds, co->fl.dp.delta)
+               : gdn_fl_dp_epsilon(&co->fl, rounds, co->fl.dp.delta);
+}
+
 static size_t connected_idle(const coord *co)
 {
     size_t n = 0;
@@ -560,9 +573,20 @@ static void sa_send(coord *co, size_t j, uint32_t phase, gdn_buf *payload)
 
 static void finish_round(coord *co);
 
+/* Distributed DP: the noisy sum of the owners' encodings, decoded (rotated
+ * back, rescaled), over the expected cohort, as the simulation does. */
+static int decode_ddg(coord *co)
+{
+    return gdn_fl_ddg_decode(co->aggregate, co->ddg_out, co->ddg_work, co->sa_sum,
+                             gdn_model_params(co->global), &co->ddg, co->ddg_seed,
+                             co->fl.fraction * (double)co->fl.clients);
+}
+
 /* Ends a SecAgg+ round that cannot go on: nothing is revealed, no update. */
 static void sa_fail(coord *co, const char *why)
 {
+    /* under DP the round still publishes: the model, unchanged */
+    memcpy(co->aggregate, gdn_model_params(co->global), co->dim * sizeof(float));
     gdn_log(GDN_LOG_WARN, "round %u: SecAgg+ failed: %s", co->round, why);
     for (size_t i = 0; i < co->m; i++)
         if (co->slots[i].status == S_PENDING || co->slots[i].status == S_ADDED)
@@ -588,9 +612,11 @@ static void sa_step(coord *co, int force)
     }
     if (co->sa_phase == 3) { /* the unmasking answers are in */
         if (gdn_secagg_server_finish(co->sa, co->sa_sum, &count) ||
-            gdn_fl_secagg_decode(co->aggregate, co->sa_sum, gdn_model_params(co->global),
-                                 co->dim, count, co->fl.secagg.clip,
-                                 co->fl.secagg.levels)) {
+            (co->fl.dp.distributed
+                 ? decode_ddg(co)
+                 : gdn_fl_secagg_decode(co->aggregate, co->sa_sum, gdn_model_params(co->global),
+                                        co->dim, count, co->fl.secagg.clip,
+                                        co->fl.secagg.levels))) {
             snprintf(why, sizeof why, "%s", gdn_errmsg());
             sa_fail(co, why);
             return;
@@ -649,13 +675,20 @@ static int sa_setup(coord *co, const size_t *parts, size_t np)
 
     memset(&co->sp, 0, sizeof co->sp);
     if ((rc = gdn_fl_secagg_graph(&co->sp, (uint32_t)np, co->fl.secagg.k, co->fl.secagg.t,
-                                  0)) ||
-        (rc = gdn_secagg_quant_bits(&co->sp.bits, (uint32_t)np, co->fl.secagg.levels)))
+                                  0)))
         return rc;
-    co->sp.length = (uint32_t)co->dim + 1;
+    if (co->fl.dp.distributed) { /* the DDG encoding's modulus and length */
+        co->sp.bits = co->ddg.bits;
+        co->sp.length = (uint32_t)co->ddg.dim_pad;
+    } else {
+        if ((rc = gdn_secagg_quant_bits(&co->sp.bits, (uint32_t)np, co->fl.secagg.levels)))
+            return rc;
+        co->sp.length = (uint32_t)co->dim + 1;
+    }
     gdn_fl_server_rng(&server, co->fl.seed, co->round);
     gdn_rng_derive(&session, &server, 2); /* public: it only seeds the graph */
     gdn_rng_bytes(&session, co->sp.session, sizeof co->sp.session);
+    gdn_fl_ddg_seed(co->ddg_seed, co->sp.session);
     gdn_rng_wipe(&server);
     gdn_rng_wipe(&session);
     co->sa_roster.len = 0;
@@ -721,9 +754,10 @@ static int start_round(coord *co)
         memcpy(s->pk, c->pk, 32);
         parts[np++] = i;
     }
-    if (secagg && (np < 2 || (rc = sa_setup(co, parts, np)))) {
+    if (secagg && (np < 3 || (rc = sa_setup(co, parts, np)))) {
         gdn_log(GDN_LOG_WARN, "round %u: no SecAgg+ round among %zu owners: %s", co->round,
-                np, np < 2 ? "at least 2 are needed" : gdn_errmsg());
+                np, np < 3 ? "at least 3 are needed (with 2, each would learn the other's "
+                             "input from the sum)" : gdn_errmsg());
         for (size_t j = 0; j < np; j++)
             co->slots[parts[j]].status = S_DROPPED, co->slots[parts[j]].c = NULL;
         np = 0;
@@ -763,6 +797,13 @@ static int start_round(coord *co)
             rs->dp.noise_multiplier = co->fl.dp.noise;
             rs->dp.delta = co->fl.dp.delta;
             rs->dp.sampling_rate = co->fl.fraction;
+            if (co->fl.dp.distributed) {
+                rs->dp.clip = co->fl.dp.clip;
+                rs->dp.distributed = 1;
+                rs->dp.ddg_bits = co->ddg.bits;
+                rs->dp.ddg_gamma = co->ddg.gamma;
+                rs->dp.ddg_clients = co->ddg.clients;
+            }
         }
         rs->model_bytes = co->model_bytes.len;
         rs->deadline_ms = cfg->round_timeout_ms;
@@ -794,10 +835,15 @@ static int start_round(coord *co)
     }
     gdn_log(GDN_LOG_INFO, "round %u/%u: %zu owners sampled, model sent to %zu%s", co->round,
             co->fl.rounds, co->m, np, co->sa ? " (SecAgg+)" : "");
-    if (co->sa)
+    if (co->sa) {
         sa_step(co, 0);
-    else
+    } else if (secagg) { /* no SecAgg+ round: nothing to wait for, no update */
+        memcpy(co->aggregate, gdn_model_params(co->global), co->dim * sizeof(float));
+        co->updates = 0;
+        finish_round(co);
+    } else {
         advance(co); /* a cohort of dropouts ends at once */
+    }
     return 0;
 }
 
@@ -1007,7 +1053,7 @@ static void finish_round(coord *co)
      * Poisson sampling costs no privacy, and the estimator divides by the
      * expected cohort, not by those who answered. */
     r.completed = co->fl.dp.enabled || co->updates >= co->cfg->min_clients;
-    r.epsilon = gdn_fl_dp_epsilon(&co->fl, co->round, co->fl.dp.delta);
+    r.epsilon = epsilon_after(co, co->round);
     r.train_loss = co->weight_sum > 0 ? co->loss_sum / co->weight_sum : 0;
     if (r.completed) {
         if (!co->fl.secagg.enabled && (rc = gdn_aggregator_finish(co->agg, co->aggregate)))
@@ -1455,9 +1501,9 @@ static int maybe_start(coord *co)
 
     if (co->in_round || co->finishing || co->t_last)
         return 0;
-    if (cfg->target_epsilon > 0 && gdn_fl_dp_epsilon(&co->fl, co->done + 1, co->fl.dp.delta) > cfg->target_epsilon) {
+    if (cfg->target_epsilon > 0 && epsilon_after(co, co->done + 1) > cfg->target_epsilon) {
         gdn_log(GDN_LOG_INFO, "privacy budget reached: round %u would spend epsilon %.4g > "
-                "%g (delta %g); stopping", co->done + 1, gdn_fl_dp_epsilon(&co->fl, co->done + 1, co->fl.dp.delta),
+                "%g (delta %g); stopping", co->done + 1, epsilon_after(co, co->done + 1),
                 cfg->target_epsilon, co->fl.dp.delta);
         co->t_last = gdn_now();
         return 0;
@@ -1516,9 +1562,10 @@ static int check_config(const gdn_coord_config *cfg)
     if (f->attack != GDN_ATTACK_NONE || f->local.dp_clip > 0 || f->admit)
         return gdn_error(GDN_EINVAL, "coordinator: DP-SGD and simulated attacks are not "
                          "available over the network");
-    if (f->dp.enabled && f->secagg.enabled)
-        return gdn_error(GDN_EINVAL, "coordinator: DP with SecAgg+ is distributed DP, not "
-                         "over the network yet; use one of them");
+    if (f->dp.enabled && f->secagg.enabled != f->dp.distributed)
+        return gdn_error(GDN_EINVAL, "coordinator: %s", f->dp.distributed
+                         ? "distributed DP needs SecAgg+ (the noise is in the masked sum)"
+                         : "SecAgg+ with client-level DP is distributed DP (--dp distributed)");
     if (f->secagg.enabled && (strcmp(f->aggregator, "mean") != 0 || !(f->secagg.clip > 0) ||
                               f->secagg.levels < 2))
         return gdn_error(GDN_EINVAL, "coordinator: secure aggregation sums: it needs the "
@@ -1576,6 +1623,8 @@ static void coord_free(coord *co)
     free(co->sa_slot);
     free(co->sa_answered);
     free(co->sa_sum);
+    free(co->ddg_out);
+    free(co->ddg_work);
     gdn_buf_free(&co->sa_roster);
     gdn_secagg_server_free(co->sa);
     gdn_buf_free(&co->model_bytes);
@@ -1620,7 +1669,14 @@ static int setup(coord *co, const gdn_coord_config *cfg)
         gdn_model_init(co->global, &rng);
         gdn_rng_wipe(&rng);
     }
-    if (co->fl.dp.enabled) { /* DP-FedAvg, as in the simulation */
+    if (co->fl.dp.distributed) { /* the owners encode; the sum comes out of SecAgg+ */
+        long expected = lround(co->fl.fraction * (double)co->fl.clients);
+        rc = gdn_dp_ddg_setup(&co->ddg, co->dim, co->fl.dp.clip, co->fl.dp.noise,
+                              (uint32_t)(expected > 0 ? expected : 1),
+                              co->fl.dp.ddg_bits ? co->fl.dp.ddg_bits : 18, co->fl.dp.ddg_gamma);
+        if (!rc)
+            rc = gdn_aggregator_new(&co->agg, "mean", co->dim);
+    } else if (co->fl.dp.enabled) { /* DP-FedAvg, as in the simulation */
         double expected = co->fl.fraction * (double)co->fl.clients;
         rc = gdn_aggregator_new_dp(&co->agg, co->dim, co->fl.dp.clip, co->fl.dp.noise,
                                    expected);
@@ -1655,7 +1711,14 @@ static int setup(coord *co, const gdn_coord_config *cfg)
     co->slots = calloc(n, sizeof *co->slots);
     co->sa_slot = calloc(n, sizeof *co->sa_slot);
     co->sa_answered = calloc(n, 1);
-    co->sa_sum = calloc(co->dim + 1, sizeof *co->sa_sum);
+    co->sa_sum = calloc((co->fl.dp.distributed ? co->ddg.dim_pad : co->dim + 1),
+                        sizeof *co->sa_sum);
+    if (co->fl.dp.distributed) {
+        co->ddg_out = malloc(co->dim * sizeof *co->ddg_out);
+        co->ddg_work = malloc(co->ddg.dim_pad * sizeof *co->ddg_work);
+        if (!co->ddg_out || !co->ddg_work)
+            return gdn_error(GDN_ENOMEM, "out of memory");
+    }
     if (!co->scratch || !co->aggregate || !co->conns || !co->by_owner || !co->roster ||
         !co->cohort || !co->pool || !co->slots || !co->sa_slot || !co->sa_answered ||
         !co->sa_sum)

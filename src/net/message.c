@@ -190,6 +190,15 @@ static int check_round_start(int c, const gdn_wire_round_start *m)
                        0));
         TRY(check_real(c, t, "dp.delta", m->dp.delta, 0, 1, 1, 1));
         TRY(check_real(c, t, "dp.sampling_rate", m->dp.sampling_rate, 0, 1, 1, 0));
+        if (m->dp.distributed) {
+            TRY(check_u64(c, t, "dp.ddg_bits", m->dp.ddg_bits, 2, 32));
+            TRY(check_real(c, t, "dp.ddg_gamma", m->dp.ddg_gamma, 0, 1, INFINITY, 0));
+            TRY(check_u64(c, t, "dp.ddg_clients", m->dp.ddg_clients, 1, UINT32_MAX));
+            if (m->aggregation != GDN_WIRE_AGG_SECAGG)
+                return bad(c, t, "dp.distributed", "distributed DP needs a SecAgg+ round");
+        } else if (m->dp.ddg_bits || m->dp.ddg_gamma != 0 || m->dp.ddg_clients) {
+            return bad(c, t, "dp.distributed", "distributed DP's settings in a central round");
+        }
     }
     if (m->aggregation == GDN_WIRE_AGG_SECAGG)
         TRY(check_secagg(c, &m->secagg));
@@ -337,6 +346,10 @@ static int from_round_start(gdn_wire_round_start *o, const Guardian__RoundStart 
         o->dp.noise_multiplier = p->dp->noise_multiplier;
         o->dp.delta = p->dp->delta;
         o->dp.sampling_rate = p->dp->sampling_rate;
+        o->dp.distributed = p->dp->distributed != 0;
+        o->dp.ddg_bits = p->dp->ddg_bits;
+        o->dp.ddg_gamma = p->dp->ddg_gamma;
+        o->dp.ddg_clients = p->dp->ddg_clients;
     }
     if ((p->secagg != NULL) != (p->aggregation == GUARDIAN__AGGREGATION__AGGREGATION_SECAGG))
         return bad(GDN_EFORMAT, t, "secagg",
@@ -528,6 +541,10 @@ static void to_round_start(pb_msgs *b, const gdn_wire_round_start *m)
         b->dp.noise_multiplier = m->dp.noise_multiplier;
         b->dp.delta = m->dp.delta;
         b->dp.sampling_rate = m->dp.sampling_rate;
+        b->dp.distributed = m->dp.distributed != 0;
+        b->dp.ddg_bits = m->dp.ddg_bits;
+        b->dp.ddg_gamma = m->dp.ddg_gamma;
+        b->dp.ddg_clients = m->dp.ddg_clients;
         p->dp = &b->dp;
     }
     if (m->aggregation == GDN_WIRE_AGG_SECAGG) {

@@ -394,9 +394,31 @@ static int next_phase(owner *o, gdn_wire_msg *m, gdn_buf *payload, uint64_t roun
     return 1;
 }
 
+/* Distributed DP: local - global, clipped, rotated, rounded, noised with
+ * this owner's share of the discrete Gaussian, mod 2^bits (dp.h). */
+static int encode_ddg(owner *o, uint32_t *q, const gdn_dp_ddg_params *p,
+                      const uint8_t seed[32], gdn_rng *rng)
+{
+    double *work = malloc(p->dim_pad * sizeof *work);
+    float *upd = malloc(p->dim * sizeof *upd);
+    int rc = work && upd ? gdn_fl_ddg_encode(q, work, upd, gdn_model_params(o->model), o->global,
+                                             p, seed, rng)
+                         : gdn_error(GDN_ENOMEM, "out of memory");
+
+    if (work)
+        sodium_memzero(work, p->dim_pad * sizeof *work);
+    if (upd)
+        sodium_memzero(upd, p->dim * sizeof *upd);
+    free(work);
+    free(upd);
+    return rc;
+}
+
 static int secagg_round(owner *o, const gdn_wire_round_start *rs)
 {
     const gdn_wire_secagg *w = &rs->secagg;
+    gdn_dp_ddg_params ddg;
+    uint8_t seed[32];
     gdn_secagg_params p;
     gdn_secagg_client *sc = NULL;
     gdn_buf in = {0}, out = {0}, fwd = {0};
@@ -413,7 +435,18 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
     p.n = w->n, p.k = w->k, p.t = w->t, p.bits = w->bits, p.length = w->length;
     memcpy(p.session, w->session, sizeof p.session);
     gdn_rng_init_system(&rng);
-    if (w->length != o->dim + 1 || (double)o->n > w->weight_scale) {
+    if (rs->dp.distributed) { /* its share of the noise, in the DDG encoding */
+        if ((rc = gdn_dp_ddg_setup(&ddg, o->dim, rs->dp.clip, rs->dp.noise_multiplier,
+                                   rs->dp.ddg_clients, rs->dp.ddg_bits, rs->dp.ddg_gamma)))
+            goto out;
+        if (ddg.dim_pad != w->length || ddg.bits != w->bits) {
+            rc = gdn_error(GDN_EFORMAT, "distributed DP round for %u values of %u bits; this "
+                           "owner's encoding has %zu of %u", w->length, w->bits, ddg.dim_pad,
+                           ddg.bits);
+            goto out;
+        }
+        gdn_fl_ddg_seed(seed, w->session);
+    } else if (w->length != o->dim + 1 || (double)o->n > w->weight_scale) {
         rc = gdn_error(GDN_EFORMAT, "SecAgg+ round for %u values and weight scale %g; this "
                        "owner has %zu parameters and %zu examples", w->length,
                        w->weight_scale, o->dim, o->n);
@@ -462,13 +495,15 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
                 break;
             }
             out.len = 0;
-            if (!(q = malloc((o->dim + 1) * sizeof *q))) {
+            if (!(q = malloc(w->length * sizeof *q))) {
                 rc = gdn_error(GDN_ENOMEM, "out of memory");
                 break;
             }
-            if ((rc = gdn_fl_secagg_encode(q, gdn_model_params(o->model), o->global, o->dim,
-                                           (double)o->n, w->weight_scale, w->clip, w->levels,
-                                           &rng)) ||
+            if ((rc = rs->dp.distributed ? encode_ddg(o, q, &ddg, seed, &rng)
+                                         : gdn_fl_secagg_encode(q, gdn_model_params(o->model),
+                                                                o->global, o->dim, (double)o->n,
+                                                                w->weight_scale, w->clip,
+                                                                w->levels, &rng)) ||
                 (rc = gdn_secagg_client_masked_input(sc, &out, fwd.data, fwd.len, q)) ||
                 (rc = send_phase(o, rs->round, 3, &out)))
                 break;
@@ -533,7 +568,7 @@ out:
     gdn_secagg_client_free(sc);
     gdn_rng_wipe(&rng);
     if (q) {
-        sodium_memzero(q, (o->dim + 1) * sizeof *q);
+        sodium_memzero(q, w->length * sizeof *q);
         free(q);
     }
     gdn_buf_free(&in);
