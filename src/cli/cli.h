@@ -151,6 +151,30 @@ int cli_write_config(const char *dir, const char *command, const cli_opt *opts);
 /* Reads the CLI_FL_OPTS (and --seed) into cfg, after gdn_fl_config_default. */
 int cli_fl_config(gdn_fl_config *cfg, cli_opt *opts);
 
+/* Differential privacy's options (simulate and serve). */
+#define CLI_DP_OPTS                                                            \
+    {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, " \
+     "Gaussian noise on the sum, Poisson sampling at rate --fraction), "       \
+     "distributed (with --secagg: each owner adds its share of discrete "      \
+     "Gaussian noise before SecAgg+, Kairouz-Liu-Steinke 2021) or, in "        \
+     "simulate, sample (DP-SGD in every owner; epsilon is the largest of any " \
+     "data owner)", NULL, 0},                                                  \
+    {"clip", "S", "DP: L2 bound of each owner's update", "1.0", 0},            \
+    {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", \
+     0},                                                                       \
+    {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0}, \
+    {"target-epsilon", "E", "DP: stop before a round would spend more than E", \
+     NULL, 0},                                                                 \
+    {"clip-quantile", "G", "DP: adapt the clip to this quantile of update "    \
+     "norms (Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},  \
+    {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},       \
+    {"ddg-bits", "B", "distributed DP: SecAgg+ modulus 2^B", "18", 0},         \
+    {"ddg-gamma", "G", "distributed DP: grid step (0: chosen so that 6 "       \
+     "standard deviations of the aggregate fit the modulus)", "0", 0}
+/* Reads them into cfg->dp (and cfg->local for sample-level DP, when
+ * allow_sample); nothing without --dp. --target-epsilon is the caller's. */
+int cli_dp_config(gdn_fl_config *cfg, cli_opt *opts, int allow_sample);
+
 /* Secure aggregation's options (simulate and serve). */
 #define CLI_SECAGG_OPTS                                                        \
     {"secagg", NULL, "secure aggregation (SecAgg+): the coordinator learns "   \

@@ -1,5 +1,6 @@
 /* The federation options that simulate and serve share (CLI_FL_OPTS). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 
@@ -72,5 +73,46 @@ int cli_secagg_config(gdn_fl_config *cfg, cli_opt *opts)
     }
     cfg->secagg.k = (uint32_t)k, cfg->secagg.t = (uint32_t)t;
     cfg->secagg.levels = (uint32_t)levels;
+    return 0;
+}
+
+int cli_dp_config(gdn_fl_config *cfg, cli_opt *opts, int allow_sample)
+{
+    const char *mode = cli_str(opts, "dp");
+    long bits;
+
+    if (!mode)
+        return 0;
+    if (strcmp(mode, "client") != 0 && strcmp(mode, "distributed") != 0 &&
+        (!allow_sample || strcmp(mode, "sample") != 0)) {
+        fprintf(stderr, "guardian: --dp %s: expected client, distributed%s\n", mode,
+                allow_sample ? " or sample" : " (DP-SGD, sample, runs in simulate)");
+        return GDN_EINVAL;
+    }
+    cfg->dp.enabled = strcmp(mode, "sample") != 0;
+    cfg->dp.distributed = strcmp(mode, "distributed") == 0;
+    if (cfg->dp.distributed && !cli_flag(opts, "secagg")) {
+        fprintf(stderr, "guardian: --dp distributed needs --secagg (the noise is added "
+                        "by the owners, under secure aggregation)\n");
+        return GDN_EINVAL;
+    }
+    if (cli_long(opts, "ddg-bits", 2, 32, &bits) ||
+        cli_double(opts, "ddg-gamma", 0, 1e9, &cfg->dp.ddg_gamma) ||
+        cli_double(opts, "clip", 1e-9, 1e9, &cfg->dp.clip) ||
+        cli_double(opts, "noise", 0, 1e6, &cfg->dp.noise) ||
+        cli_double(opts, "delta", 1e-300, 0.999999, &cfg->dp.delta) ||
+        cli_double(opts, "clip-lr", 1e-6, 10, &cfg->dp.clip_lr) ||
+        (cli_str(opts, "clip-quantile") &&
+         cli_double(opts, "clip-quantile", 1e-6, 0.999999, &cfg->dp.quantile)))
+        return GDN_EINVAL;
+    cfg->dp.ddg_bits = (uint32_t)bits;
+    if (!cfg->dp.enabled) { /* sample level: DP-SGD inside each owner */
+        cfg->local.dp_clip = (float)cfg->dp.clip;
+        cfg->local.dp_noise = (float)cfg->dp.noise;
+        if (cfg->dp.quantile > 0) {
+            fprintf(stderr, "guardian: --clip-quantile is for --dp client\n");
+            return GDN_EINVAL;
+        }
+    }
     return 0;
 }

@@ -27,19 +27,7 @@ cli_opt cli_serve_opts[] = {
     CLI_DATA_OPTS,
     CLI_FL_OPTS,
     CLI_SECAGG_OPTS,
-    {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, Gaussian "
-     "noise on the sum, Poisson sampling at rate --fraction) or distributed (with "
-     "--secagg: each owner adds its share of discrete Gaussian noise)", NULL, 0},
-    {"ddg-bits", "B", "distributed DP: SecAgg+ modulus 2^B", "18", 0},
-    {"ddg-gamma", "G", "distributed DP: grid step (0: chosen so that 6 standard "
-     "deviations of the aggregate fit the modulus)", "0", 0},
-    {"clip", "S", "DP: L2 bound of each owner's update", "1.0", 0},
-    {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
-    {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
-    {"target-epsilon", "E", "DP: stop before a round would spend more than E", NULL, 0},
-    {"clip-quantile", "G", "DP: adapt the clip to this quantile of update norms "
-     "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
-    {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
+    CLI_DP_OPTS,
     {"input", "CxHxW", "the model's input shape with --data none", "1x28x28", 0},
     {"classes", "K", "the model's classes with --data none", "10", 0},
     {"min-clients", "N", "updates a round needs to complete", "1", 0},
@@ -217,35 +205,10 @@ int cli_serve(cli_opt *opts)
         ms_option(opts, "heartbeat", 0.001, 3600, &cfg.heartbeat_ms) ||
         ms_option(opts, "idle-timeout", 0.002, 86400, &cfg.idle_timeout_ms))
         return GDN_EINVAL;
-    if (cli_str(opts, "dp")) {
-        const char *mode = cli_str(opts, "dp");
-        long bits;
-        if (strcmp(mode, "client") != 0 && strcmp(mode, "distributed") != 0) {
-            fprintf(stderr, "guardian serve: --dp %s: expected client or distributed "
-                            "(DP-SGD runs in simulate)\n", mode);
-            return GDN_EINVAL;
-        }
-        cfg.fl.dp.enabled = 1;
-        cfg.fl.dp.distributed = strcmp(mode, "distributed") == 0;
-        if (cfg.fl.dp.distributed && !cfg.fl.secagg.enabled) {
-            fprintf(stderr, "guardian serve: --dp distributed needs --secagg (the noise is "
-                            "in the masked sum)\n");
-            return GDN_EINVAL;
-        }
-        if (cli_long(opts, "ddg-bits", 2, 32, &bits) ||
-            cli_double(opts, "ddg-gamma", 0, 1e6, &cfg.fl.dp.ddg_gamma))
-            return GDN_EINVAL;
-        cfg.fl.dp.ddg_bits = (uint32_t)bits;
-        if (cli_double(opts, "clip", 1e-9, 1e9, &cfg.fl.dp.clip) ||
-            cli_double(opts, "noise", 0, 1e6, &cfg.fl.dp.noise) ||
-            cli_double(opts, "delta", 1e-300, 0.999999, &cfg.fl.dp.delta) ||
-            cli_double(opts, "clip-lr", 1e-6, 10, &cfg.fl.dp.clip_lr) ||
-            (cli_str(opts, "clip-quantile") &&
-             cli_double(opts, "clip-quantile", 1e-6, 0.999999, &cfg.fl.dp.quantile)) ||
-            (cli_str(opts, "target-epsilon") &&
-             cli_double(opts, "target-epsilon", 1e-9, 1e9, &cfg.target_epsilon)))
-            return GDN_EINVAL;
-    }
+    if (cli_dp_config(&cfg.fl, opts, 0) ||
+        (cli_str(opts, "target-epsilon") &&
+         cli_double(opts, "target-epsilon", 1e-9, 1e9, &cfg.target_epsilon)))
+        return GDN_EINVAL;
     if (!cli_str(opts, "key")) {
         fprintf(stderr, "guardian serve: --key DIR is required (the coordinator's "
                         "credentials; see docs/identities.md)\n");

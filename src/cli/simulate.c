@@ -21,26 +21,12 @@ cli_opt cli_simulate_opts[] = {
     CLI_FL_OPTS,
     {"partition", "SCHEME", "iid, shards[:S] (McMahan's non-IID) or dirichlet:ALPHA", "iid", 0},
     {"attack", "SPEC", "simulated attackers: scale:S,frac:F or signflip[:S],frac:F", NULL, 0},
-    {"dp", "MODE", "differential privacy: client (DP-FedAvg: clipped updates, "
-     "Gaussian noise on the sum, Poisson sampling at rate --fraction), distributed "
-     "(with --secagg: each client adds its share of discrete Gaussian noise before "
-     "SecAgg+, Kairouz-Liu-Steinke 2021) or sample (DP-SGD in every client; epsilon "
-     "is the largest of any data owner)", NULL, 0},
-    {"clip", "S", "DP: L2 bound of each client's update", "1.0", 0},
-    {"noise", "Z", "DP: noise multiplier (deviation Z x S on the sum)", "1.0", 0},
-    {"delta", "D", "DP: the delta of the reported (epsilon, delta)", "1e-5", 0},
-    {"target-epsilon", "E", "DP: stop before a round would spend more than E", NULL, 0},
+    CLI_DP_OPTS,
     {"owner-epsilon", "E", "DP: every data owner's own budget: an owner whose epsilon "
      "would pass E declines the round (recorded in the ledger)", NULL, 0},
     {"policy", "FILE", "a data-owner policy (guardian policy check) that every "
      "simulated owner enforces; refusals go to the ledger", NULL, 0},
-    {"clip-quantile", "G", "DP: adapt the clip to this quantile of update norms "
-     "(Andrew et al. 2021; --clip is then the initial clip)", NULL, 0},
-    {"clip-lr", "X", "DP: adaptive clipping's learning rate", "0.2", 0},
     CLI_SECAGG_OPTS,
-    {"ddg-bits", "B", "distributed DP: SecAgg+ modulus 2^B", "18", 0},
-    {"ddg-gamma", "G", "distributed DP: grid step (0: chosen so that 6 standard "
-     "deviations of the aggregate fit the modulus)", "0", 0},
     {"dropout", "P", "SecAgg+: each client drops out with probability P at a random "
      "phase of the round", "0", 0},
     {"prio", NULL, "validated aggregation (PINE): each update is shared between two "
@@ -96,42 +82,8 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
     if (cli_fl_config(cfg, opts) || cli_long(opts, "workers", 0, 256, &workers))
         return GDN_EINVAL;
     cfg->workers = (unsigned)workers;
-    if (cli_str(opts, "dp")) {
-        const char *mode = cli_str(opts, "dp");
-        long bits;
-        if (strcmp(mode, "client") != 0 && strcmp(mode, "sample") != 0 &&
-            strcmp(mode, "distributed") != 0) {
-            fprintf(stderr, "guardian: --dp %s: expected client, distributed or sample\n",
-                    mode);
-            return GDN_EINVAL;
-        }
-        cfg->dp.enabled = strcmp(mode, "sample") != 0;
-        cfg->dp.distributed = strcmp(mode, "distributed") == 0;
-        if (cli_long(opts, "ddg-bits", 2, 32, &bits) ||
-            cli_double(opts, "ddg-gamma", 0, 1e9, &cfg->dp.ddg_gamma))
-            return GDN_EINVAL;
-        cfg->dp.ddg_bits = (uint32_t)bits;
-        if (cfg->dp.distributed && !cli_flag(opts, "secagg")) {
-            fprintf(stderr, "guardian: --dp distributed needs --secagg (the noise is "
-                            "added by the clients, under secure aggregation)\n");
-            return GDN_EINVAL;
-        }
-        if (cli_double(opts, "clip", 1e-9, 1e9, &cfg->dp.clip) ||
-            cli_double(opts, "noise", 0, 1e6, &cfg->dp.noise) ||
-            cli_double(opts, "delta", 1e-300, 0.999999, &cfg->dp.delta) ||
-            cli_double(opts, "clip-lr", 1e-6, 10, &cfg->dp.clip_lr) ||
-            (cli_str(opts, "clip-quantile") &&
-             cli_double(opts, "clip-quantile", 1e-6, 0.999999, &cfg->dp.quantile)))
-            return GDN_EINVAL;
-        if (!cfg->dp.enabled) { /* sample level: DP-SGD inside each client */
-            cfg->local.dp_clip = (float)cfg->dp.clip;
-            cfg->local.dp_noise = (float)cfg->dp.noise;
-            if (cfg->dp.quantile > 0) {
-                fprintf(stderr, "guardian: --clip-quantile is for --dp client\n");
-                return GDN_EINVAL;
-            }
-        }
-    }
+    if (cli_dp_config(cfg, opts, 1))
+        return GDN_EINVAL;
     if (cli_secagg_config(cfg, opts) ||
         (cfg->secagg.enabled && cli_double(opts, "dropout", 0, 0.99, &cfg->secagg.dropout)))
         return GDN_EINVAL;
