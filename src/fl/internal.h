@@ -44,6 +44,13 @@ size_t gdn_fl_he_client_bytes(const gdn_fl_he *h);
 double gdn_fl_he_scale(const gdn_fl_he *h);
 int gdn_fl_he_set_answering(gdn_fl_he *h, unsigned answering);
 int gdn_fl_he_begin(gdn_fl_he *h, size_t cohort);
+/* The two halves of add, for the benchmark: a client encrypts into the
+ * aggregator's client buffer (gdn_fl_he_ciphertexts of them), the
+ * coordinator adds that buffer to the sum. */
+size_t gdn_fl_he_ciphertexts(const gdn_fl_he *h);
+int gdn_fl_he_encrypt(gdn_fl_he *h, const float *vec, const float *global, double weight,
+                      gdn_rng *rng);
+int gdn_fl_he_accumulate(gdn_fl_he *h);
 int gdn_fl_he_add(gdn_fl_he *h, const float *vec, const float *global, double weight,
                   gdn_rng *round_rng);
 int gdn_fl_he_finish(gdn_fl_he *h, float *out, const float *global, gdn_rng *round_rng);
