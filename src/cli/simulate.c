@@ -470,6 +470,13 @@ int cli_simulate(cli_opt *opts)
     fprintf(stderr, "federation: %s, %s, aggregator %s, %u rounds, %zu workers\n",
             cfg.model, cfg.server.strategy, cfg.aggregator, cfg.rounds,
             (size_t)(cfg.workers ? cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN)));
+    if (cfg.he.enabled) {
+        size_t holders = cfg.clients < GDN_FL_HE_MAX_HOLDERS ? cfg.clients
+                                                             : GDN_FL_HE_MAX_HOLDERS;
+        fprintf(stderr, "encrypted aggregation: multiparty CKKS (N = 8192), key held by "
+                "owners 1..%zu, %zu of them decrypt each round's sum\n", holders,
+                cfg.he.threshold ? (size_t)cfg.he.threshold : holders / 2 + 1);
+    }
     if (cli_str(opts, "target-epsilon") &&
         cli_double(opts, "target-epsilon", 1e-6, 1e6, &target)) {
         rc = GDN_EINVAL;
