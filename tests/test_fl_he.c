@@ -144,6 +144,45 @@ GDN_TEST(fl_he_threshold)
     gdn_rng_wipe(&keys);
 }
 
+/* Weighted coordinates beyond ±clip are clamped before encryption (as
+ * secagg's quantization clamps them): the result is the mean of the clamped
+ * values, checked against that computed here. */
+GDN_TEST(fl_he_clamps_to_clip)
+{
+    gdn_aggregator *agg = NULL;
+    gdn_rng keys;
+    float global[64], vec[3][64], out[64];
+    const double weight[3] = {4, 2, 1}, wscale = 4, clip = 0.25;
+    gdn_rng_init_seed(&keys, 14);
+    CHECK_OK(gdn_aggregator_new_he(&agg, 64, wscale, clip, 3, 2, &keys));
+    for (int c = 0; c < 64; c++) {
+        global[c] = 0.01f * (float)c;
+        for (int k = 0; k < 3; k++) /* from -1.5 to 1.5 around global */
+            vec[k][c] = global[c] + (float)((c - 32) * (k + 1)) / 64.0f;
+    }
+    round_rng(agg, 51);
+    CHECK_OK(gdn_aggregator_begin(agg, global, 3));
+    for (int k = 0; k < 3; k++)
+        CHECK_OK(gdn_aggregator_add(agg, vec[k], weight[k]));
+    CHECK_OK(gdn_aggregator_finish(agg, out));
+    double worst = 0;
+    int clamped = 0;
+    for (int c = 0; c < 64; c++) {
+        double sum = 0, wsum = 0;
+        for (int k = 0; k < 3; k++) {
+            double w = weight[k] / wscale, u = w * ((double)vec[k][c] - (double)global[c]);
+            clamped += fabs(u) > clip;
+            sum += fmin(clip, fmax(-clip, u));
+            wsum += w;
+        }
+        worst = fmax(worst, fabs((double)out[c] - ((double)global[c] + sum / wsum)));
+    }
+    CHECK(clamped > 20);
+    CHECK_MSG(worst < SUM_ERROR, "error %g", worst);
+    gdn_aggregator_free(agg);
+    gdn_rng_wipe(&keys);
+}
+
 /* FedAvg on 2,000 Fashion-MNIST examples, 8 owners all sampled, 3 rounds:
  * plain and encrypted reach the same accuracy (within 0.5 points) and the
  * same parameters up to the encoding's error. */

@@ -263,7 +263,9 @@ int gdn_fl_he_encrypt(gdn_fl_he *h, const float *vec, const float *global, doubl
         for (size_t i = 0; i < n; i++) {
             size_t k = lo + i;
             double u = k < h->dim ? w * ((double)vec[k] - (double)global[k]) : w;
-            h->x[i] = u > clip ? clip : u < -clip ? -clip : u;
+            if (k < h->dim) /* the weight, in (0, 1], is never clamped */
+                u = u > clip ? clip : u < -clip ? -clip : u;
+            h->x[i] = u;
         }
         if (!(rc = gdn_ckks_encode_real(h->pt, h->x, n, HE_LEVEL, h->scale)))
             rc = gdn_ckks_encrypt_pk(h->mine[b], h->pt, h->pk, rng);
