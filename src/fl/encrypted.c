@@ -47,8 +47,9 @@
 #define HE_P_BITS 50
 #define HE_LEVEL 1
 #define HE_MAX_CLIENTS (1u << 26)
-/* Stream numbers under the round's stream: client k encrypts with
- * HE_STREAM_CLIENT + k, holder j smudges with HE_STREAM_HOLDER + j. */
+/* Stream numbers under the round's stream: the k-th client of the round
+ * encrypts with HE_STREAM_CLIENT + k; the i-th decrypting holder smudges
+ * ciphertext b with HE_STREAM_HOLDER + b t + i. */
 #define HE_STREAM_CLIENT 0x100000000ull
 #define HE_STREAM_HOLDER 0x200000000ull
 
@@ -69,7 +70,7 @@ struct gdn_fl_he {
     size_t ct_bytes;       /* serialized size of one client's ciphertexts */
 };
 
-static int he_params(gdn_ckks_params *p)
+static void he_params(gdn_ckks_params *p)
 {
     memset(p, 0, sizeof *p);
     p->log_n = HE_LOG_N;
@@ -78,7 +79,6 @@ static int he_params(gdn_ckks_params *p)
     p->n_special = 1;
     p->special_bits[0] = HE_P_BITS;
     p->scale = 0x1p60;
-    return 0;
 }
 
 void gdn_fl_he_free(gdn_fl_he *h)
