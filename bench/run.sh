@@ -85,6 +85,8 @@ done
 "${run_env[@]}" "$BUILD/bench/prio"
 # CKKS: every operation at SEAL's sealbench parameters (bench/README.md).
 "${run_env[@]}" "$BUILD/bench/ckks"
+# Encrypted FedAvg: one round of 10 clients on 101,770 parameters, by phase.
+"${run_env[@]}" "$BUILD/bench/he_fedavg"
 
 # Ledger: durable appends, proofs, audit of 10^6 entries.
 "${run_env[@]}" "$BUILD/bench/ledger"

@@ -144,6 +144,27 @@ double gdn_aggregator_prio_clip(size_t dim, double bound);
 int gdn_aggregator_new_ddg(gdn_aggregator **out, const gdn_dp_ddg_params *p,
                            double expected, uint32_t k, uint32_t t, double dropout);
 
+/* Encrypted aggregation (multiparty CKKS, ckks.h) in the simulation. At
+ * set-up the key holders (owners 1..holders) run collective key generation
+ * and deal Shamir shares of their secrets, threshold t: nobody, the
+ * coordinator included, holds the secret key. Each round every client
+ * encrypts its update (local - global) scaled by weight / wscale and
+ * clamped to [-clip, clip], then that ratio (gdn_fl_secagg_encode's
+ * layout), under the collective public key; the coordinator adds
+ * ciphertexts; t holders decrypt the sum with smudged shares; the result is
+ * global + the weighted mean update. Set-up randomness (each holder's own
+ * stream) comes from rng; the round's (clients' encryption, smudging) from
+ * gdn_aggregator_set_noise_rng. Fewer than t answering holders fail the
+ * round, revealing nothing. */
+#define GDN_FL_HE_MAX_HOLDERS 32
+int gdn_aggregator_new_he(gdn_aggregator **out, size_t dim, double wscale, double clip,
+                          unsigned holders, unsigned threshold, gdn_rng *rng);
+/* How many key holders answer decryption requests from now on (all by
+ * default); for tests of the threshold. */
+int gdn_aggregator_he_answering(gdn_aggregator *agg, unsigned holders);
+/* Bytes of one client's ciphertexts (0 for other aggregators). */
+size_t gdn_aggregator_he_client_bytes(const gdn_aggregator *agg);
+
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */
 int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
@@ -248,6 +269,11 @@ typedef struct gdn_fl_config {
         int enabled;         /* validated aggregation with PINE */
         double bound;        /* L2 bound of a client's update */
     } prio;
+    struct {
+        int enabled;         /* encrypted aggregation, multiparty CKKS */
+        unsigned threshold;  /* t of the key holders (0: a majority) */
+        double clip;         /* range of a weighted update coordinate (0: 1) */
+    } he;                    /* holders: owners 1..min(clients, 32) */
     unsigned workers;        /* training threads; 0 = number of cores */
     uint64_t seed;
     gdn_fl_admit_fn admit;   /* NULL: every sampled client takes part */

@@ -34,6 +34,11 @@ cli_opt cli_simulate_opts[] = {
      "updates are dropped and counted", NULL, 0},
     {"prio-bound", "B", "PINE: L2 bound of a client's update (honest clients clip to it)",
      "2.0", 0},
+    {"he", NULL, "encrypted aggregation (multiparty CKKS): updates are encrypted under a "
+     "key no one holds; the coordinator adds ciphertexts and --he-threshold of the key "
+     "holders (owners 1..min(clients, 32)) decrypt the sum", NULL, 0},
+    {"he-threshold", "T", "HE: key holders needed to decrypt (0: a majority)", "0", 0},
+    {"he-clip", "C", "HE: range [-C, C] of a weighted update coordinate", "1.0", 0},
     {"workers", "N", "training threads (0: one per core)", "0", 0},
     {"out", "DIR", "output directory", "runs/simulate", 0},
     {"resume", "DIR", "continue the run in DIR from its last finished round", NULL, 0},
@@ -91,6 +96,24 @@ static int build_config(gdn_fl_config *cfg, cli_opt *opts)
         cfg->prio.enabled = 1;
         if (cli_double(opts, "prio-bound", 1e-3, 1e6, &cfg->prio.bound))
             return GDN_EINVAL;
+    }
+    if (cli_flag(opts, "he")) {
+        long t;
+        if (cfg->secagg.enabled || cfg->prio.enabled || cli_str(opts, "dp")) {
+            fprintf(stderr, "guardian: --he does not combine with --secagg, --prio or --dp "
+                            "(yet): use one of them\n");
+            return GDN_EINVAL;
+        }
+        if (strcmp(cfg->aggregator, "mean") != 0) {
+            fprintf(stderr, "guardian: --he sums encrypted updates: it works with "
+                            "--aggregator mean only\n");
+            return GDN_EINVAL;
+        }
+        cfg->he.enabled = 1;
+        if (cli_long(opts, "he-threshold", 0, GDN_FL_HE_MAX_HOLDERS, &t) ||
+            cli_double(opts, "he-clip", 1e-6, 1e6, &cfg->he.clip))
+            return GDN_EINVAL;
+        cfg->he.threshold = (unsigned)t;
     }
     if (cli_str(opts, "attack"))
         return parse_attack(cfg, cli_str(opts, "attack"));
@@ -185,6 +208,7 @@ static int check_policy(owner_checks *o, char *reason, size_t cap, size_t client
     r.cohort = cohort;
     r.layers = GDN_POLICY_TLS | (c->secagg.enabled ? GDN_POLICY_SECAGG : 0) |
                (c->prio.enabled ? GDN_POLICY_PRIO3 : 0) |
+               (c->he.enabled ? GDN_POLICY_HE : 0) |
                (c->dp.enabled || c->local.dp_clip > 0 ? GDN_POLICY_DP : 0);
     r.model = c->model;
     r.rounds_today = joined;
@@ -426,6 +450,13 @@ int cli_simulate(cli_opt *opts)
     fprintf(stderr, "federation: %s, %s, aggregator %s, %u rounds, %zu workers\n",
             cfg.model, cfg.server.strategy, cfg.aggregator, cfg.rounds,
             (size_t)(cfg.workers ? cfg.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN)));
+    if (cfg.he.enabled) {
+        size_t holders = cfg.clients < GDN_FL_HE_MAX_HOLDERS ? cfg.clients
+                                                             : GDN_FL_HE_MAX_HOLDERS;
+        fprintf(stderr, "encrypted aggregation: multiparty CKKS (N = 8192), key held by "
+                "owners 1..%zu, %zu of them decrypt each round's sum\n", holders,
+                cfg.he.threshold ? (size_t)cfg.he.threshold : holders / 2 + 1);
+    }
     if (cli_str(opts, "target-epsilon") &&
         cli_double(opts, "target-epsilon", 1e-6, 1e6, &target)) {
         rc = GDN_EINVAL;

@@ -24,7 +24,8 @@ typedef enum {
     AGG_DP,
     AGG_SECAGG,
     AGG_PRIO,
-    AGG_DDG
+    AGG_DDG,
+    AGG_HE
 } agg_kind;
 
 #define SPEC_MAX 128
@@ -61,7 +62,8 @@ struct gdn_aggregator {
     double *work;
     float *upd;
     uint8_t *filled; /* ddg: which cohort slots have been encoded */
-    gdn_rng rng;   /* dp, secagg, prio, ddg: this round's stream */
+    gdn_fl_he *he;     /* he: the key holders' keys and the encrypted sum */
+    gdn_rng rng;   /* dp, secagg, prio, ddg, he: this round's stream */
     int rng_set;   /* set for the current round (it is wiped after use) */
 
     int open;      /* a round has begun and not finished */
@@ -195,7 +197,7 @@ static int parse_spec(gdn_aggregator *a, const char *spec)
 static int is_robust(const gdn_aggregator *a)
 {
     return a->kind != AGG_MEAN && a->kind != AGG_NORMBOUND && a->kind != AGG_DP &&
-           a->kind != AGG_SECAGG && a->kind != AGG_DDG;
+           a->kind != AGG_SECAGG && a->kind != AGG_DDG && a->kind != AGG_HE;
 }
 
 /* ---- Sorting (no NaN reaches here: add() rejects them) ------------------
@@ -507,6 +509,40 @@ int gdn_aggregator_new_prio(gdn_aggregator **out, size_t dim, double bound)
     return 0;
 }
 
+int gdn_aggregator_new_he(gdn_aggregator **out, size_t dim, double wscale, double clip,
+                          unsigned holders, unsigned threshold, gdn_rng *rng)
+{
+    gdn_aggregator *a;
+    int rc;
+
+    *out = NULL;
+    if ((rc = gdn_aggregator_new(&a, "median", dim))) /* no accumulator needed */
+        return rc;
+    if ((rc = gdn_fl_he_new(&a->he, dim, wscale, clip, holders, threshold,
+                            GDN_FL_HE_SMUDGE_BITS, rng))) {
+        gdn_aggregator_free(a);
+        return rc;
+    }
+    a->kind = AGG_HE;
+    a->bound = clip, a->wscale = wscale;
+    snprintf(a->spec, sizeof a->spec, "he:ckks,n=8192,holders=%u,t=%u,clip=%g", holders,
+             threshold, clip);
+    *out = a;
+    return 0;
+}
+
+int gdn_aggregator_he_answering(gdn_aggregator *agg, unsigned holders)
+{
+    if (agg->kind != AGG_HE)
+        return gdn_error(GDN_EINVAL, "aggregator '%s' is not encrypted", agg->spec);
+    return gdn_fl_he_set_answering(agg->he, holders);
+}
+
+size_t gdn_aggregator_he_client_bytes(const gdn_aggregator *agg)
+{
+    return agg->kind == AGG_HE ? gdn_fl_he_client_bytes(agg->he) : 0;
+}
+
 size_t gdn_aggregator_rejected(const gdn_aggregator *agg)
 {
     return agg->kind == AGG_PRIO ? agg->rejected : 0;
@@ -593,6 +629,7 @@ void gdn_aggregator_free(gdn_aggregator *agg)
     free(agg->filled);
     free(agg->work);
     free(agg->upd);
+    gdn_fl_he_free(agg->he);
     gdn_rng_wipe(&agg->rng);
     free(agg);
 }
@@ -756,12 +793,12 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
         return gdn_error(GDN_EINVAL, "aggregator '%s': empty cohort",
                          agg->spec);
     if ((agg->kind == AGG_DP || agg->kind == AGG_SECAGG || agg->kind == AGG_PRIO ||
-         agg->kind == AGG_DDG) &&
+         agg->kind == AGG_DDG || agg->kind == AGG_HE) &&
         !agg->rng_set)
         return gdn_error(GDN_ESTATE, "aggregator '%s': the round's randomness was not "
                          "set (gdn_aggregator_set_noise_rng)", agg->spec);
     if ((agg->kind == AGG_NORMBOUND || agg->kind == AGG_DP || agg->kind == AGG_SECAGG ||
-         agg->kind == AGG_PRIO || agg->kind == AGG_DDG) &&
+         agg->kind == AGG_PRIO || agg->kind == AGG_DDG || agg->kind == AGG_HE) &&
         !global)
         return gdn_error(GDN_EINVAL,
                          "aggregator '%s': needs the global model", agg->spec);
@@ -778,6 +815,8 @@ int gdn_aggregator_begin(gdn_aggregator *agg, const float *global,
         gdn_rng_bytes(&pub, agg->ddg_seed, sizeof agg->ddg_seed);
         gdn_rng_wipe(&pub);
     }
+    if (agg->kind == AGG_HE && (rc = gdn_fl_he_begin(agg->he, cohort)))
+        return rc;
     agg->global = global;
     agg->cohort = cohort;
     agg->count = 0;
@@ -870,6 +909,9 @@ int gdn_aggregator_add(gdn_aggregator *agg, const float *vec, double weight)
             return rc;
     } else if (agg->kind == AGG_DDG) {
         if ((rc = encode_ddg(agg, agg->count, vec, agg->upd, agg->work)))
+            return rc;
+    } else if (agg->kind == AGG_HE) {
+        if ((rc = gdn_fl_he_add(agg->he, vec, agg->global, weight, &agg->rng)))
             return rc;
     } else {
         memcpy(agg->store + agg->count * dim, vec, dim * sizeof(float));
@@ -979,6 +1021,11 @@ int gdn_aggregator_finish(gdn_aggregator *agg, float *out)
         break;
     case AGG_DDG:
         rc = finish_ddg(agg, out);
+        break;
+    case AGG_HE:
+        rc = gdn_fl_he_finish(agg->he, out, agg->global, &agg->rng);
+        gdn_rng_wipe(&agg->rng);
+        agg->rng_set = 0;
         break;
     case AGG_MEAN:
         for (size_t c = 0; c < dim; c++)

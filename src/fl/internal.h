@@ -32,4 +32,27 @@ int gdn_fl_prio_add(gdn_fl_prio *p, const float *vec, const float *global, gdn_r
 int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng *rng,
                        size_t *rejected);
 
+/* Encrypted aggregation with multiparty CKKS (encrypted.c): key set-up
+ * among the holders in new, the clients' encryption and the coordinator's
+ * sum in add, threshold decryption by t holders in finish. */
+typedef struct gdn_fl_he gdn_fl_he;
+#define GDN_FL_HE_SMUDGE_BITS 40
+int gdn_fl_he_new(gdn_fl_he **out, size_t dim, double wscale, double clip, unsigned holders,
+                  unsigned threshold, unsigned smudge_bits, gdn_rng *rng);
+void gdn_fl_he_free(gdn_fl_he *h);
+size_t gdn_fl_he_client_bytes(const gdn_fl_he *h);
+double gdn_fl_he_scale(const gdn_fl_he *h);
+int gdn_fl_he_set_answering(gdn_fl_he *h, unsigned answering);
+int gdn_fl_he_begin(gdn_fl_he *h, size_t cohort);
+/* The two halves of add, for the benchmark: a client encrypts into the
+ * aggregator's client buffer (gdn_fl_he_ciphertexts of them), the
+ * coordinator adds that buffer to the sum. */
+size_t gdn_fl_he_ciphertexts(const gdn_fl_he *h);
+int gdn_fl_he_encrypt(gdn_fl_he *h, const float *vec, const float *global, double weight,
+                      gdn_rng *rng);
+int gdn_fl_he_accumulate(gdn_fl_he *h);
+int gdn_fl_he_add(gdn_fl_he *h, const float *vec, const float *global, double weight,
+                  gdn_rng *round_rng);
+int gdn_fl_he_finish(gdn_fl_he *h, float *out, const float *global, gdn_rng *round_rng);
+
 #endif

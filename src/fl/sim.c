@@ -183,7 +183,30 @@ int gdn_fl_sim_new(gdn_fl_sim **out, const gdn_fl_config *cfg,
                                    strcmp(cfg->aggregator, "mean") != 0))
         rc = gdn_error(GDN_EINVAL, "federation: --prio replaces the aggregation; it "
                        "does not combine with --secagg, --dp client or a robust aggregator");
-    else if (cfg->prio.enabled)
+    else if (cfg->he.enabled && (cfg->secagg.enabled || cfg->dp.enabled ||
+                                 cfg->prio.enabled || strcmp(cfg->aggregator, "mean") != 0))
+        rc = gdn_error(GDN_EINVAL, "federation: --he replaces the aggregation; it does not "
+                       "combine with --secagg, --prio, --dp client or a robust aggregator "
+                       "(mean only, for now)");
+    else if (cfg->he.enabled) {
+        /* Key holders: the first min(clients, 32) owners; their set-up
+         * streams hang off the server's round-0 stream. */
+        unsigned holders = cfg->clients < GDN_FL_HE_MAX_HOLDERS ? (unsigned)cfg->clients
+                                                                : GDN_FL_HE_MAX_HOLDERS;
+        size_t largest = 0;
+        gdn_rng server, keys;
+        for (size_t k = 0; k < part->clients; k++)
+            if (gdn_partition_size(part, k) > largest)
+                largest = gdn_partition_size(part, k);
+        gdn_fl_server_rng(&server, cfg->seed, 0);
+        gdn_rng_derive(&keys, &server, 2);
+        rc = gdn_aggregator_new_he(&s->agg, dim, (double)largest,
+                                   cfg->he.clip > 0 ? cfg->he.clip : 1.0, holders,
+                                   cfg->he.threshold ? cfg->he.threshold : holders / 2 + 1,
+                                   &keys);
+        gdn_rng_wipe(&server);
+        gdn_rng_wipe(&keys);
+    } else if (cfg->prio.enabled)
         rc = gdn_aggregator_new_prio(&s->agg, dim, cfg->prio.bound);
     else if (cfg->dp.distributed) {
         double expected = cfg->fraction * (double)cfg->clients;
