@@ -365,9 +365,17 @@ static int fill_table(ddg_table *t, const gdn_dp_ddg_params *p, double q)
     for (unsigned a = 2; a <= MAX_ORDER; a++)
         if ((rc = gdn_dp_rdp_ddg(&t->base[a], &m, (double)a)))
             return rc;
-    for (unsigned a = 2; a <= MAX_ORDER; a++)
+    for (unsigned a = 2; a <= MAX_ORDER; a++) {
+        /* Two valid bounds at each order; the smaller holds. Zhu-Wang's is
+         * quadratic in q but keeps a floor as the noise grows; the joint
+         * convexity of e^((a-1) D_a) gives, for either direction,
+         * log(1 - q + q e^((a-1) eps(a))) / (a-1): linear in q, no floor. */
+        double convex = log1p(q * expm1((double)(a - 1) * t->base[a])) / (double)(a - 1);
         if ((rc = gdn_dp_rdp_subsampled(&t->sub[a], q, a, t->base)))
             return rc;
+        if (convex < t->sub[a])
+            t->sub[a] = convex;
+    }
     return 0;
 }
 
