@@ -289,6 +289,10 @@ GDN_TEST(dp_ddg_epsilon_brackets)
     CHECK_OK(gdn_dp_ddg_epsilon(&e, &o, &p, 0.1, 100, 1e-5));
     CHECK_OK(gdn_dp_rdp_epsilon(&ec, &oc, 0.1, 1.0, 100, 1e-5, GDN_DP_RDP_CONSERVATIVE));
     CHECK_MSG(e >= ec && e <= 1.5 * ec, "ddg %g, central %g", e, ec);
+    /* No floor: with much noise epsilon goes to 0 (the convexity bound). */
+    CHECK_OK(gdn_dp_ddg_setup(&p, 10000, 1.0, 200.0, 100, 24, 0));
+    CHECK_OK(gdn_dp_ddg_epsilon(&e, &o, &p, 0.1, 100, 1e-5));
+    CHECK_MSG(e < 0.2, "epsilon %g at z = 200", e);
     /* Calibration hits the target from below. */
     CHECK_OK(gdn_dp_ddg_calibrate(&z, 10000, 1.0, 100, 24, 0.1, 100, 4.0, 1e-5));
     CHECK_OK(gdn_dp_ddg_setup(&p, 10000, 1.0, z, 100, 24, 0));

@@ -11,7 +11,7 @@
  * power of two) so that every coordinate is small; scale by 1/gamma;
  * randomized rounding to integers, repeated until the rounded vector's L2
  * norm is within the bound of Theorem 1; add N_Z(0, sigma^2/n) to every
- * coordinate; reduce modulo 2^bits. Server (Algorithm 2): the SecAgg sum,
+ * coordinate; reduce modulo 2^bits. Server (the same algorithm's last step): the SecAgg sum,
  * centred into [-2^(bits-1), 2^(bits-1)), times gamma, rotated back by
  * D H. The privacy of the sum rests on the integer norm bound (checked
  * exactly) and the discrete Gaussian noise; floating point only ever moves
@@ -325,25 +325,36 @@ int gdn_dp_rdp_subsampled(double *rdp, double q, unsigned alpha, const double *b
     return 0;
 }
 
-/* RDP of one round at integer orders 2..MAX_ORDER, and the callback that
- * serves the accountant's orders from it: a fractional order takes the
+/* The DDG's RDP at integer orders 2..MAX_ORDER, and the callback that
+ * amplifies it at the accountant's orders: a fractional order takes the
  * next integer's value (RDP does not decrease with the order). */
 typedef struct ddg_table {
     double q;
+    int noiseless;
     double base[MAX_ORDER + 1];
-    double sub[MAX_ORDER + 1];
 } ddg_table;
 
 static double table_at(double alpha, const void *ctx)
 {
     const ddg_table *t = ctx;
-    double a = ceil(alpha);
+    double a = ceil(alpha), zw, convex;
+    unsigned n;
 
+    if (t->noiseless)
+        return t->q > 0 ? INFINITY : 0;
     if (a < 2)
         a = 2;
     if (a > MAX_ORDER)
         return INFINITY;
-    return t->sub[(unsigned)a];
+    n = (unsigned)a;
+    /* Two valid bounds at each order; the smaller holds. Zhu-Wang's is
+     * quadratic in q but keeps a floor as the noise grows; the joint
+     * convexity of e^((a-1) D_a) gives, for either direction,
+     * log(1 - q + q e^((a-1) eps(a))) / (a-1): linear in q, no floor. */
+    if (gdn_dp_rdp_subsampled(&zw, t->q, n, t->base))
+        return INFINITY;
+    convex = log1p(t->q * expm1((double)(n - 1) * t->base[n])) / (double)(n - 1);
+    return convex < zw ? convex : zw;
 }
 
 static int fill_table(ddg_table *t, const gdn_dp_ddg_params *p, double q)
@@ -351,22 +362,17 @@ static int fill_table(ddg_table *t, const gdn_dp_ddg_params *p, double q)
     gdn_dp_ddg m;
     int rc;
 
-    if (!(p->noise > 0)) {
-        for (unsigned a = 0; a <= MAX_ORDER; a++)
-            t->sub[a] = q > 0 ? INFINITY : 0;
+    t->q = q;
+    t->noiseless = !(p->noise > 0);
+    if (t->noiseless)
         return 0;
-    }
     gdn_dp_ddg_sensitivity(&m.l2, &m.l1, p);
     m.dim = p->dim_pad;
     m.clients = p->clients;
     m.sigma = sqrt(p->local_var);
-    t->q = q;
     t->base[0] = t->base[1] = 0;
     for (unsigned a = 2; a <= MAX_ORDER; a++)
         if ((rc = gdn_dp_rdp_ddg(&t->base[a], &m, (double)a)))
-            return rc;
-    for (unsigned a = 2; a <= MAX_ORDER; a++)
-        if ((rc = gdn_dp_rdp_subsampled(&t->sub[a], q, a, t->base)))
             return rc;
     return 0;
 }
