@@ -50,4 +50,16 @@ static inline void bench_json_env(gdn_buf *out)
     bench_json_string(out, l2 ? l2 : "unset");
 }
 
+/* A whole-string integer in [lo, hi] (command-line counts): 0, or -1. */
+static inline int bench_parse_count(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 #endif

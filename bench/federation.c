@@ -984,17 +984,6 @@ static void print_summary(const run_result *res, int runs, size_t clients, unsig
 
 /* ---- Main ----------------------------------------------------------------------- */
 
-static int parse_count(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-
-    if (end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: federation [--clients N (2..%d)] [--rounds R (1..%d)] "
@@ -1041,7 +1030,7 @@ int main(int argc, char **argv)
             dst = &rounds, lo = 1, hi = MAX_ROUNDS;
         else if (strcmp(argv[i], "--runs") == 0)
             dst = &runs, lo = 1, hi = MAX_RUNS;
-        if (!dst || i + 1 == argc || parse_count(argv[++i], lo, hi, dst))
+        if (!dst || i + 1 == argc || bench_parse_count(argv[++i], lo, hi, dst))
             return usage();
     }
     one_blas_thread(argv);

@@ -55,17 +55,6 @@ static double rss_mib(void)
     return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
-static int parse_count(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-
-    if (end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: simulate [--clients N (10..%d)] [--rounds R (1..%d)] "
@@ -104,7 +93,7 @@ int main(int argc, char **argv)
             dst = &rounds, lo = 1, hi = MAX_ROUNDS;
         else if (strcmp(argv[i], "--workers") == 0)
             dst = &workers, lo = 0, hi = 256;
-        if (!dst || i + 1 == argc || parse_count(argv[++i], lo, hi, dst))
+        if (!dst || i + 1 == argc || bench_parse_count(argv[++i], lo, hi, dst))
             return usage();
     }
     nworkers = workers ? workers : sysconf(_SC_NPROCESSORS_ONLN);
