@@ -694,3 +694,36 @@ GDN_TEST(federation_distributed_dp)
     snprintf(args, sizeof args, "%s/fed-ddg-o0.log", f.dir);
     CHECK(gdn_test_file_contains(args, "masked update sent (SecAgg+)"));
 }
+
+/* Stopped with SIGTERM in the middle of round 2 (owner 4 is slow), the
+ * coordinator abandons that round instead of recording it, and a restart
+ * runs it again whole: the final model is still simulate's. */
+GDN_TEST(federation_sigterm_mid_round)
+{
+    static const char *const env[OWNERS] = {NULL, NULL, NULL, NULL, "GDN_TEST_SLEEP_AT=2:model"};
+    fed f;
+    char log[700], log2[700], metrics[700], a[700], b[700];
+    int serve, owners[OWNERS];
+    unsigned port;
+
+    CHECK((port = run_federation(&f, "fed-term", "--rounds 3", &serve, owners, env)) > 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK(gdn_test_wait_file(log, "round 2/3: 5 owners sampled", 60));
+    kill(serve, SIGTERM);
+    CHECK(gdn_test_wait(serve, 30) == 0);
+    CHECK(gdn_test_file_contains(log, "round 2 abandoned"));
+    CHECK(gdn_test_file_contains(log, "stopping after round 1 (resumable)"));
+    snprintf(metrics, sizeof metrics, "%s/serve/metrics.csv", f.dir);
+    CHECK(!gdn_test_file_contains(metrics, "\n2,"));
+    snprintf(log2, sizeof log2, "%s/serve-again.log", f.dir);
+    CHECK((serve = spawn_serve(&f, "--rounds 3", port, log2)) > 0);
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    CHECK(wait_owners(owners) == 0);
+    CHECK(gdn_test_file_contains(log2, "resuming after round 1"));
+    CHECK(gdn_test_file_contains(metrics, "\n2,5,5,0,0,1,"));
+    snprintf(a, sizeof a, "%s/simulated", f.dir);
+    CHECK(simulate(3, a) == 0);
+    snprintf(a, sizeof a, "%s/simulated/model.safetensors", f.dir);
+    snprintf(b, sizeof b, "%s/serve/model.safetensors", f.dir);
+    CHECK(same_file(a, b));
+}

@@ -39,25 +39,28 @@ cli_opt cli_join_opts[] = {
 /* Fault tests: GDN_TEST_DIE_AT=R:EVENT kills this process (SIGKILL, no
  * clean-up) at that step of round R ("model": its model has arrived;
  * "secagg1".."secagg4": a SecAgg+ phase's request has), i.e. mid-round.
- * GDN_TEST_DIE_IN_ROUND=R is R:model. */
+ * GDN_TEST_DIE_IN_ROUND=R is R:model; GDN_TEST_SLEEP_AT=R:EVENT only pauses
+ * there for 2 s (a slow owner). */
 static void on_event(void *ctx, uint64_t round, uint64_t index, const char *event)
 {
     const char *at = getenv("GDN_TEST_DIE_AT"), *in = getenv("GDN_TEST_DIE_IN_ROUND");
-    char want[64];
+    const char *slow = getenv("GDN_TEST_SLEEP_AT");
+    char want[64], here[64];
 
     (void)ctx;
+    snprintf(here, sizeof here, "%llu:%s", (unsigned long long)round, event);
+    if (slow && strcmp(slow, here) == 0) { /* a slow owner: 2 s at that step */
+        struct timespec ts = {2, 0};
+        nanosleep(&ts, NULL);
+    }
     if (at)
         snprintf(want, sizeof want, "%s", at);
     else if (in)
         snprintf(want, sizeof want, "%s:model", in);
     else
         return;
-    {
-        char here[64];
-        snprintf(here, sizeof here, "%llu:%s", (unsigned long long)round, event);
-        if (strcmp(here, want) != 0)
-            return;
-    }
+    if (strcmp(here, want) != 0)
+        return;
     fprintf(stderr, "owner %llu: dying in round %llu at '%s' (fault test)\n",
             (unsigned long long)index, (unsigned long long)round, event);
     fflush(stderr);
