@@ -1147,7 +1147,8 @@ static void on_update(coord *co, conn *c, const gdn_wire_update *u)
  * closed is read and dropped (the race is normal). */
 static void on_secagg_phase(coord *co, conn *c, const gdn_wire_secagg_phase *p)
 {
-    uint64_t limit = p->phase == 3 ? 4 * ((uint64_t)co->dim + 1) + 65536 : (uint64_t)16 << 20;
+    /* a masked input: 4 bytes per value of the round's SecAgg+ vector */
+    uint64_t limit = p->phase == 3 ? 4 * (uint64_t)co->sp.length + 65536 : (uint64_t)16 << 20;
     int current = co->in_round && co->sa && c->sa_index >= 0 && p->round == co->round &&
                   p->phase == (uint32_t)co->sa_phase + 1;
 

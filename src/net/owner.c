@@ -378,6 +378,9 @@ static int next_phase(owner *o, gdn_wire_msg *m, gdn_buf *payload, uint64_t roun
         return rc;
     if (m->type != GDN_WIRE_SECAGG_PHASE)
         return 1;
+    if (m->u.secagg_phase.bytes > ((uint64_t)64 << 20)) /* requests scale with k, not the model */
+        return gdn_error(GDN_ERANGE, "%s: a SecAgg+ request of %llu bytes",
+                         gdn_tls_peer_label(o->c), (unsigned long long)m->u.secagg_phase.bytes);
     payload->len = 0;
     if ((rc = read_object(o, payload, m->u.secagg_phase.stream, m->u.secagg_phase.bytes,
                           round)))
