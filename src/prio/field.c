@@ -422,3 +422,17 @@ prio_fe prio_poly_eval(const prio_field *F, const prio_fe *c, size_t n, prio_fe 
         r = prio_fe_add(F, prio_fe_mul(F, r, x), c[i]);
     return r;
 }
+
+int prio_vec_add_encoded(const prio_field *F, uint8_t *acc, const uint8_t *in, size_t n,
+                         const char *who)
+{
+    size_t sz = F->encoded_size;
+
+    for (size_t i = 0; i < n; i++) {
+        prio_fe a, b;
+        if (prio_fe_decode(F, &a, acc + i * sz) || prio_fe_decode(F, &b, in + i * sz))
+            return gdn_error(GDN_EFORMAT, "%s: field element out of range in share", who);
+        prio_fe_encode(F, acc + i * sz, prio_fe_add(F, a, b));
+    }
+    return 0;
+}

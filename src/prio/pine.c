@@ -706,14 +706,7 @@ int gdn_pine_aggregate(const gdn_pine *v, uint8_t *agg_share, const uint8_t *out
     if (len != gdn_pine_out_share_size(v))
         return gdn_error(GDN_EFORMAT, "pine: output share of %zu bytes, expected %zu", len,
                          gdn_pine_out_share_size(v));
-    for (size_t i = 0; i < v->main.dimension; i++) {
-        prio_fe a, b;
-        if (prio_fe_decode(F, &a, agg_share + i * fsz(v)) ||
-            prio_fe_decode(F, &b, out_share + i * fsz(v)))
-            return gdn_error(GDN_EFORMAT, "pine: field element out of range in share");
-        prio_fe_encode(F, agg_share + i * fsz(v), prio_fe_add(F, a, b));
-    }
-    return 0;
+    return prio_vec_add_encoded(F, agg_share, out_share, v->main.dimension, "pine");
 }
 
 int gdn_pine_unshard(const gdn_pine *v, double *result, size_t result_len,

@@ -535,14 +535,7 @@ int gdn_prio3_aggregate(const gdn_prio3 *v, uint8_t *agg_share, const uint8_t *o
     if (len != gdn_prio3_out_share_size(v))
         return gdn_error(GDN_EFORMAT, "prio3: output share of %zu bytes, expected %zu", len,
                          gdn_prio3_out_share_size(v));
-    for (size_t i = 0; i < v->c.output_len; i++) {
-        prio_fe a, b;
-        if (prio_fe_decode(F, &a, agg_share + i * fsz(v)) ||
-            prio_fe_decode(F, &b, out_share + i * fsz(v)))
-            return gdn_error(GDN_EFORMAT, "prio3: field element out of range in share");
-        prio_fe_encode(F, agg_share + i * fsz(v), prio_fe_add(F, a, b));
-    }
-    return 0;
+    return prio_vec_add_encoded(F, agg_share, out_share, v->c.output_len, "prio3");
 }
 
 int gdn_prio3_unshard(const gdn_prio3 *v, uint64_t *result, size_t result_len,
