@@ -285,12 +285,9 @@ GDN_TEST(federation_coordinator_sigkill_resumes)
     int serve, owners[OWNERS];
     unsigned port;
 
-    CHECK(make_federation(&f, "fed-crash") == 0);
+    CHECK((port = run_federation(&f, "fed-crash", "--rounds 5", &serve, owners, NULL)) > 0);
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
     snprintf(metrics, sizeof metrics, "%s/serve/metrics.csv", f.dir);
-    CHECK((serve = spawn_serve(&f, "--rounds 5", 0, log)) > 0);
-    CHECK((port = wait_port(log)) > 0);
-    start_owners(&f, owners, port, "crash");
     CHECK(gdn_test_wait_file(metrics, "\n2,5,5,", 60));
     kill(serve, SIGKILL);
     CHECK(gdn_test_wait(serve, 10) == 128 + SIGKILL);
@@ -546,11 +543,8 @@ GDN_TEST(federation_secagg_with_a_dropout)
     /* without the dropout, against plain FedAvg: the quantization error only */
     {
         fed g;
-        CHECK(make_federation(&g, "fed-secagg-full") == 0);
-        snprintf(log, sizeof log, "%s/serve.log", g.dir);
-        CHECK((serve = spawn_serve(&g, "--rounds 3 --secagg", 0, log)) > 0);
-        CHECK((port = wait_port(log)) > 0);
-        start_owners(&g, owners, port, "secagg-full");
+        CHECK(run_federation(&g, "fed-secagg-full", "--rounds 3 --secagg", &serve, owners,
+                             NULL) > 0);
         CHECK(gdn_test_wait(serve, 120) == 0);
         CHECK(wait_owners(owners) == 0);
         snprintf(a, sizeof a, "%s/plain", g.dir);
@@ -639,15 +633,11 @@ GDN_TEST(federation_dp_matches_simulate)
     fed f;
     char log[700], a[700], b[700], args[2048];
     int serve, owners[OWNERS];
-    unsigned port;
     const char *dp = "--dp client --clip 0.5 --noise 0.8 --delta 1e-5 --fraction 0.6";
 
-    CHECK(make_federation(&f, "fed-dp") == 0);
-    snprintf(log, sizeof log, "%s/serve.log", f.dir);
     snprintf(args, sizeof args, "--rounds 3 %s", dp);
-    CHECK((serve = spawn_serve(&f, args, 0, log)) > 0);
-    CHECK((port = wait_port(log)) > 0);
-    start_owners(&f, owners, port, "dp");
+    CHECK(run_federation(&f, "fed-dp", args, &serve, owners, NULL) > 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
     CHECK(gdn_test_wait(serve, 120) == 0);
     CHECK(wait_owners(owners) == 0);
     snprintf(args, sizeof args, "simulate %s --rounds 3 --workers 2 %s --out %s/simulated",

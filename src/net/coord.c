@@ -1104,6 +1104,20 @@ fail:
 
 /* ---- Input --------------------------------------------------------------------- */
 
+/* An announced object of exactly `bytes` follows as chunks: 0, or the
+ * connection is failed. */
+static int expect_object(conn *c, uint64_t bytes)
+{
+    gdn_frame_reasm_free(c->reasm);
+    c->reasm = NULL;
+    if (gdn_frame_reasm_new(&c->reasm, bytes)) {
+        fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    c->expecting = 1;
+    return 0;
+}
+
 static void on_update(coord *co, conn *c, const gdn_wire_update *u)
 {
     char why[160];
@@ -1130,13 +1144,8 @@ static void on_update(coord *co, conn *c, const gdn_wire_update *u)
         fail_conn(c, GDN_WIRE_ERR_LIMIT, "Update larger than the model");
         return;
     }
-    gdn_frame_reasm_free(c->reasm);
-    c->reasm = NULL;
-    if (gdn_frame_reasm_new(&c->reasm, u->update_bytes)) {
-        fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
+    if (expect_object(c, u->update_bytes))
         return;
-    }
-    c->expecting = 1;
     if (c->state != C_TRAINING)
         c->slot = -1; /* late: read and drop */
     c->update_examples = u->examples;
@@ -1161,13 +1170,8 @@ static void on_secagg_phase(coord *co, conn *c, const gdn_wire_secagg_phase *p)
         fail_conn(c, GDN_WIRE_ERR_LIMIT, "SecaggPhase answer larger than its phase allows");
         return;
     }
-    gdn_frame_reasm_free(c->reasm);
-    c->reasm = NULL;
-    if (gdn_frame_reasm_new(&c->reasm, p->bytes)) {
-        fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
+    if (expect_object(c, p->bytes))
         return;
-    }
-    c->expecting = 1;
     c->expect_phase = current ? (int)p->phase : -1;
 }
 
