@@ -205,15 +205,25 @@ static void *train_thread(void *p)
     return NULL;
 }
 
-static void set_local(gdn_fl_local *l, const gdn_wire_round_start *rs)
+/* Local training as the RoundStart says, on its own thread, with the
+ * simulation's stream for this owner and round. */
+static int start_training(pthread_t *th, train_job *job, owner *o,
+                          const gdn_wire_round_start *rs)
 {
-    memset(l, 0, sizeof *l);
-    l->epochs = rs->local_epochs;
-    l->batch = rs->batch;
-    l->lr = rs->lr;
-    l->momentum = rs->momentum;
-    l->weight_decay = rs->weight_decay;
-    l->prox_mu = rs->prox_mu;
+    memset(job, 0, sizeof *job);
+    job->o = o;
+    job->local.epochs = rs->local_epochs;
+    job->local.batch = rs->batch;
+    job->local.lr = rs->lr;
+    job->local.momentum = rs->momentum;
+    job->local.weight_decay = rs->weight_decay;
+    job->local.prox_mu = rs->prox_mu;
+    gdn_fl_client_rng(&job->rng, rs->seed, rs->round, rs->client_index);
+    if (pthread_create(th, NULL, train_thread, job) != 0) {
+        gdn_rng_wipe(&job->rng);
+        return gdn_error(GDN_ENOMEM, "cannot start the training thread");
+    }
+    return 0;
 }
 
 static int prepare_model(owner *o, const gdn_wire_round_start *rs)
@@ -474,14 +484,8 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
         (rc = gdn_secagg_client_advertise(sc, &out)) || (rc = send_phase(o, rs->round, 1, &out)))
         goto out;
     /* train meanwhile */
-    memset(&job, 0, sizeof job);
-    job.o = o;
-    set_local(&job.local, rs);
-    gdn_fl_client_rng(&job.rng, rs->seed, rs->round, rs->client_index);
-    if (pthread_create(&th, NULL, train_thread, &job) != 0) {
-        rc = gdn_error(GDN_ENOMEM, "cannot start the training thread");
+    if ((rc = start_training(&th, &job, o, rs)))
         goto out;
-    }
     started = 1;
     while (!over) {
         if (stopped(o)) {
@@ -608,12 +612,8 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
     if (rs->aggregation == GDN_WIRE_AGG_SECAGG)
         return secagg_round(o, rs);
 
-    memset(&job, 0, sizeof job);
-    job.o = o;
-    set_local(&job.local, rs);
-    gdn_fl_client_rng(&job.rng, rs->seed, rs->round, rs->client_index);
-    if (pthread_create(&th, NULL, train_thread, &job) != 0)
-        return gdn_error(GDN_ENOMEM, "cannot start the training thread");
+    if ((rc = start_training(&th, &job, o, rs)))
+        return rc;
     /* Meanwhile: heartbeats, and whatever the coordinator says. */
     rc = 0;
     while (!atomic_load(&job.finished)) {
