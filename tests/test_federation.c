@@ -138,15 +138,30 @@ static int spawn_serve(const fed *f, const char *extra, unsigned port, const cha
     return gdn_test_spawn(args, log, NULL);
 }
 
+/* Owner i joins; with DIR/policy-oI.json there, under that policy. */
 static int spawn_owner(const fed *f, int i, unsigned port, const char *env, const char *log)
 {
-    char args[2048];
+    char args[2048], pol[600];
+    gdn_buf b = {0};
+    int has_policy;
 
+    snprintf(pol, sizeof pol, "%s/policy-o%d.json", f->dir, i);
+    has_policy = gdn_file_read(&b, pol, 1 << 16) == 0;
+    gdn_buf_free(&b);
     snprintf(args, sizeof args,
              "join --server 127.0.0.1:%u --key %s/o%d --limit 2000 --seed 7 --clients 5 "
-             "--owner %d --retry 60",
-             port, f->dir, i, i);
+             "--owner %d --retry 60%s%s",
+             port, f->dir, i, i, has_policy ? " --policy " : "", has_policy ? pol : "");
     return gdn_test_spawn(args, log, env);
+}
+
+/* Gives owner i a policy (read by spawn_owner). */
+static int write_policy(const fed *f, int i, const char *json)
+{
+    char pol[600];
+
+    snprintf(pol, sizeof pol, "%s/policy-o%d.json", f->dir, i);
+    return gdn_file_write_atomic(pol, json, strlen(json));
 }
 
 static int same_file(const char *a, const char *b)
@@ -188,17 +203,15 @@ static int wait_owners(int pids[OWNERS])
     return bad;
 }
 
-/* A federation named `name` under way: the coordinator (serve_args) and
+/* A federation of `name` (made by make_federation) under way: the coordinator (serve_args) and
  * OWNERS owners, owner i with env[i] (may be NULL) in its environment; logs
  * DIR/serve.log and DIR/TAG-oI.log. Returns the port (0 on failure). */
-static unsigned run_federation(fed *f, const char *name, const char *serve_args, int *serve,
-                               int owners[OWNERS], const char *const env[OWNERS])
+static unsigned start_federation(fed *f, const char *name, const char *serve_args, int *serve,
+                                 int owners[OWNERS], const char *const env[OWNERS])
 {
     char log[700];
     unsigned port;
 
-    if (make_federation(f, name) != 0)
-        return 0;
     snprintf(log, sizeof log, "%s/serve.log", f->dir);
     if ((*serve = spawn_serve(f, serve_args, 0, log)) <= 0 || !(port = wait_port(log)))
         return 0;
@@ -207,6 +220,13 @@ static unsigned run_federation(fed *f, const char *name, const char *serve_args,
         owners[i] = spawn_owner(f, i, port, env ? env[i] : NULL, log);
     }
     return port;
+}
+
+/* The same on a federation made for it (make_federation). */
+static unsigned run_federation(fed *f, const char *name, const char *serve_args, int *serve,
+                               int owners[OWNERS], const char *const env[OWNERS])
+{
+    return make_federation(f, name) ? 0 : start_federation(f, name, serve_args, serve, owners, env);
 }
 
 /* 5 owner processes, 3 rounds: the final model is simulate's, bit for bit. */
@@ -565,24 +585,15 @@ GDN_TEST(federation_secagg_with_a_dropout)
 GDN_TEST(federation_policy_ledger_and_split_view)
 {
     fed f;
-    char log[700], olog[700], args[2048], pol[700], audit[700];
+    char log[700], olog[700], args[2048], audit[700];
     int serve, owners[OWNERS];
     unsigned port;
 
     CHECK(make_federation(&f, "fed-ledger") == 0);
-    snprintf(pol, sizeof pol, "%s/owner4.json", f.dir);
-    CHECK(gdn_file_write_atomic(pol, "{\"version\": 1, \"min_cohort\": 10}", 32) == 0);
+    CHECK(write_policy(&f, 4, "{\"version\": 1, \"min_cohort\": 10}") == 0);
+    CHECK((port = start_federation(&f, "fed-ledger", "--rounds 2", &serve, owners, NULL)) > 0);
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
-    CHECK((serve = spawn_serve(&f, "--rounds 2", 0, log)) > 0);
-    CHECK((port = wait_port(log)) > 0);
-    for (int i = 0; i < OWNERS; i++) {
-        snprintf(olog, sizeof olog, "%s/ledger-o%d.log", f.dir, i);
-        snprintf(args, sizeof args,
-                 "join --server 127.0.0.1:%u --key %s/o%d --limit 2000 --seed 7 --clients 5 "
-                 "--owner %d%s%s", port, f.dir, i, i, i == 4 ? " --policy " : "",
-                 i == 4 ? pol : "");
-        owners[i] = gdn_test_spawn(args, olog, NULL);
-    }
+    snprintf(olog, sizeof olog, "%s/fed-ledger-o4.log", f.dir);
     CHECK(gdn_test_wait(serve, 120) == 0);
     CHECK(wait_owners(owners) == 0);
     CHECK(gdn_test_file_contains(log, "round 2/2  completed  updates 4/5"));
@@ -611,7 +622,8 @@ GDN_TEST(federation_policy_ledger_and_split_view)
     CHECK(gdn_test_wait(serve, 30) == 0);
 }
 
-/* The epsilon a log prints after "round R/": the text "epsilon X". */
+/* The epsilon a log prints in its summary line of a round ("round R/N  ..."):
+ * the text "epsilon X". */
 static void epsilon_text(char *out, size_t cap, const char *log, const char *round)
 {
     gdn_buf t = {0};
@@ -651,8 +663,8 @@ GDN_TEST(federation_dp_matches_simulate)
     {   /* the epsilon after round 3, as both print it */
         char sim_log[700], want[64], got[64];
         snprintf(sim_log, sizeof sim_log, "%s/simulated.log", f.dir);
-        epsilon_text(want, sizeof want, sim_log, "round 3/3");
-        epsilon_text(got, sizeof got, log, "round 3/3");
+        epsilon_text(want, sizeof want, sim_log, "round 3/3  ");
+        epsilon_text(got, sizeof got, log, "round 3/3  ");
         CHECK(want[0] && strcmp(want, got) == 0);
     }
 }
@@ -668,7 +680,12 @@ GDN_TEST(federation_distributed_dp)
     const char *dp = "--secagg --dp distributed --clip 1 --noise 0.5 --fraction 0.8";
 
     snprintf(args, sizeof args, "--rounds 2 %s", dp);
-    CHECK(run_federation(&f, "fed-ddg", args, &serve, owners, NULL) > 0);
+    CHECK(make_federation(&f, "fed-ddg") == 0);
+    /* round 1 spends 10.69 by the DDG's accountant and 10.41 by the central
+     * Gaussian's: owner 4's budget of 10.5 must refuse it, using the former */
+    CHECK(write_policy(&f, 4, "{\"version\": 1, \"budget\": {\"epsilon\": 10.5, "
+                              "\"delta\": 1e-5}}") == 0);
+    CHECK(start_federation(&f, "fed-ddg", args, &serve, owners, NULL) > 0);
     CHECK(gdn_test_wait(serve, 120) == 0);
     CHECK(wait_owners(owners) == 0);
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
@@ -678,11 +695,18 @@ GDN_TEST(federation_distributed_dp)
              FL_ARGS, dp, f.dir);
     snprintf(sim_log, sizeof sim_log, "%s/simulated.log", f.dir);
     CHECK(gdn_test_guardian(args, sim_log) == 0);
-    epsilon_text(want, sizeof want, sim_log, "round 2/2");
-    epsilon_text(got, sizeof got, log, "round 2/2");
+    epsilon_text(want, sizeof want, sim_log, "round 2/2  ");
+    epsilon_text(got, sizeof got, log, "round 2/2  ");
     CHECK(want[0] && strcmp(want, got) == 0);
-    snprintf(args, sizeof args, "%s/fed-ddg-o0.log", f.dir);
-    CHECK(gdn_test_file_contains(args, "masked update sent (SecAgg+)"));
+    {   /* round 1's three updates came masked from owners */
+        int masked = 0;
+        for (int i = 0; i < OWNERS; i++) {
+            snprintf(args, sizeof args, "%s/fed-ddg-o%d.log", f.dir, i);
+            masked += gdn_test_file_contains(args, "masked update sent (SecAgg+)");
+        }
+        CHECK(masked == 3);
+    }
+    CHECK(gdn_test_file_contains(log, "owner 4 declines (budget)"));
 }
 
 /* Stopped with SIGTERM in the middle of round 2 (owner 4 is slow), the

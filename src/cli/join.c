@@ -77,6 +77,7 @@ typedef struct owner_ctx {
     const char *state;
     gdn_policy *policy;
     uint8_t sk[64]; /* its identity, to co-sign */
+    const gdn_dataset *data; /* its shape sizes a proposed model */
 } owner_ctx;
 
 static void head_path(char *out, size_t cap, const owner_ctx *o, const uint8_t pk[32])
@@ -188,6 +189,20 @@ static int rounds_today(uint64_t *count, const owner_ctx *o, int add)
     return rc;
 }
 
+/* Distributed DP's ε if the owner takes part in this round (rounds so far
+ * and this one), for the policy's budget rule. */
+typedef struct ddg_round {
+    gdn_dp_ddg_params p;
+    double q;
+    unsigned rounds;
+} ddg_round;
+
+static double ddg_epsilon(double delta, const void *ctx)
+{
+    const ddg_round *d = ctx;
+    return gdn_fl_ddg_epsilon(&d->p, d->q, d->rounds, delta);
+}
+
 /* The owner's policy on a proposed round. */
 static int admit(void *p, char rule[GDN_WIRE_MAX_RULE + 1], char *message, size_t cap,
                  const gdn_wire_round_start *rs, const uint8_t coordinator[32])
@@ -195,12 +210,11 @@ static int admit(void *p, char rule[GDN_WIRE_MAX_RULE + 1], char *message, size_
     owner_ctx *o = p;
     gdn_policy_round r;
     gdn_policy_verdict v;
+    ddg_round ddg;
     uint64_t today = 0;
 
     if (!o->policy)
-        return rounds_today(&today, o, 1) ? (snprintf(rule, GDN_WIRE_MAX_RULE + 1, "state"),
-                                             snprintf(message, cap, "%s", gdn_errmsg()), 1)
-                                          : 0;
+        goto record;
     memset(&r, 0, sizeof r);
     memcpy(r.coordinator, coordinator, sizeof r.coordinator);
     r.cohort = rs->cohort;
@@ -215,6 +229,20 @@ static int admit(void *p, char rule[GDN_WIRE_MAX_RULE + 1], char *message, size_
         r.q = rs->dp.sampling_rate, r.sigma = rs->dp.noise_multiplier, r.delta = rs->dp.delta;
         r.steps = rs->round - 1;
     }
+    if (rs->dp.distributed) { /* ... with the distributed discrete Gaussian's accountant */
+        size_t dim;
+        if (gdn_model_count(&dim, rs->model, o->data->channels, o->data->height,
+                            o->data->width, o->data->classes) ||
+            gdn_dp_ddg_setup(&ddg.p, dim, rs->dp.clip, rs->dp.noise_multiplier,
+                             rs->dp.ddg_clients, rs->dp.ddg_bits, rs->dp.ddg_gamma)) {
+            snprintf(rule, GDN_WIRE_MAX_RULE + 1, "policy");
+            snprintf(message, cap, "distributed DP parameters: %s", gdn_errmsg());
+            return 1;
+        }
+        ddg.q = rs->dp.sampling_rate;
+        ddg.rounds = (unsigned)rs->round;
+        r.epsilon_at = ddg_epsilon, r.epsilon_ctx = &ddg;
+    }
     if (gdn_policy_check(&v, o->policy, &r)) {
         snprintf(rule, GDN_WIRE_MAX_RULE + 1, "policy");
         snprintf(message, cap, "policy check failed: %s", gdn_errmsg());
@@ -226,6 +254,7 @@ static int admit(void *p, char rule[GDN_WIRE_MAX_RULE + 1], char *message, size_
         fprintf(stderr, "round %llu %s\n", (unsigned long long)rs->round, v.message);
         return 1;
     }
+record:
     if (rounds_today(&today, o, 1)) {
         snprintf(rule, GDN_WIRE_MAX_RULE + 1, "state");
         snprintf(message, cap, "cannot record the round: %s", gdn_errmsg());
@@ -299,6 +328,7 @@ int cli_join(cli_opt *opts)
         goto out;
     gdn_dataset_free(&test); /* an owner trains; the coordinator evaluates */
     cfg.data = &train;
+    octx.data = &train;
     if (cli_str(opts, "clients")) {
         long clients, k, seed;
         gdn_rng rng;

@@ -440,7 +440,7 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
     train_job job;
     pthread_t th;
     uint32_t *q = NULL, index;
-    int rc, started = 0, have_fwd = 0, masked = 0, over = 0;
+    int rc, started = 0, have_fwd = 0, masked = 0, over = 0, declined = 0;
     double t0 = gdn_now();
 
     o->index = rs->client_index;
@@ -481,7 +481,11 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
         goto out;
     }
     if ((rc = gdn_secagg_client_new(&sc, &p, index, o->id_sk, in.data + 4, &rng)) ||
-        (rc = gdn_secagg_client_advertise(sc, &out)) || (rc = send_phase(o, rs->round, 1, &out)))
+        (rc = gdn_secagg_client_advertise(sc, &out))) {
+        declined = 1;
+        goto out;
+    }
+    if ((rc = send_phase(o, rs->round, 1, &out)))
         goto out;
     /* train meanwhile */
     if ((rc = start_training(&th, &job, o, rs)))
@@ -510,9 +514,13 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
                                          : gdn_fl_secagg_encode(q, gdn_model_params(o->model),
                                                                 o->global, o->dim, (double)o->n,
                                                                 w->weight_scale, w->clip,
-                                                                w->levels, &rng)) ||
-                (rc = gdn_secagg_client_masked_input(sc, &out, fwd.data, fwd.len, q)) ||
-                (rc = send_phase(o, rs->round, 3, &out)))
+                                                                w->levels, &rng)))
+                break;
+            if ((rc = gdn_secagg_client_masked_input(sc, &out, fwd.data, fwd.len, q))) {
+                declined = 1;
+                break;
+            }
+            if ((rc = send_phase(o, rs->round, 3, &out)))
                 break;
             masked = 1;
             gdn_log(GDN_LOG_INFO, "round %llu: trained on %zu examples as owner %llu, loss "
@@ -541,7 +549,9 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
         out.len = 0;
         switch (m.u.secagg_phase.phase) {
         case 2:
-            if (!(rc = gdn_secagg_client_share_keys(sc, &out, in.data, in.len)))
+            if ((rc = gdn_secagg_client_share_keys(sc, &out, in.data, in.len)))
+                declined = 1;
+            else
                 rc = send_phase(o, rs->round, 2, &out);
             break;
         case 3: /* answered once training is done */
@@ -551,7 +561,9 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
             have_fwd = 1;
             break;
         case 4:
-            if (!(rc = gdn_secagg_client_unmask(sc, &out, in.data, in.len)))
+            if ((rc = gdn_secagg_client_unmask(sc, &out, in.data, in.len)))
+                declined = 1;
+            else
                 rc = send_phase(o, rs->round, 4, &out);
             break;
         default:
@@ -561,13 +573,18 @@ static int secagg_round(owner *o, const gdn_wire_round_start *rs)
         if (rc)
             break;
     }
-    if (rc && rc != GDN_EINTR && !o->fatal) {
+out:
+    if (rc && declined) { /* the protocol says no (too few neighbours, a request
+                           * that would unmask a peer): leave this round, not the session */
+        char why[GDN_WIRE_MAX_TEXT];
+        snprintf(why, sizeof why, "%s", gdn_errmsg());
+        rc = refuse(o, rs->round, "secagg", why);
+    } else if (rc && rc != GDN_EINTR && !o->fatal) {
         char why[600];
         snprintf(why, sizeof why, "%s", gdn_errmsg());
         send_error(o, GDN_WIRE_ERR_PROTOCOL, why);
         rc = gdn_error(rc, "%s", why);
     }
-out:
     if (started) {
         pthread_join(th, NULL);
         gdn_rng_wipe(&job.rng);
