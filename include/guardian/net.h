@@ -181,8 +181,12 @@ int gdn_tls_handshake(gdn_tls_conn *c);
 /* Reads up to cap bytes: 0 with *n > 0, a WANT code, GDN_NET_CLOSED, or an
  * error (a connection cut without TLS close_notify is GDN_EIO). */
 int gdn_tls_read(gdn_tls_conn *c, void *buf, size_t cap, size_t *n);
-/* Writes up to len bytes: 0 with *n > 0 written, a WANT code, or an error. */
+/* Writes up to len bytes: 0 with *n > 0 written, a WANT code, or an error.
+ * Records may wait in the connection's buffer while the socket is full:
+ * call gdn_tls_flush when there is nothing more to write. */
 int gdn_tls_write(gdn_tls_conn *c, const void *buf, size_t len, size_t *n);
+/* Sends the buffered records: 0 when all went out, GDN_NET_WANT_WRITE, or an error. */
+int gdn_tls_flush(gdn_tls_conn *c);
 /* Sends close_notify: 0 when sent, a WANT code, or an error. */
 int gdn_tls_shutdown(gdn_tls_conn *c);
 /* Decrypted bytes buffered in the connection, readable without the socket. */

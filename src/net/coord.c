@@ -48,6 +48,7 @@ typedef struct conn {
     gdn_buf out;
     size_t out_pos;
     uint32_t events;  /* registered with epoll */
+    int ready;        /* records read ahead wait in its TLS buffer: visit again */
     /* objects going out as chunks: the round's model (coord.model_bytes,
      * shared), and after it at most one of this connection's own */
     int streaming;
@@ -135,6 +136,7 @@ typedef struct coord {
     double t_last;                 /* when the last round finished (0: not yet) */
     double t_finish;
     int rc;                        /* a fatal error inside a callback of the loop */
+    size_t nready;                 /* connections marked ready */
     gdn_coord_stats stats;
     uint64_t gone_sent, gone_received; /* bytes of closed connections */
 } coord;
@@ -256,9 +258,10 @@ static void kill_conn(coord *co, conn *c, const char *why);
 /* Writes what is queued; 0 when all of it went out, WANT_WRITE otherwise. */
 static int flush(coord *co, conn *c)
 {
+    int rc;
+
     for (;;) {
         size_t n;
-        int rc;
         if (c->out_pos == c->out.len) {
             c->out.len = c->out_pos = 0;
             if (!c->streaming)
@@ -275,6 +278,11 @@ static int flush(coord *co, conn *c)
         }
         c->out_pos += n;
         c->t_tx = gdn_now();
+    }
+    if ((rc = gdn_tls_flush(c->tls))) {
+        if (rc != GDN_NET_WANT_WRITE)
+            kill_conn(co, c, gdn_errmsg());
+        return rc;
     }
     if (c->out.cap > OUT_REFILL + 65536) { /* give a large queue back */
         gdn_buf_free(&c->out);
@@ -354,8 +362,10 @@ static void reap(coord *co)
     size_t k = 0;
 
     for (size_t i = 0; i < co->nconns; i++) {
-        if (co->conns[i]->dead)
+        if (co->conns[i]->dead) {
+            co->nready -= (size_t)co->conns[i]->ready;
             free_conn(co, co->conns[i]);
+        }
         else
             co->conns[k++] = co->conns[i];
     }
@@ -1371,6 +1381,11 @@ static void on_readable(coord *co, conn *c)
             }
         }
     }
+    /* its turn is over; what TLS read ahead is invisible to epoll */
+    if (!c->dead && gdn_tls_pending(c->tls) && !c->ready) {
+        c->ready = 1;
+        co->nready++;
+    }
 }
 
 static void on_event(coord *co, conn *c)
@@ -1813,7 +1828,7 @@ int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats)
         }
         if (co.finishing && (co.nconns == 0 || gdn_now() - co.t_finish > 5))
             break;
-        n = epoll_wait(co.ep, ev, MAX_EVENTS, TICK_MS);
+        n = epoll_wait(co.ep, ev, MAX_EVENTS, co.nready ? 0 : TICK_MS);
         if (n < 0 && errno != EINTR) {
             rc = gdn_error(GDN_EIO, "epoll_wait: %s", strerror(errno));
             break;
@@ -1823,6 +1838,14 @@ int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats)
                 accept_all(&co);
             else
                 on_event(&co, ev[i].data.ptr);
+        }
+        for (size_t i = 0, k = co.nready; i < co.nconns && k > 0; i++) {
+            conn *c = co.conns[i];
+            if (!c->ready)
+                continue;
+            c->ready = 0;
+            co.nready--, k--;
+            on_event(&co, c);
         }
         timers(&co);
         maybe_done(&co);
