@@ -96,6 +96,7 @@ typedef struct coord {
     conn **by_owner;               /* roster index -> admitted connection */
     uint8_t (*roster)[GDN_NET_FINGERPRINT_BYTES];
     size_t nroster;
+    size_t nroster_saved;          /* first-come admissions in the state file */
     net_state *state;
     gdn_model *global;
     gdn_aggregator *agg;
@@ -460,12 +461,7 @@ static void welcome(coord *co, conn *c)
         return;
     }
     if (idx < 0) { /* first come: the next index, kept in the state file */
-        idx = (long)co->nroster;
-        if (net_state_add_owner(co->state, (size_t)idx, c->fp)) {
-            gdn_log(GDN_LOG_ERROR, "%s", gdn_errmsg());
-            kill_conn(co, c, NULL);
-            return;
-        }
+        idx = (long)co->nroster;        /* at the end of the loop's pass (save_roster) */
         memcpy(co->roster[co->nroster++], c->fp, 32);
     }
     if (co->by_owner[idx]) { /* the owner reconnected: the newest connection wins */
@@ -1436,10 +1432,30 @@ static void heartbeat(coord *co, conn *c)
         set_events(co, c, EPOLLIN | EPOLLOUT);
 }
 
+/* First-come admissions of this pass of the loop, in one transaction, before
+ * any round can use them (a crash before it loses admissions no round saw:
+ * those owners reconnect and are admitted again). */
+static void save_roster(coord *co)
+{
+    int rc;
+
+    if (co->nroster == co->nroster_saved)
+        return;
+    if ((rc = net_state_add_owners(co->state, co->nroster_saved,
+                                   co->roster + co->nroster_saved,
+                                   co->nroster - co->nroster_saved))) {
+        co->rc = rc;
+        return;
+    }
+    co->nroster_saved = co->nroster;
+}
+
 static void timers(coord *co)
 {
     const gdn_coord_config *cfg = co->cfg;
     double now = gdn_now();
+
+    save_roster(co);
 
     if (co->cosigs_staged && cfg->ledger->flush) { /* one commit for a tick's co-signatures */
         if (cfg->ledger->flush(cfg->ledger->ctx))
@@ -1758,6 +1774,7 @@ static int setup(coord *co, const gdn_coord_config *cfg)
         memcpy(co->roster, cfg->owners, n * sizeof *co->roster);
         co->nroster = n;
     }
+    co->nroster_saved = co->nroster;
     if (co->done)
         gdn_log(GDN_LOG_INFO, "resuming after round %u (state %s)", co->done,
                 cfg->state_path);

@@ -158,18 +158,29 @@ int net_state_owners(net_state *s, uint8_t (*fp)[32], size_t cap, size_t *n)
     return rc;
 }
 
-int net_state_add_owner(net_state *s, size_t idx, const uint8_t fp[32])
+int net_state_add_owners(net_state *s, size_t first, const uint8_t (*fp)[32], size_t n)
 {
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(s, &st, "INSERT INTO owners(idx, fingerprint) VALUES(?, ?)")))
+    if ((rc = exec(s, "BEGIN IMMEDIATE")))
         return rc;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
-    sqlite3_bind_blob(st, 2, fp, 32, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "adding an owner");
+    if ((rc = prepare(s, &st, "INSERT INTO owners(idx, fingerprint) VALUES(?, ?)"))) {
+        exec(s, "ROLLBACK");
+        return rc;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)(first + i));
+        sqlite3_bind_blob(st, 2, fp[i], 32, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "adding an owner");
+        sqlite3_reset(st);
+    }
     sqlite3_finalize(st);
-    return rc;
+    if (rc) {
+        exec(s, "ROLLBACK");
+        return rc;
+    }
+    return exec(s, "COMMIT");
 }
 
 /* Little-endian floats in and out of blobs. */

@@ -36,7 +36,8 @@ void net_state_close(net_state *s);
 
 /* The roster so far: fingerprints of indices 0 .. *n-1 (at most cap). */
 int net_state_owners(net_state *s, uint8_t (*fp)[32], size_t cap, size_t *n);
-int net_state_add_owner(net_state *s, size_t idx, const uint8_t fp[32]);
+/* Owners first .. first+n-1 admitted since, in one transaction. */
+int net_state_add_owners(net_state *s, size_t first, const uint8_t (*fp)[32], size_t n);
 
 /* The newest checkpoint: *round (0 and nothing read when there is none),
  * the model (dim floats) and the strategy's state (nstate vectors of dim),
