@@ -236,7 +236,8 @@ typedef struct gdn_frame {
 int gdn_frame_encode(gdn_buf *out, uint8_t type, const void *payload, size_t len,
                      uint32_t max_payload);
 /* Appends one CHUNK frame carrying data[0, n) at offset of a total-byte
- * object of `stream`; GDN_ERANGE if it does not fit max_payload. */
+ * object of `stream`; GDN_ERANGE if it does not fit max_payload. data NULL:
+ * the frame's headers only, its n payload bytes to be sent right after. */
 int gdn_frame_encode_chunk(gdn_buf *out, uint32_t stream, uint64_t offset,
                            uint64_t total, const void *data, size_t n,
                            uint32_t max_payload);
@@ -285,6 +286,9 @@ int gdn_frame_reasm_push(gdn_frame_reasm *r, const uint8_t *payload, size_t len)
 /* Moves a complete object into *out (replacing its contents; caller frees)
  * and its stream id into *stream (may be NULL); resets r. */
 int gdn_frame_reasm_take(gdn_buf *out, uint32_t *stream, gdn_frame_reasm *r);
+/* Hands r a buffer (taken over, emptied) for the next object: one whose
+ * capacity holds it is filled in place, without an allocation. */
+void gdn_frame_reasm_give(gdn_frame_reasm *r, gdn_buf *buf);
 /* Drops any partial object. */
 void gdn_frame_reasm_reset(gdn_frame_reasm *r);
 void gdn_frame_reasm_free(gdn_frame_reasm *r);

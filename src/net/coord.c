@@ -2,9 +2,10 @@
  * non-blocking TLS connections, the round state machine of docs/protocol.md.
  *
  * Memory per connection is bounded: a frame decoder holding at most one
- * frame of max_frame bytes, an output queue refilled a few chunks at a time
- * from the round's one encoded model, and while an update arrives, its bytes
- * (exactly the announced model size). Updates enter the aggregator in cohort
+ * frame of max_frame bytes, an output queue of messages and chunk headers
+ * (chunk payloads are written from the round's one encoded model itself),
+ * and while an update arrives, its bytes (exactly the announced model size,
+ * in a buffer of an earlier round when one is free). Updates enter the aggregator in cohort
  * order, as in the simulation, so the same seed gives the same bits; one that
  * arrives early waits in its slot until those before it are in or dropped. */
 #define _POSIX_C_SOURCE 200809L
@@ -29,7 +30,7 @@
 #include "net/state.h"
 
 #define READ_BYTES 16384
-#define OUT_REFILL ((size_t)256 << 10) /* model bytes queued per connection at once */
+#define OUT_KEEP ((size_t)64 << 10) /* an emptied output queue above this is let go */
 #define MAX_EVENTS 256
 #define TICK_MS 50
 
@@ -47,6 +48,9 @@ typedef struct conn {
     gdn_frame_reasm *reasm;
     gdn_buf out;
     size_t out_pos;
+    size_t split;          /* c->direct goes out after out[0, split) */
+    const uint8_t *direct; /* a chunk's payload, sent from its object */
+    size_t direct_len;
     uint32_t events;  /* registered with epoll */
     int ready;        /* records read ahead wait in its TLS buffer: visit again */
     /* objects going out as chunks: the round's model (coord.model_bytes,
@@ -115,6 +119,8 @@ typedef struct coord {
     slot *slots;
     double loss_sum, weight_sum;
     gdn_buf model_bytes;
+    gdn_buf *spare;                /* update buffers of past rounds, for reuse */
+    size_t nspare;
     uint32_t stream_seq;
     /* a SecAgg+ round: the coordinator relays secagg.h's server side */
     gdn_secagg_server *sa;
@@ -185,38 +191,41 @@ static void fail_conn(conn *c, int code, const char *msg)
     c->streaming = 0;
 }
 
+/* Queues the next chunk of the object going out: its headers in c->out, its
+ * payload sent from the object itself right after them (c->direct), not
+ * copied. An object is let go once its last payload went out; the object
+ * queued behind it goes next, after its message. */
 static void refill(coord *co, conn *c)
 {
-    size_t queued = 0, step = co->cfg->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
+    size_t n, step = co->cfg->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
 
-    while (c->streaming && queued < OUT_REFILL) {
-        uint64_t left = c->obj_len - c->obj_off;
-        size_t n = left < step ? (size_t)left : step;
-        if (gdn_frame_encode_chunk(&c->out, c->obj_stream, c->obj_off, c->obj_len,
-                                   c->obj + c->obj_off, n, co->cfg->max_frame)) {
+    if (c->obj_off == c->obj_len) {
+        gdn_buf_free(&c->own);
+        c->streaming = 0;
+        if (!c->has_next)
+            return;
+        if (gdn_buf_append(&c->out, c->next_msg.data, c->next_msg.len)) {
             fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
             return;
         }
-        c->obj_off += n;
-        queued += n;
-        if (c->obj_off < c->obj_len)
-            continue;
-        gdn_buf_free(&c->own);
-        c->streaming = 0;
-        if (c->has_next) { /* the queued object goes next, after its message */
-            if (gdn_buf_append(&c->out, c->next_msg.data, c->next_msg.len)) {
-                fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
-                return;
-            }
-            gdn_buf_free(&c->next_msg);
-            c->own = c->next;
-            memset(&c->next, 0, sizeof c->next);
-            c->has_next = 0;
-            c->obj = c->own.data, c->obj_len = c->own.len, c->obj_off = 0;
-            c->obj_stream = c->next_stream;
-            c->streaming = 1;
-        }
+        gdn_buf_free(&c->next_msg);
+        c->own = c->next;
+        memset(&c->next, 0, sizeof c->next);
+        c->has_next = 0;
+        c->obj = c->own.data, c->obj_len = c->own.len, c->obj_off = 0;
+        c->obj_stream = c->next_stream;
+        c->streaming = 1;
     }
+    n = c->obj_len - c->obj_off < step ? (size_t)(c->obj_len - c->obj_off) : step;
+    if (gdn_frame_encode_chunk(&c->out, c->obj_stream, c->obj_off, c->obj_len, NULL, n,
+                               co->cfg->max_frame)) {
+        fail_conn(c, GDN_WIRE_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    c->split = c->out.len;
+    c->direct = c->obj + c->obj_off;
+    c->direct_len = n;
+    c->obj_off += n;
 }
 
 /* Queues m, then `data` as chunks of a fresh stream (m's stream field must
@@ -262,22 +271,32 @@ static int flush(coord *co, conn *c)
     int rc;
 
     for (;;) {
-        size_t n;
-        if (c->out_pos == c->out.len) {
-            c->out.len = c->out_pos = 0;
-            if (!c->streaming)
+        const uint8_t *p;
+        size_t n, len;
+        if (c->out_pos < c->split) {
+            p = c->out.data + c->out_pos, len = c->split - c->out_pos;
+        } else if (c->direct_len) {
+            p = c->direct, len = c->direct_len;
+        } else if (c->out_pos < c->out.len) {
+            p = c->out.data + c->out_pos, len = c->out.len - c->out_pos;
+        } else {
+            c->out.len = c->out_pos = c->split = 0;
+            if (!c->streaming || c->dead)
                 break;
             refill(co, c);
             continue;
         }
-        rc = gdn_tls_write(c->tls, c->out.data + c->out_pos, c->out.len - c->out_pos, &n);
+        rc = gdn_tls_write(c->tls, p, len, &n);
         if (rc == GDN_NET_WANT_WRITE || rc == GDN_NET_WANT_READ)
             return rc;
         if (rc) {
             kill_conn(co, c, gdn_errmsg());
             return rc;
         }
-        c->out_pos += n;
+        if (p == c->direct)
+            c->direct += n, c->direct_len -= n;
+        else
+            c->out_pos += n;
         c->t_tx = gdn_now();
     }
     if ((rc = gdn_tls_flush(c->tls))) {
@@ -285,7 +304,7 @@ static int flush(coord *co, conn *c)
             kill_conn(co, c, gdn_errmsg());
         return rc;
     }
-    if (c->out.cap > OUT_REFILL + 65536) { /* give a large queue back */
+    if (c->out.cap > OUT_KEEP) { /* give a large queue back */
         gdn_buf_free(&c->out);
         c->out_pos = 0;
     }
@@ -503,6 +522,18 @@ static size_t connected_idle(const coord *co)
 
 static void finish_round(coord *co);
 
+/* Keeps an update's buffer for the next one: the same size every time, so
+ * reuse costs no allocation and no page faults. */
+static void spare_put(coord *co, gdn_buf *b)
+{
+    if (b->data && b->cap >= co->model_bytes.len && co->nspare < co->cfg->fl.clients) {
+        co->spare[co->nspare++] = *b;
+        memset(b, 0, sizeof *b);
+    } else {
+        gdn_buf_free(b);
+    }
+}
+
 /* Moves every resolved slot at the head of the cohort into the aggregator. */
 static void advance(coord *co)
 {
@@ -524,7 +555,7 @@ static void advance(coord *co)
                 co->loss_sum += s->loss * (double)s->examples;
                 co->weight_sum += (double)s->examples;
             }
-            gdn_buf_free(&s->bytes);
+            spare_put(co, &s->bytes);
         }
         co->next_add++;
     }
@@ -870,7 +901,7 @@ static void end_round_messages(coord *co, const gdn_coord_round *r)
         conn *c = s->c;
         gdn_wire_msg m;
 
-        gdn_buf_free(&s->bytes);
+        spare_put(co, &s->bytes);
         if (!c || c->dead)
             continue;
         memset(&m, 0, sizeof m);
@@ -1154,6 +1185,8 @@ static void on_update(coord *co, conn *c, const gdn_wire_update *u)
         return;
     if (c->state != C_TRAINING)
         c->slot = -1; /* late: read and drop */
+    else if (co->nspare)
+        gdn_frame_reasm_give(c->reasm, &co->spare[--co->nspare]);
     c->update_examples = u->examples;
     c->update_loss = u->mean_loss;
 }
@@ -1654,6 +1687,9 @@ static void coord_free(coord *co)
     free(co->roster);
     free(co->cohort);
     free(co->pool);
+    for (size_t i = 0; co->spare && i < co->nspare; i++)
+        gdn_buf_free(&co->spare[i]);
+    free(co->spare);
     free(co->slots);
     free(co->hist);
     free(co->sa_slot);
@@ -1744,6 +1780,7 @@ static int setup(coord *co, const gdn_coord_config *cfg)
     co->roster = calloc(n, sizeof *co->roster);
     co->cohort = calloc(n, sizeof *co->cohort);
     co->pool = calloc(n, sizeof *co->pool);
+    co->spare = calloc(n, sizeof *co->spare);
     co->slots = calloc(n, sizeof *co->slots);
     co->sa_slot = calloc(n, sizeof *co->sa_slot);
     co->sa_answered = calloc(n, 1);
@@ -1756,7 +1793,7 @@ static int setup(coord *co, const gdn_coord_config *cfg)
             return gdn_error(GDN_ENOMEM, "out of memory");
     }
     if (!co->scratch || !co->aggregate || !co->conns || !co->by_owner || !co->roster ||
-        !co->cohort || !co->pool || !co->slots || !co->sa_slot || !co->sa_answered ||
+        !co->cohort || !co->pool || !co->spare || !co->slots || !co->sa_slot || !co->sa_answered ||
         !co->sa_sum)
         return gdn_error(GDN_ENOMEM, "out of memory");
     if ((rc = net_state_open(&co->state, cfg->state_path, conf)) ||

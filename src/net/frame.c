@@ -74,10 +74,11 @@ int gdn_frame_encode_chunk(gdn_buf *out, uint32_t stream, uint64_t offset,
     gdn_store_le32(hdr + 5, stream);
     gdn_store_le64(hdr + 9, offset);
     gdn_store_le64(hdr + 17, total);
-    if ((rc = gdn_buf_reserve(out, sizeof hdr + n)))
+    if ((rc = gdn_buf_reserve(out, sizeof hdr + (data ? n : 0))))
         return rc;
     gdn_buf_append(out, hdr, sizeof hdr);
-    gdn_buf_append(out, data, n);
+    if (data)
+        gdn_buf_append(out, data, n);
     return 0;
 }
 
@@ -283,6 +284,14 @@ int gdn_frame_reasm_new(gdn_frame_reasm **out, uint64_t max_total)
     r->max_total = max_total;
     *out = r;
     return 0;
+}
+
+void gdn_frame_reasm_give(gdn_frame_reasm *r, gdn_buf *buf)
+{
+    gdn_buf_free(&r->data);
+    r->data = *buf;
+    r->data.len = 0;
+    memset(buf, 0, sizeof *buf);
 }
 
 void gdn_frame_reasm_reset(gdn_frame_reasm *r)
