@@ -2,7 +2,7 @@
  * Input: byte 0 picks the frame limit (64 << (b % 12) bytes), byte 1 the
  * piece sizes, the rest is the byte stream a peer sent. Properties: decoding
  * in pieces gives the same frames and the same error as decoding all at
- * once; no frame exceeds the limit and the decoder holds no more than one
+ * once, and as reading in place (space/wrote); no frame exceeds the limit and the decoder holds no more than one
  * frame; CHUNK payloads fed to the reassembler (limit 4096) yield objects
  * of exactly the announced size. */
 #include <stdint.h>
@@ -97,6 +97,45 @@ static int decode(rec *out, size_t *n, const uint8_t *data, size_t len, uint32_t
     return rc;
 }
 
+/* The same stream read in place (space/wrote), pieces at most `piece` bytes. */
+static int decode_in_place(rec *out, size_t *n, const uint8_t *data, size_t len,
+                           uint32_t max, unsigned piece)
+{
+    gdn_frame_decoder *d;
+    size_t pos = 0, base;
+    int rc = 0;
+
+    *n = 0;
+    if (gdn_frame_decoder_new(&d, max))
+        abort();
+    base = gdn_frame_decoder_memory(d);
+    while (pos < len && rc >= 0) {
+        uint8_t *dst;
+        size_t room, k;
+        gdn_frame f;
+        if ((rc = gdn_frame_decoder_space(d, &dst, &room)) < 0)
+            break;
+        if (room == 0 || gdn_frame_decoder_memory(d) > base + max)
+            abort();
+        k = room < len - pos ? room : len - pos;
+        if (piece && k > piece)
+            k = piece;
+        memcpy(dst, data + pos, k);
+        pos += k;
+        rc = gdn_frame_decoder_wrote(d, &f, k);
+        if (rc == 1) {
+            out[*n].type = f.type;
+            out[*n].len = f.len;
+            out[*n].hash = fnv(f.payload, f.len);
+            (*n)++;
+        }
+    }
+    if (rc >= 0)
+        rc = gdn_frame_decoder_finish(d);
+    gdn_frame_decoder_free(d);
+    return rc;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint32_t max;
@@ -119,6 +158,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     ra = decode(a, &na, data, size, max, 0, r);
     rb = decode(b, &nb, data, size, max, piece, NULL);
+    if (ra != rb || na != nb)
+        abort();
+    for (size_t i = 0; i < na; i++)
+        if (a[i].type != b[i].type || a[i].len != b[i].len || a[i].hash != b[i].hash)
+            abort();
+    rb = decode_in_place(b, &nb, data, size, max, piece);
     if (ra != rb || na != nb)
         abort();
     for (size_t i = 0; i < na; i++)

@@ -265,6 +265,12 @@ int gdn_frame_decoder_push(gdn_frame_decoder *d, gdn_frame *frame, size_t *used,
 /* Bytes still missing from the frame under way (header first): reading
  * exactly that many never reads past a frame. */
 size_t gdn_frame_decoder_need(const gdn_frame_decoder *d);
+/* Reading in place, without push's copy: *dst and *n are where the next
+ * bytes of the stream go and how many of them the decoder takes there (the
+ * rest of a header, or of a payload); after writing k <= *n bytes there,
+ * wrote() says what push would have: 1 with a frame, 0, or an error. */
+int gdn_frame_decoder_space(gdn_frame_decoder *d, uint8_t **dst, size_t *n);
+int gdn_frame_decoder_wrote(gdn_frame_decoder *d, gdn_frame *frame, size_t k);
 /* At end of stream: 0 if it ended between frames, GDN_EFORMAT naming what
  * was cut off otherwise. */
 int gdn_frame_decoder_finish(const gdn_frame_decoder *d);

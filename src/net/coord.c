@@ -544,8 +544,16 @@ static void advance(coord *co)
         if (s->status == S_PENDING)
             return;
         if (s->status == S_RECEIVED) {
-            if (gdn_wire_floats_decode(co->scratch, co->dim, s->bytes.data, s->bytes.len) ||
-                gdn_aggregator_add(co->agg, co->scratch, (double)s->examples)) {
+            const float *v = co->scratch;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* the wire's little-endian floats, read in place (the aggregator
+             * checks that they are finite) */
+            if (s->bytes.len == 4 * co->dim && (uintptr_t)s->bytes.data % 4 == 0)
+                v = (const float *)(const void *)s->bytes.data;
+#endif
+            if ((v == co->scratch &&
+                 gdn_wire_floats_decode(co->scratch, co->dim, s->bytes.data, s->bytes.len)) ||
+                gdn_aggregator_add(co->agg, v, (double)s->examples)) {
                 gdn_log(GDN_LOG_WARN, "round %u: owner %u's update rejected: %s", co->round,
                         s->owner, gdn_errmsg());
                 s->status = S_REJECTED;
@@ -1366,11 +1374,18 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
 
 static void on_readable(coord *co, conn *c)
 {
-    uint8_t buf[READ_BYTES];
+    uint8_t drop[READ_BYTES];
 
+    /* TLS decrypts straight into the frame decoder's buffer (no copy) */
     for (int reads = 0; reads < 64 && !c->dead; reads++) {
-        size_t n, used, off = 0;
-        int rc = gdn_tls_read(c->tls, buf, sizeof buf, &n);
+        uint8_t *dst = drop;
+        size_t want = sizeof drop, n;
+        int rc;
+        if (!c->closing && gdn_frame_decoder_space(c->dec, &dst, &want)) {
+            fail_conn(c, GDN_WIRE_ERR_INTERNAL, gdn_errmsg());
+            dst = drop, want = sizeof drop;
+        }
+        rc = gdn_tls_read(c->tls, dst, want, &n);
         if (rc == GDN_NET_WANT_READ)
             return;
         if (rc == GDN_NET_WANT_WRITE) {
@@ -1389,25 +1404,20 @@ static void on_readable(coord *co, conn *c)
         c->t_rx = gdn_now();
         if (c->closing)
             continue; /* read and drop: the close is under way */
-        while (off < n && !c->closing && !c->dead) {
-            gdn_frame f;
-            rc = gdn_frame_decoder_push(c->dec, &f, &used, buf + off, n - off);
-            off += used;
-            if (rc < 0) {
-                char why[400];
-                snprintf(why, sizeof why, "%s: %s", gdn_tls_peer_label(c->tls), gdn_errmsg());
-                gdn_log(GDN_LOG_WARN, "%s", why);
-                fail_conn(c, GDN_WIRE_ERR_PROTOCOL, why);
-                break;
-            }
-            if (rc == 1) {
-                if (f.type == GDN_FRAME_CHUNK)
-                    on_chunk(co, c, &f);
-                else if (f.type == GDN_FRAME_MESSAGE)
-                    on_message(co, c, &f);
-                else
-                    fail_conn(c, GDN_WIRE_ERR_PROTOCOL, "unknown frame type");
-            }
+        gdn_frame f;
+        rc = gdn_frame_decoder_wrote(c->dec, &f, n);
+        if (rc < 0) {
+            char why[400];
+            snprintf(why, sizeof why, "%s: %s", gdn_tls_peer_label(c->tls), gdn_errmsg());
+            gdn_log(GDN_LOG_WARN, "%s", why);
+            fail_conn(c, GDN_WIRE_ERR_PROTOCOL, why);
+        } else if (rc == 1) {
+            if (f.type == GDN_FRAME_CHUNK)
+                on_chunk(co, c, &f);
+            else if (f.type == GDN_FRAME_MESSAGE)
+                on_message(co, c, &f);
+            else
+                fail_conn(c, GDN_WIRE_ERR_PROTOCOL, "unknown frame type");
         }
     }
     /* its turn is over; what TLS read ahead is invisible to epoll */

@@ -269,6 +269,55 @@ int gdn_frame_decoder_push(gdn_frame_decoder *d, gdn_frame *frame, size_t *used,
     return 0;
 }
 
+int gdn_frame_decoder_space(gdn_frame_decoder *d, uint8_t **dst, size_t *n)
+{
+    int rc;
+
+    *dst = NULL, *n = 0;
+    if (d->failed)
+        return gdn_error(d->failed, "frame stream already failed");
+    if (d->frame_out)
+        start_frame(d);
+    if (d->hdr_have < GDN_FRAME_HEADER_BYTES) {
+        *dst = d->hdr + d->hdr_have;
+        *n = GDN_FRAME_HEADER_BYTES - d->hdr_have;
+        return 0;
+    }
+    if ((rc = grow(d, d->len - d->have))) /* the frame's length: bounded */
+        return rc;
+    *dst = d->buf + d->have;
+    *n = d->len - d->have;
+    return 0;
+}
+
+int gdn_frame_decoder_wrote(gdn_frame_decoder *d, gdn_frame *frame, size_t k)
+{
+    int rc;
+
+    if (d->failed || d->frame_out)
+        return gdn_error(GDN_ESTATE, "frame decoder: wrote without space");
+    if (d->hdr_have < GDN_FRAME_HEADER_BYTES) {
+        if (k > GDN_FRAME_HEADER_BYTES - d->hdr_have)
+            return gdn_error(GDN_EINVAL, "frame decoder: %zu bytes past the header", k);
+        d->hdr_have += k;
+        if ((rc = check_header(d)))
+            return rc;
+        if (d->hdr_have == GDN_FRAME_HEADER_BYTES && d->len == 0) {
+            emit(d, frame);
+            return 1;
+        }
+        return 0;
+    }
+    if (k > d->len - d->have || d->have + k > d->cap)
+        return gdn_error(GDN_EINVAL, "frame decoder: %zu bytes past the frame", k);
+    d->have += k;
+    if (d->have == d->len) {
+        emit(d, frame);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- Reassembly ------------------------------------------------------------- */
 
 int gdn_frame_reasm_new(gdn_frame_reasm **out, uint64_t max_total)
