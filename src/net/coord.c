@@ -1666,16 +1666,16 @@ static int maybe_start(coord *co)
         co->t_last = gdn_now();
         return 0;
     }
+    ready = connected_idle(co);
+    want = cfg->wait_clients ? cfg->wait_clients : co->fl.clients;
+    if (!(ready >= want ||
+          (ready >= cfg->min_clients && gdn_now() - co->t_wait > cfg->wait_ms / 1000.0)))
+        return 0;
     if (co->he && !net_he_coord_ready(co->he)) { /* the collective key first */
         net_he_coord_tick(co->he, gdn_now(), cfg->round_timeout_ms / 1000.0);
         return 0;
     }
-    ready = connected_idle(co);
-    want = cfg->wait_clients ? cfg->wait_clients : co->fl.clients;
-    if (ready >= want ||
-        (ready >= cfg->min_clients && gdn_now() - co->t_wait > cfg->wait_ms / 1000.0))
-        return start_round(co);
-    return 0;
+    return start_round(co);
 }
 
 /* ---- Set-up -------------------------------------------------------------------- */

@@ -408,6 +408,8 @@ int net_he_owner_new(net_he_owner **out, const char *dir, const uint8_t id_sk[64
     *out = NULL;
     if (strlen(dir) >= sizeof h->dir)
         return gdn_error(GDN_EINVAL, "he: state directory path too long");
+    if (sodium_init() < 0)
+        return gdn_error(GDN_ECRYPTO, "he: libsodium cannot start");
     if (!(h = calloc(1, sizeof *h)) || !(h->id_sk = sodium_malloc(64))) {
         free(h);
         return gdn_error(GDN_ENOMEM, "out of memory");
