@@ -450,6 +450,8 @@ int net_he_coord_new(net_he_coord **out, const net_he_host *host, net_state *sta
     int rc;
 
     *out = NULL;
+    if (sodium_init() < 0)
+        return gdn_error(GDN_ECRYPTO, "he: libsodium cannot start");
     if (holders < 2 || holders > GDN_WIRE_HE_MAX_HOLDERS || holders > owners ||
         threshold < 2 || threshold > holders)
         return gdn_error(GDN_EINVAL, "he: %u key holders with threshold %u among %zu owners "
