@@ -1,8 +1,8 @@
 /* libFuzzer target for the protocol message decoders (include/guardian/wire.h).
  * Byte 0 picks the decoder family: 0 decodes the rest as an Envelope; 1..9
  * wrap the rest as the body of that message type (gdn_wire_type), so the
- * fuzzer mutates one message's fields directly; 10 decodes the rest as a
- * float32 vector of (len - 1) / 4 values. Properties: a decoded message
+ * fuzzer mutates one message's fields directly, 13 as an HePhase; 14 decodes
+ * the rest as a float32 vector of (len - 1) / 4 values. Properties: a decoded message
  * passes gdn_wire_check, is of the type its envelope named, re-encodes, and
  * decodes again to the same struct; decoded floats are finite and
  * re-encode to the same bytes. */
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    family = data[0] % 14;
+    family = data[0] % 15;
     data++;
     size--;
     if (family == 0)
@@ -87,6 +87,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size > GDN_WIRE_MAX_MESSAGE_BYTES)
             return 0;
         messages(wrapped, wrap(wrapped, family, data, size), family);
+    } else if (family == 13) {
+        if (size > GDN_WIRE_MAX_MESSAGE_BYTES)
+            return 0;
+        messages(wrapped, wrap(wrapped, GDN_WIRE_HE_PHASE, data, size), GDN_WIRE_HE_PHASE);
     } else
         floats(data, size);
     return 0;

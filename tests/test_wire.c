@@ -140,10 +140,19 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
             put_f64(s, 9, r->secagg.weight_scale);
             put_sub(p, 13, s);
         }
+        if (r->aggregation == GDN_WIRE_AGG_HE) {
+            put_u(s, 1, r->he.holders);
+            put_u(s, 2, r->he.threshold);
+            put_f64(s, 3, r->he.clip);
+            put_f64(s, 4, r->he.weight_scale);
+            put_bytes(s, 5, r->he.key_id, 32, 0);
+        }
         put_u(p, 14, r->model_stream);
         put_u(p, 15, r->model_bytes);
         put_u(p, 16, r->deadline_ms);
         put_u(p, 17, r->cohort);
+        if (r->aggregation == GDN_WIRE_AGG_HE)
+            put_sub(p, 19, s);
         break;
     }
     case GDN_WIRE_UPDATE:
@@ -200,6 +209,12 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
         put_u(p, 2, m->u.secagg_phase.phase);
         put_u(p, 3, m->u.secagg_phase.stream);
         put_u(p, 4, m->u.secagg_phase.bytes);
+        break;
+    case GDN_WIRE_HE_PHASE:
+        put_u(p, 1, m->u.he_phase.round);
+        put_u(p, 2, m->u.he_phase.phase);
+        put_u(p, 3, m->u.he_phase.stream);
+        put_u(p, 4, m->u.he_phase.bytes);
         break;
     }
 }
@@ -340,6 +355,12 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         m->u.secagg_phase.phase = 3;
         m->u.secagg_phase.stream = 2;
         m->u.secagg_phase.bytes = 4 * 199211;
+        break;
+    case GDN_WIRE_HE_PHASE:
+        m->u.he_phase.round = 7;
+        m->u.he_phase.phase = GDN_WIRE_HE_DECRYPT;
+        m->u.he_phase.stream = 20;
+        m->u.he_phase.bytes = 1u << 20;
         break;
     }
 }
@@ -867,5 +888,118 @@ GDN_TEST(wire_floats)
     CHECK_OK(gdn_wire_floats_encode(&b, v, 0));
     CHECK_EQ(b.len, 0);
     CHECK_OK(gdn_wire_floats_decode(back, 0, b.data, 0));
+    gdn_buf_free(&b);
+}
+
+/* ---- Encrypted aggregation's messages ----------------------------------------------- */
+
+/* A RoundStart of an HE round: the plain sample with HeParams instead. */
+static void sample_he_round(gdn_wire_msg *m)
+{
+    gdn_wire_round_start *r = &m->u.round_start;
+
+    sample(m, GDN_WIRE_ROUND_START);
+    r->aggregation = GDN_WIRE_AGG_HE;
+    memset(&r->dp, 0, sizeof r->dp);
+    memset(&r->secagg, 0, sizeof r->secagg);
+    r->he.holders = 3;
+    r->he.threshold = 2;
+    r->he.clip = 0.5;
+    r->he.weight_scale = 400;
+    fill(r->he.key_id, 32, 11);
+}
+
+GDN_TEST(wire_he_messages)
+{
+    gdn_wire_msg m, d;
+    gdn_buf b = {0};
+    pbuf ref;
+
+    /* HePhase and an HE RoundStart: protobuf-c's bytes are the reference's,
+     * and decode back to the same struct */
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            sample_he_round(&m);
+        else
+            sample(&m, GDN_WIRE_HE_PHASE);
+        b.len = 0;
+        CHECK_OK(gdn_wire_encode(&b, &m));
+        ref_encode(&ref, &m, NULL, 0);
+        CHECK(b.len == ref.n && memcmp(b.data, ref.b, ref.n) == 0);
+        CHECK_OK(gdn_wire_decode(&d, b.data, b.len));
+        CHECK(memcmp(&d, &m, sizeof m) == 0);
+    }
+    CHECK(strcmp(gdn_wire_type_name(GDN_WIRE_HE_PHASE), "HePhase") == 0);
+    CHECK(strcmp(gdn_wire_type_name(15), "?") == 0);
+
+    /* bounds, each named */
+    sample(&m, GDN_WIRE_HE_PHASE);
+    m.u.he_phase.phase = 5;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "HePhase.phase"));
+    m.u.he_phase.phase = GDN_WIRE_HE_DECRYPT;
+    m.u.he_phase.round = 0; /* a decryption names its round */
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "HePhase.round"));
+    m.u.he_phase.phase = GDN_WIRE_HE_SETUP;
+    CHECK_OK(gdn_wire_check(&m));
+    m.u.he_phase.round = 3; /* set-up is outside rounds */
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "HePhase.round"));
+    sample(&m, GDN_WIRE_HE_PHASE);
+    m.u.he_phase.bytes = 0;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    m.u.he_phase.bytes = ((uint64_t)1 << 32) + 1;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "HePhase.bytes"));
+    sample(&m, GDN_WIRE_HE_PHASE);
+    m.u.he_phase.stream = 0;
+    CHECK_EQ(gdn_wire_encode(&b, &m), GDN_EINVAL);
+
+    sample_he_round(&m);
+    m.u.round_start.he.threshold = 4;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "RoundStart.he.threshold"));
+    sample_he_round(&m);
+    m.u.round_start.he.holders = 33;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "RoundStart.he.holders"));
+    sample_he_round(&m);
+    m.u.round_start.he.clip = 0;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "RoundStart.he.clip"));
+    sample_he_round(&m);
+    m.u.round_start.he.weight_scale = 0.5;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "RoundStart.he.weight_scale"));
+
+    /* HeParams in a plain round, and an HE round without them: refused */
+    {
+        static pbuf sub, extra, agg;
+        uint8_t key[32];
+        fill(key, 32, 11);
+        sub.n = extra.n = agg.n = 0;
+        put_u(&sub, 1, 3);
+        put_u(&sub, 2, 2);
+        put_f64(&sub, 3, 0.5);
+        put_f64(&sub, 4, 400);
+        put_bytes(&sub, 5, key, 32, 0);
+        put_sub(&extra, 19, &sub);
+        put_u(&agg, 11, GDN_WIRE_AGG_HE);
+        sample_he_round(&m);
+        m.u.round_start.aggregation = GDN_WIRE_AGG_PLAIN;
+        ref_encode(&ref, &m, extra.b, extra.n);
+        CHECK_EQ(gdn_wire_decode(&d, ref.b, ref.n), GDN_EFORMAT);
+        CHECK(strstr(gdn_errmsg(), "RoundStart.he: present but aggregation is not HE"));
+        ref_encode(&ref, &m, agg.b, agg.n);
+        CHECK_EQ(gdn_wire_decode(&d, ref.b, ref.n), GDN_EFORMAT);
+        CHECK(strstr(gdn_errmsg(), "RoundStart.he: missing for an HE round"));
+        /* an unknown field inside HeParams */
+        put_u(&sub, 9, 1);
+        extra.n = 0;
+        put_sub(&extra, 19, &sub);
+        ref_encode(&ref, &m, extra.b, extra.n);
+        CHECK_EQ(gdn_wire_decode(&d, ref.b, ref.n), GDN_EFORMAT);
+    }
     gdn_buf_free(&b);
 }

@@ -225,6 +225,12 @@ int gdn_ckks_thr_deal(gdn_ckks_share **out, unsigned t, unsigned n, const gdn_ck
 int gdn_ckks_thr_key(gdn_ckks_tsk **out, const gdn_ckks_ctx *ctx, unsigned j, unsigned t,
                      const gdn_ckks_share *const *received, size_t n);
 void gdn_ckks_tsk_free(gdn_ckks_tsk *tsk);
+/* A threshold key as bytes, to keep on disk (secret: the caller wipes them):
+ * le32 j, le32 t, then the key as a secret share (gdn_ckks_share_save). Load
+ * checks j and t (2 <= t, 1 <= j <= GDN_CKKS_MAX_PARTIES) and the share. */
+int gdn_ckks_tsk_save(gdn_buf *out, const gdn_ckks_tsk *tsk);
+int gdn_ckks_tsk_load(gdn_ckks_tsk **out, const gdn_ckks_ctx *ctx, const uint8_t *in,
+                      size_t len);
 
 /* Collective key switching: this party's share (lambda_j s_j - s'_j) c1 + e
  * of switching ct (size 2) from s to s' = sum of the `to` keys of the

@@ -102,6 +102,9 @@ typedef struct gdn_coord_config {
     uint32_t max_frame;       /* frame limit announced to owners (0: 64 KiB) */
     size_t keep_checkpoints;  /* model blobs kept in the state file (0: 2) */
     const gdn_coord_ledger *ledger; /* NULL: no ledger */
+    /* Encrypted aggregation (fl.he.enabled): key holders among the owners
+     * (0: min(clients, 32)); fl.he.threshold of them decrypt (0: a majority). */
+    unsigned he_holders;
     gdn_coord_round_fn on_round;
     void (*on_listen)(void *ctx, uint16_t port); /* once listening */
     void *ctx;
@@ -164,8 +167,13 @@ typedef struct gdn_owner_config {
     int no_reconnect;         /* a lost connection ends the run */
     gdn_owner_admit_fn admit;
     const gdn_owner_ledger *ledger; /* NULL: heads are not checked or co-signed */
+    /* Encrypted aggregation: where this owner, when chosen as a key holder,
+     * keeps its threshold key and the rounds it decrypted (its --state DIR);
+     * NULL: it does not offer HE. */
+    const char *he_dir;
     /* Called at the steps of a round: "model" when its model has arrived,
-     * "secagg1" .. "secagg4" when a SecAgg+ phase's request has (fault tests
+     * "secagg1" .. "secagg4" when a SecAgg+ phase's request has, "he-decrypt"
+     * when a decryption request has (fault tests
      * use it to die at a chosen point). May be NULL. */
     void (*on_event)(void *ctx, uint64_t round, uint64_t client_index, const char *event);
     void *ctx;

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "guardian/ckks.h"
 #include "guardian/core.h"
 #include "guardian/data.h"
 #include "guardian/dp.h"
@@ -164,6 +165,45 @@ int gdn_aggregator_new_he(gdn_aggregator **out, size_t dim, double wscale, doubl
 int gdn_aggregator_he_answering(gdn_aggregator *agg, unsigned holders);
 /* Bytes of one client's ciphertexts (0 for other aggregators). */
 size_t gdn_aggregator_he_client_bytes(const gdn_aggregator *agg);
+
+/* Encrypted aggregation's roles between processes (serve / join --he): the
+ * aggregator's parameters, layout and arithmetic, as bytes. A client's
+ * update is gdn_fl_he_count ciphertexts, each le32 length || ciphertext; a
+ * holder's answer as many decryption shares, each le32 length || share.
+ * Smudging noise of decryption shares: uniform in [-2^b, 2^b], b = */
+#define GDN_FL_HE_SMUDGE_BITS 40
+/* The CKKS context of encrypted aggregation (N = 2^13, docs/ckks.md). */
+int gdn_fl_he_context(gdn_ckks_ctx **out);
+/* Ciphertexts holding dim + 1 values. */
+size_t gdn_fl_he_count(const gdn_ckks_ctx *ctx, size_t dim);
+/* Client: (local - global) x weight / wscale clamped to [-clip, clip], then
+ * weight / wscale, encrypted under pk with randomness from rng (the
+ * client's own CSPRNG), appended to out. 0 < weight <= wscale. */
+int gdn_fl_he_client_encrypt(gdn_buf *out, const gdn_ckks_ctx *ctx, const gdn_ckks_pk *pk,
+                             const float *local, const float *global, size_t dim,
+                             double weight, double wscale, double clip, gdn_rng *rng);
+/* A sum of encrypted updates (the coordinator's), or the summed ciphertexts
+ * a holder is asked to decrypt. */
+typedef struct gdn_fl_he_sum gdn_fl_he_sum;
+int gdn_fl_he_sum_new(gdn_fl_he_sum **out, const gdn_ckks_ctx *ctx, size_t dim, double clip);
+void gdn_fl_he_sum_free(gdn_fl_he_sum *s);
+void gdn_fl_he_sum_reset(gdn_fl_he_sum *s);
+size_t gdn_fl_he_sum_added(const gdn_fl_he_sum *s);
+/* Coordinator: parses one client's bytes (every ciphertext at the layout's
+ * level and scale, nothing after them) and adds them; a refused update
+ * leaves the sum as it was (GDN_EFORMAT). */
+int gdn_fl_he_sum_add(gdn_fl_he_sum *s, const uint8_t *in, size_t len);
+/* The summed ciphertexts as bytes, and back (a holder's side). */
+int gdn_fl_he_sum_save(gdn_buf *out, const gdn_fl_he_sum *s);
+int gdn_fl_he_sum_load(gdn_fl_he_sum *s, const uint8_t *in, size_t len);
+/* Holder: its decryption share of every summed ciphertext for the set
+ * set[0..t) of holder numbers (its own among them), smudged. */
+int gdn_fl_he_holder_share(gdn_buf *out, const gdn_fl_he_sum *s, const gdn_ckks_tsk *tsk,
+                           const unsigned *set, size_t t, unsigned smudge_bits, gdn_rng *rng);
+/* Coordinator: combines t holders' answers (shares[i], lens[i] bytes),
+ * decodes, and writes global + sum / (sum of weights) to out[0..dim). */
+int gdn_fl_he_combine(float *out, gdn_fl_he_sum *s, const float *global,
+                      const uint8_t *const *shares, const size_t *lens, size_t t);
 
 /* Starts a round for `cohort` contributions around the current global model
  * (kept by pointer until finish). */

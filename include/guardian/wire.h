@@ -50,7 +50,8 @@ typedef enum {
     GDN_WIRE_ERROR = 9,
     GDN_WIRE_SECAGG_PHASE = 10,
     GDN_WIRE_LEDGER_HEAD = 11,
-    GDN_WIRE_COSIGN = 12
+    GDN_WIRE_COSIGN = 12,
+    GDN_WIRE_HE_PHASE = 16
 } gdn_wire_type;
 
 enum { /* Hello.capabilities bits */
@@ -130,6 +131,17 @@ typedef struct gdn_wire_secagg {
     double weight_scale; /* >= 1, finite */
 } gdn_wire_secagg;
 
+#define GDN_WIRE_HE_MAX_HOLDERS 32 /* = GDN_FL_HE_MAX_HOLDERS */
+#define GDN_WIRE_HE_KEY_ID_BYTES 32
+
+typedef struct gdn_wire_he {
+    uint32_t holders;   /* 2 .. GDN_WIRE_HE_MAX_HOLDERS */
+    uint32_t threshold; /* 2 .. holders */
+    double clip;        /* (0, 2^20] */
+    double weight_scale; /* >= 1, finite */
+    uint8_t key_id[GDN_WIRE_HE_KEY_ID_BYTES];
+} gdn_wire_he;
+
 typedef struct gdn_wire_round_start {
     uint64_t round; /* >= 1 */
     uint64_t seed;
@@ -143,6 +155,7 @@ typedef struct gdn_wire_round_start {
     gdn_wire_aggregation aggregation;
     gdn_wire_dp dp;
     gdn_wire_secagg secagg; /* used iff aggregation is GDN_WIRE_AGG_SECAGG */
+    gdn_wire_he he;         /* used iff aggregation is GDN_WIRE_AGG_HE */
     uint32_t model_stream;  /* >= 1 */
     uint64_t model_bytes;   /* 4 x parameters, 1 .. GDN_WIRE_MAX_PARAMS of them */
     uint32_t deadline_ms;   /* >= 1 */
@@ -193,6 +206,23 @@ typedef struct gdn_wire_secagg_phase {
     uint64_t bytes;  /* 1 .. GDN_WIRE_MAX_SECAGG_BYTES, as CHUNK frames */
 } gdn_wire_secagg_phase;
 
+/* Encrypted aggregation's steps: 1 set-up (CKG share and dealt shares), 2
+ * the dealt shares relayed, 3 the collective public key, 4 decryption. */
+enum {
+    GDN_WIRE_HE_SETUP = 1,
+    GDN_WIRE_HE_DEAL = 2,
+    GDN_WIRE_HE_KEY = 3,
+    GDN_WIRE_HE_DECRYPT = 4
+};
+#define GDN_WIRE_MAX_HE_BYTES ((uint64_t)1 << 32)
+
+typedef struct gdn_wire_he_phase {
+    uint64_t round;  /* 0 in phases 1..3, >= 1 in phase 4 */
+    uint32_t phase;  /* GDN_WIRE_HE_SETUP .. GDN_WIRE_HE_DECRYPT */
+    uint32_t stream; /* >= 1 */
+    uint64_t bytes;  /* 1 .. GDN_WIRE_MAX_HE_BYTES, as CHUNK frames */
+} gdn_wire_he_phase;
+
 #define GDN_WIRE_HEAD_BYTES 145  /* = GDN_LEDGER_HEAD_BYTES */
 #define GDN_WIRE_COSIG_BYTES 97  /* = GDN_LEDGER_COSIG_BYTES */
 #define GDN_WIRE_MAX_PROOF 65    /* hashes, = GDN_LEDGER_MAX_PROOF */
@@ -236,6 +266,7 @@ typedef struct gdn_wire_msg {
         gdn_wire_secagg_phase secagg_phase;
         gdn_wire_ledger_head ledger_head;
         gdn_wire_cosign cosign;
+        gdn_wire_he_phase he_phase;
     } u;
 } gdn_wire_msg;
 

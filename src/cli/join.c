@@ -369,6 +369,7 @@ int cli_join(cli_opt *opts)
     }
     ledger.ctx = &octx;
     cfg.ledger = &ledger;
+    cfg.he_dir = octx.state; /* a key holder's threshold key and guard (docs/ckks.md) */
     cfg.admit = admit;
     cfg.ctx = &octx;
     cfg.host = host;

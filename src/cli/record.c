@@ -180,6 +180,7 @@ static int encode_ids(gdn_buf *out, const cli_ledger *l, const gdn_fl_config *cf
     e.kind = kind;
     e.aggregation = cfg->secagg.enabled ? GDN_LEDGER_AGG_SECAGG
                     : cfg->prio.enabled ? GDN_LEDGER_AGG_PRIO3
+                    : cfg->he.enabled   ? GDN_LEDGER_AGG_HE
                                         : GDN_LEDGER_AGG_PLAIN;
     e.round = round;
     memcpy(e.task_hash, l->task, 32);

@@ -28,6 +28,12 @@ cli_opt cli_serve_opts[] = {
     CLI_FL_OPTS,
     CLI_SECAGG_OPTS,
     CLI_DP_OPTS,
+    {"he", NULL, "encrypted aggregation (multiparty CKKS): owners encrypt their updates "
+     "under a collective key whose threshold shares --he-holders owners keep (docs/ckks.md)",
+     NULL, 0},
+    {"he-holders", "H", "HE: key holders among the owners (0: min(clients, 32))", "0", 0},
+    {"he-threshold", "T", "HE: key holders needed to decrypt (0: a majority)", "0", 0},
+    {"he-clip", "C", "HE: range [-C, C] of a weighted update coordinate", "1.0", 0},
     {"input", "CxHxW", "the model's input shape with --data none", "1x28x28", 0},
     {"classes", "K", "the model's classes with --data none", "10", 0},
     {"min-clients", "N", "updates a round needs to complete", "1", 0},
@@ -205,6 +211,16 @@ int cli_serve(cli_opt *opts)
         ms_option(opts, "heartbeat", 0.001, 3600, &cfg.heartbeat_ms) ||
         ms_option(opts, "idle-timeout", 0.002, 86400, &cfg.idle_timeout_ms))
         return GDN_EINVAL;
+    if (cli_flag(opts, "he")) {
+        long holders, t;
+        if (cli_long(opts, "he-holders", 0, GDN_FL_HE_MAX_HOLDERS, &holders) ||
+            cli_long(opts, "he-threshold", 0, GDN_FL_HE_MAX_HOLDERS, &t) ||
+            cli_double(opts, "he-clip", 1e-6, 1e6, &cfg.fl.he.clip))
+            return GDN_EINVAL;
+        cfg.fl.he.enabled = 1;
+        cfg.fl.he.threshold = (unsigned)t;
+        cfg.he_holders = (unsigned)holders;
+    }
     if (cli_dp_config(&cfg.fl, opts, 0) ||
         (cli_str(opts, "target-epsilon") &&
          cli_double(opts, "target-epsilon", 1e-9, 1e9, &cfg.target_epsilon)))

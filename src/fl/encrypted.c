@@ -247,29 +247,70 @@ size_t gdn_fl_he_ciphertexts(const gdn_fl_he *h)
     return h->nct;
 }
 
+/* Block b of a client's dim + 1 values: its update scaled by w and clamped
+ * to [-clip, clip], then w (never clamped), encoded at level 1 and
+ * encrypted under pk. x holds slots doubles of scratch (wiped by the caller). */
+static int he_encrypt_block(gdn_ckks_ct *ct, gdn_ckks_pt *pt, double *x, size_t b,
+                            size_t slots, size_t dim, const float *vec, const float *global,
+                            double w, double clip, double scale, const gdn_ckks_pk *pk,
+                            gdn_rng *rng)
+{
+    size_t lo = b * slots, n = lo + slots > dim + 1 ? dim + 1 - lo : slots;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t k = lo + i;
+        double u = k < dim ? w * ((double)vec[k] - (double)global[k]) : w;
+        if (k < dim) /* the weight, in (0, 1], is never clamped */
+            u = u > clip ? clip : u < -clip ? -clip : u;
+        x[i] = u;
+    }
+    if (!(rc = gdn_ckks_encode_real(pt, x, n, HE_LEVEL, scale)))
+        rc = gdn_ckks_encrypt_pk(ct, pt, pk, rng);
+    return rc;
+}
+
+/* Decodes the decrypted block b into sum[lo ..]. */
+static int he_decode_block(double *sum, const gdn_ckks_pt *pt, size_t b, size_t slots,
+                           size_t dim)
+{
+    size_t lo = b * slots, n = lo + slots > dim + 1 ? dim + 1 - lo : slots;
+    return gdn_ckks_decode_real(sum + lo, n, pt);
+}
+
+/* global + sum / (sum of weights), the weights' sum in sum[dim]. */
+static int he_mean(float *out, const double *sum, const float *global, size_t dim)
+{
+    double w = sum[dim];
+
+    if (!(w > 0) || !isfinite(w))
+        return gdn_error(GDN_ESTATE, "he: the decrypted sum of weights is %g", w);
+    for (size_t c = 0; c < dim; c++)
+        out[c] = (float)((double)global[c] + sum[c] / w);
+    return 0;
+}
+
+static int he_check_weight(double weight, double wscale)
+{
+    double w = weight / wscale;
+    if (!(w > 0) || !(w <= 1))
+        return gdn_error(GDN_EINVAL, "he: needs 0 < weight <= weight scale (weight %g, "
+                         "scale %g)", weight, wscale);
+    return 0;
+}
+
 /* The client's side: its weighted, clamped update and weight, encrypted
  * under the collective key into h->mine (what it would send). */
 int gdn_fl_he_encrypt(gdn_fl_he *h, const float *vec, const float *global, double weight,
                       gdn_rng *rng)
 {
-    double w = weight / h->wscale, clip = h->clip;
-    int rc = 0;
+    int rc;
 
-    if (!(w > 0) || !(w <= 1))
-        return gdn_error(GDN_EINVAL, "he: needs 0 < weight <= weight scale (weight %g, "
-                         "scale %g)", weight, h->wscale);
-    for (size_t b = 0; b < h->nct && !rc; b++) {
-        size_t lo = b * h->slots, n = b == h->nct - 1 ? h->dim + 1 - lo : h->slots;
-        for (size_t i = 0; i < n; i++) {
-            size_t k = lo + i;
-            double u = k < h->dim ? w * ((double)vec[k] - (double)global[k]) : w;
-            if (k < h->dim) /* the weight, in (0, 1], is never clamped */
-                u = u > clip ? clip : u < -clip ? -clip : u;
-            h->x[i] = u;
-        }
-        if (!(rc = gdn_ckks_encode_real(h->pt, h->x, n, HE_LEVEL, h->scale)))
-            rc = gdn_ckks_encrypt_pk(h->mine[b], h->pt, h->pk, rng);
-    }
+    if ((rc = he_check_weight(weight, h->wscale)))
+        return rc;
+    for (size_t b = 0; b < h->nct && !rc; b++)
+        rc = he_encrypt_block(h->mine[b], h->pt, h->x, b, h->slots, h->dim, vec, global,
+                              weight / h->wscale, h->clip, h->scale, h->pk, rng);
     sodium_memzero(h->x, h->slots * sizeof *h->x);
     return rc;
 }
@@ -306,7 +347,6 @@ int gdn_fl_he_finish(gdn_fl_he *h, float *out, const float *global, gdn_rng *rou
 {
     gdn_ckks_share **sh;
     unsigned *set, t = h->t;
-    double w;
     int rc = 0;
 
     if (h->count == 0)
@@ -325,7 +365,6 @@ int gdn_fl_he_finish(gdn_fl_he *h, float *out, const float *global, gdn_rng *rou
     for (unsigned i = 0; i < t; i++)
         set[i] = i + 1;
     for (size_t b = 0; b < h->nct && !rc; b++) {
-        size_t lo = b * h->slots, n = b == h->nct - 1 ? h->dim + 1 - lo : h->slots;
         for (unsigned i = 0; i < t && !rc; i++) {
             gdn_rng own;
             gdn_rng_derive(&own, round_rng, HE_STREAM_HOLDER + (uint64_t)b * t + i);
@@ -337,18 +376,254 @@ int gdn_fl_he_finish(gdn_fl_he *h, float *out, const float *global, gdn_rng *rou
         }
         if (!rc && !(rc = gdn_ckks_thr_decrypt(h->pt, h->acc[b],
                                                (const gdn_ckks_share *const *)sh, t)))
-            rc = gdn_ckks_decode_real(h->sum + lo, n, h->pt);
+            rc = he_decode_block(h->sum, h->pt, b, h->slots, h->dim);
     }
     for (unsigned i = 0; i < t; i++)
         gdn_ckks_share_free(sh[i]);
     free(sh);
     free(set);
-    if (rc)
-        return rc;
-    w = h->sum[h->dim];
-    if (!(w > 0))
-        return gdn_error(GDN_ESTATE, "he: the decrypted sum of weights is %g", w);
-    for (size_t c = 0; c < h->dim; c++)
-        out[c] = (float)((double)global[c] + h->sum[c] / w);
+    return rc ? rc : he_mean(out, h->sum, global, h->dim);
+}
+
+/* ---- The roles between processes (serve / join --he) -------------------------
+ * The same parameters, layout and arithmetic as the aggregator above, as
+ * bytes: a client's update (and a summed one) travels as its ciphertexts,
+ * each as le32 length || gdn_ckks_ct_save bytes; a holder's answer as its
+ * decryption shares, each as le32 length || gdn_ckks_share_save bytes. */
+
+struct gdn_fl_he_sum {
+    const gdn_ckks_ctx *ctx;
+    size_t dim, slots, nct, added;
+    double scale;
+    gdn_ckks_ct **acc, *ct;
+    gdn_ckks_pt *pt;
+    double *sum;
+};
+
+int gdn_fl_he_context(gdn_ckks_ctx **out)
+{
+    gdn_ckks_params p;
+
+    he_params(&p);
+    return gdn_ckks_ctx_new(out, &p);
+}
+
+size_t gdn_fl_he_count(const gdn_ckks_ctx *ctx, size_t dim)
+{
+    return dim / gdn_ckks_slots(ctx) + 1;
+}
+
+static double he_scale_of(double clip)
+{
+    return 0x1p60 / (clip > 1 ? clip : 1);
+}
+
+static int he_check_clip(double clip)
+{
+    if (!(clip > 0) || !isfinite(clip) || clip > 0x1p20)
+        return gdn_error(GDN_EINVAL, "he: a clip in (0, 2^20], not %g", clip);
     return 0;
+}
+
+int gdn_fl_he_client_encrypt(gdn_buf *out, const gdn_ckks_ctx *ctx, const gdn_ckks_pk *pk,
+                             const float *local, const float *global, size_t dim,
+                             double weight, double wscale, double clip, gdn_rng *rng)
+{
+    size_t slots = gdn_ckks_slots(ctx), nct = gdn_fl_he_count(ctx, dim);
+    gdn_ckks_ct *ct = NULL;
+    gdn_ckks_pt *pt = NULL;
+    double *x = malloc(slots * sizeof *x);
+    int rc;
+
+    if (!x)
+        return gdn_error(GDN_ENOMEM, "he: out of memory");
+    if (!(rc = he_check_clip(clip)) && !(rc = he_check_weight(weight, wscale)) &&
+        !(rc = gdn_ckks_ct_new(&ct, ctx)))
+        rc = gdn_ckks_pt_new(&pt, ctx);
+    for (size_t b = 0; b < nct && !rc; b++) {
+        size_t at = out->len;
+        uint8_t le[4] = {0};
+        if ((rc = he_encrypt_block(ct, pt, x, b, slots, dim, local, global, weight / wscale,
+                                   clip, he_scale_of(clip), pk, rng)) ||
+            (rc = gdn_buf_append(out, le, 4)) || (rc = gdn_ckks_ct_save(out, ct)))
+            break;
+        gdn_store_le32(out->data + at, (uint32_t)(out->len - at - 4));
+    }
+    sodium_memzero(x, slots * sizeof *x);
+    free(x);
+    gdn_ckks_pt_free(pt); /* held the plaintext update */
+    gdn_ckks_ct_free(ct);
+    return rc;
+}
+
+void gdn_fl_he_sum_free(gdn_fl_he_sum *s)
+{
+    if (!s)
+        return;
+    for (size_t b = 0; s->acc && b < s->nct; b++)
+        gdn_ckks_ct_free(s->acc[b]);
+    free(s->acc);
+    gdn_ckks_ct_free(s->ct);
+    gdn_ckks_pt_free(s->pt);
+    free(s->sum);
+    free(s);
+}
+
+int gdn_fl_he_sum_new(gdn_fl_he_sum **out, const gdn_ckks_ctx *ctx, size_t dim, double clip)
+{
+    gdn_fl_he_sum *s;
+    int rc;
+
+    *out = NULL;
+    if (dim == 0 || (rc = he_check_clip(clip)))
+        return dim ? rc : gdn_error(GDN_EINVAL, "he: a sum of no parameters");
+    if (!(s = calloc(1, sizeof *s)))
+        return gdn_error(GDN_ENOMEM, "he: out of memory");
+    s->ctx = ctx, s->dim = dim, s->slots = gdn_ckks_slots(ctx);
+    s->nct = gdn_fl_he_count(ctx, dim);
+    s->scale = he_scale_of(clip);
+    s->acc = calloc(s->nct, sizeof *s->acc);
+    s->sum = malloc((dim + 1) * sizeof *s->sum);
+    rc = s->acc && s->sum ? 0 : gdn_error(GDN_ENOMEM, "he: out of memory");
+    for (size_t b = 0; b < s->nct && !rc; b++)
+        rc = gdn_ckks_ct_new(&s->acc[b], ctx);
+    if (!rc && !(rc = gdn_ckks_ct_new(&s->ct, ctx)))
+        rc = gdn_ckks_pt_new(&s->pt, ctx);
+    if (rc) {
+        gdn_fl_he_sum_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void gdn_fl_he_sum_reset(gdn_fl_he_sum *s)
+{
+    s->added = 0;
+}
+
+size_t gdn_fl_he_sum_added(const gdn_fl_he_sum *s)
+{
+    return s->added;
+}
+
+/* Reads ciphertext b of in[*off ..] into ct: a length, then a ciphertext of
+ * this context at level 1, size 2, at the layout's scale. */
+static int he_read_ct(gdn_ckks_ct *ct, const gdn_fl_he_sum *s, const uint8_t *in, size_t len,
+                      size_t *off, size_t b)
+{
+    uint32_t n;
+    int rc;
+
+    if (len - *off < 4 || (n = gdn_load_le32(in + *off)) > len - *off - 4)
+        return gdn_error(GDN_EFORMAT, "he: ciphertext %zu of %zu truncated", b + 1, s->nct);
+    if ((rc = gdn_ckks_ct_load(ct, in + *off + 4, n)))
+        return rc;
+    if (gdn_ckks_ct_level(ct) != HE_LEVEL || gdn_ckks_ct_size(ct) != 2 ||
+        gdn_ckks_ct_scale(ct) != s->scale)
+        return gdn_error(GDN_EFORMAT, "he: ciphertext %zu at level %u, size %u, scale 2^%g; "
+                         "expected level %u, size 2, scale 2^%g", b + 1, gdn_ckks_ct_level(ct),
+                         gdn_ckks_ct_size(ct), log2(gdn_ckks_ct_scale(ct)), HE_LEVEL,
+                         log2(s->scale));
+    *off += 4 + n;
+    return 0;
+}
+
+int gdn_fl_he_sum_add(gdn_fl_he_sum *s, const uint8_t *in, size_t len)
+{
+    size_t off = 0;
+    int rc = 0;
+
+    if (s->added >= HE_MAX_CLIENTS)
+        return gdn_error(GDN_ERANGE, "he: more than %u updates in one sum", HE_MAX_CLIENTS);
+    /* parse everything first: a refused update leaves the sum as it was */
+    for (size_t b = 0; b < s->nct; b++) {
+        if ((rc = he_read_ct(s->ct, s, in, len, &off, b)))
+            return rc;
+    }
+    if (off != len)
+        return gdn_error(GDN_EFORMAT, "he: %zu bytes after the %zu ciphertexts", len - off,
+                         s->nct);
+    off = 0;
+    for (size_t b = 0; b < s->nct && !rc; b++)
+        if (!(rc = he_read_ct(s->ct, s, in, len, &off, b)))
+            rc = s->added ? gdn_ckks_add(s->acc[b], s->acc[b], s->ct)
+                          : gdn_ckks_ct_copy(s->acc[b], s->ct);
+    if (!rc)
+        s->added++;
+    return rc;
+}
+
+int gdn_fl_he_sum_save(gdn_buf *out, const gdn_fl_he_sum *s)
+{
+    int rc = 0;
+
+    for (size_t b = 0; b < s->nct && !rc; b++) {
+        size_t at = out->len;
+        uint8_t le[4] = {0};
+        if (!(rc = gdn_buf_append(out, le, 4)) && !(rc = gdn_ckks_ct_save(out, s->acc[b])))
+            gdn_store_le32(out->data + at, (uint32_t)(out->len - at - 4));
+    }
+    return rc;
+}
+
+int gdn_fl_he_sum_load(gdn_fl_he_sum *s, const uint8_t *in, size_t len)
+{
+    s->added = 0;
+    return gdn_fl_he_sum_add(s, in, len);
+}
+
+int gdn_fl_he_holder_share(gdn_buf *out, const gdn_fl_he_sum *s, const gdn_ckks_tsk *tsk,
+                           const unsigned *set, size_t t, unsigned smudge_bits, gdn_rng *rng)
+{
+    int rc = 0;
+
+    if (!s->added)
+        return gdn_error(GDN_ESTATE, "he: no ciphertexts to decrypt");
+    for (size_t b = 0; b < s->nct && !rc; b++) {
+        gdn_ckks_share *sh = NULL;
+        size_t at = out->len;
+        uint8_t le[4] = {0};
+        if (!(rc = gdn_ckks_cks_share(&sh, s->acc[b], tsk, set, t, NULL, smudge_bits, rng)) &&
+            !(rc = gdn_buf_append(out, le, 4)) && !(rc = gdn_ckks_share_save(out, sh)))
+            gdn_store_le32(out->data + at, (uint32_t)(out->len - at - 4));
+        gdn_ckks_share_free(sh);
+    }
+    return rc;
+}
+
+int gdn_fl_he_combine(float *out, gdn_fl_he_sum *s, const float *global,
+                      const uint8_t *const *shares, const size_t *lens, size_t t)
+{
+    gdn_ckks_share **sh = calloc(t ? t : 1, sizeof *sh);
+    size_t *off = calloc(t ? t : 1, sizeof *off);
+    int rc = sh && off ? 0 : gdn_error(GDN_ENOMEM, "he: out of memory");
+
+    if (!rc && !s->added)
+        rc = gdn_error(GDN_ESTATE, "he: no ciphertexts to decrypt");
+    for (size_t b = 0; b < s->nct && !rc; b++) {
+        for (size_t i = 0; i < t && !rc; i++) {
+            uint32_t n;
+            gdn_ckks_share_free(sh[i]);
+            sh[i] = NULL;
+            if (lens[i] - off[i] < 4 || (n = gdn_load_le32(shares[i] + off[i])) >
+                                            lens[i] - off[i] - 4)
+                rc = gdn_error(GDN_EFORMAT, "he: decryption share %zu of holder %zu "
+                               "truncated", b + 1, i + 1);
+            else if (!(rc = gdn_ckks_share_load(&sh[i], s->ctx, shares[i] + off[i] + 4, n)))
+                off[i] += 4 + n;
+        }
+        if (!rc && !(rc = gdn_ckks_thr_decrypt(s->pt, s->acc[b],
+                                               (const gdn_ckks_share *const *)sh, t)))
+            rc = he_decode_block(s->sum, s->pt, b, s->slots, s->dim);
+    }
+    for (size_t i = 0; !rc && i < t; i++)
+        if (off[i] != lens[i])
+            rc = gdn_error(GDN_EFORMAT, "he: %zu bytes after holder %zu's shares",
+                           lens[i] - off[i], i + 1);
+    for (size_t i = 0; sh && i < t; i++)
+        gdn_ckks_share_free(sh[i]);
+    free(sh);
+    free(off);
+    return rc ? rc : he_mean(out, s->sum, global, s->dim);
 }

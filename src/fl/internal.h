@@ -36,7 +36,6 @@ int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng 
  * among the holders in new, the clients' encryption and the coordinator's
  * sum in add, threshold decryption by t holders in finish. */
 typedef struct gdn_fl_he gdn_fl_he;
-#define GDN_FL_HE_SMUDGE_BITS 40
 int gdn_fl_he_new(gdn_fl_he **out, size_t dim, double wscale, double clip, unsigned holders,
                   unsigned threshold, unsigned smudge_bits, gdn_rng *rng);
 void gdn_fl_he_free(gdn_fl_he *h);

@@ -227,6 +227,58 @@ void gdn_ckks_tsk_free(gdn_ckks_tsk *k)
     free(k);
 }
 
+int gdn_ckks_tsk_save(gdn_buf *out, const gdn_ckks_tsk *k)
+{
+    const gdn_ckks_ctx *c = k->ctx;
+    unsigned total = c->nq + c->np;
+    gdn_ckks_share *sh;
+    uint8_t h[8];
+    int rc;
+
+    if ((rc = he_share_alloc(&sh, c, total, 1, 1)))
+        return gdn_error(rc, "ckks tsk_save: out of memory");
+    memcpy(sh->data, k->ntt, (size_t)total * c->n * 8);
+    gdn_store_le32(h, k->j);
+    gdn_store_le32(h + 4, k->t);
+    if (!(rc = gdn_buf_append(out, h, sizeof h)))
+        rc = gdn_ckks_share_save(out, sh);
+    gdn_ckks_share_free(sh); /* secret: wiped */
+    return rc;
+}
+
+int gdn_ckks_tsk_load(gdn_ckks_tsk **out, const gdn_ckks_ctx *c, const uint8_t *in,
+                      size_t len)
+{
+    unsigned total = c->nq + c->np, j, t;
+    gdn_ckks_share *sh = NULL;
+    gdn_ckks_tsk *k;
+    int rc;
+
+    *out = NULL;
+    if (len < 8)
+        return gdn_error(GDN_EFORMAT, "ckks threshold key: %zu bytes, truncated", len);
+    j = gdn_load_le32(in), t = gdn_load_le32(in + 4);
+    if (j < 1 || j > GDN_CKKS_MAX_PARTIES || t < 2 || t > GDN_CKKS_MAX_PARTIES)
+        return gdn_error(GDN_EFORMAT, "ckks threshold key: party %u, threshold %u", j, t);
+    if ((rc = gdn_ckks_share_load(&sh, c, in + 8, len - 8)))
+        return rc;
+    if (!sh->secret || sh->count != total || sh->polys != 1) {
+        gdn_ckks_share_free(sh);
+        return gdn_error(GDN_EFORMAT, "ckks threshold key: not a secret share of %u primes",
+                         total);
+    }
+    if (!(k = calloc(1, sizeof *k)) || !(k->ntt = sodium_malloc((size_t)total * c->n * 8))) {
+        free(k);
+        gdn_ckks_share_free(sh);
+        return gdn_error(GDN_ENOMEM, "ckks threshold key: out of memory");
+    }
+    k->ctx = c, k->j = j, k->t = t;
+    memcpy(k->ntt, sh->data, (size_t)total * c->n * 8);
+    gdn_ckks_share_free(sh);
+    *out = k;
+    return 0;
+}
+
 /* Lagrange coefficient at 0 of party j among set, mod q. */
 static uint64_t lagrange(unsigned j, const unsigned *set, size_t len, const he_mod *m)
 {

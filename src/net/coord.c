@@ -26,6 +26,7 @@
 
 #include <sodium.h>
 
+#include "net/he.h"
 #include "net/internal.h"
 #include "net/state.h"
 
@@ -68,6 +69,9 @@ typedef struct conn {
     uint64_t ledger_size; /* entries of the ledger head it holds */
     long sa_index;     /* index in this round's SecAgg+ cohort, -1 none */
     int expect_phase;  /* the announced object is a SecAgg+ answer of this phase */
+    uint64_t caps;     /* Hello.capabilities */
+    uint32_t expect_he; /* the announced object is an HePhase answer of this phase */
+    uint64_t he_round;
     /* an announced update: its chunks follow */
     int expecting;
     long slot;        /* -1: late, discarded */
@@ -136,6 +140,10 @@ typedef struct coord {
     gdn_dp_ddg_params ddg;
     uint8_t ddg_seed[32];
     double *ddg_out, *ddg_work; /* dim, dim_pad */
+    /* encrypted aggregation (net/he.h): 1 decrypting, 2 decryption over */
+    net_he_coord *he;
+    int he_stage, he_failed;
+    char he_why[GDN_WIRE_MAX_TEXT];
     uint8_t head[GDN_WIRE_HEAD_BYTES]; /* the ledger's head after the last round */
     uint64_t head_size;
     int cosigs_staged;              /* co-signatures waiting for the tick's commit */
@@ -354,8 +362,11 @@ static void kill_conn(coord *co, conn *c, const char *why)
             gdn_log(GDN_LOG_WARN, "%s", why);
     }
     c->dead = 1;
-    if (c->owner >= 0 && co->by_owner[c->owner] == c)
+    if (c->owner >= 0 && co->by_owner[c->owner] == c) {
         co->by_owner[c->owner] = NULL;
+        if (co->he)
+            net_he_coord_lost(co->he, (uint32_t)c->owner);
+    }
     drop_slot(co, c);
     epoll_ctl(co->ep, EPOLL_CTL_DEL, gdn_tls_conn_fd(c->tls), NULL);
 }
@@ -534,26 +545,38 @@ static void spare_put(coord *co, gdn_buf *b)
     }
 }
 
+static void he_decrypt(coord *co);
+
+/* One update into the round's sum: ciphertexts (HE), or the wire's
+ * little-endian floats, read in place where they can be (the aggregator
+ * checks that they are finite). */
+static int add_update(coord *co, const slot *s)
+{
+    const float *v = co->scratch;
+
+    if (co->he)
+        return net_he_coord_add(co->he, s->bytes.data, s->bytes.len);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (s->bytes.len == 4 * co->dim && (uintptr_t)s->bytes.data % 4 == 0)
+        v = (const float *)(const void *)s->bytes.data;
+#endif
+    if (v == co->scratch &&
+        gdn_wire_floats_decode(co->scratch, co->dim, s->bytes.data, s->bytes.len))
+        return -1;
+    return gdn_aggregator_add(co->agg, v, (double)s->examples);
+}
+
 /* Moves every resolved slot at the head of the cohort into the aggregator. */
 static void advance(coord *co)
 {
-    if (!co->in_round || co->fl.secagg.enabled)
+    if (!co->in_round || co->fl.secagg.enabled || co->he_stage)
         return;
     while (co->next_add < co->m) {
         slot *s = &co->slots[co->next_add];
         if (s->status == S_PENDING)
             return;
         if (s->status == S_RECEIVED) {
-            const float *v = co->scratch;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            /* the wire's little-endian floats, read in place (the aggregator
-             * checks that they are finite) */
-            if (s->bytes.len == 4 * co->dim && (uintptr_t)s->bytes.data % 4 == 0)
-                v = (const float *)(const void *)s->bytes.data;
-#endif
-            if ((v == co->scratch &&
-                 gdn_wire_floats_decode(co->scratch, co->dim, s->bytes.data, s->bytes.len)) ||
-                gdn_aggregator_add(co->agg, v, (double)s->examples)) {
+            if (add_update(co, s)) {
                 gdn_log(GDN_LOG_WARN, "round %u: owner %u's update rejected: %s", co->round,
                         s->owner, gdn_errmsg());
                 s->status = S_REJECTED;
@@ -567,7 +590,61 @@ static void advance(coord *co)
         }
         co->next_add++;
     }
-    finish_round(co);
+    if (co->he && co->updates >= co->cfg->min_clients)
+        he_decrypt(co); /* finish_round once the holders answered */
+    else
+        finish_round(co);
+}
+
+/* ---- Encrypted aggregation (net/he.h): the host side ------------------------------ */
+
+static void he_send(void *ctx, uint32_t owner, uint32_t phase, uint64_t round, gdn_buf *payload)
+{
+    coord *co = ctx;
+    conn *c = owner < co->nroster ? co->by_owner[owner] : NULL;
+    gdn_wire_msg m;
+
+    if (!c || c->dead || c->closing)
+        return;
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_HE_PHASE;
+    m.u.he_phase.round = round;
+    m.u.he_phase.phase = phase;
+    m.u.he_phase.bytes = payload->len;
+    if (send_object(co, c, &m, &m.u.he_phase.stream, NULL, payload->len, payload)) {
+        kill_conn(co, c, gdn_errmsg());
+        return;
+    }
+    if (flush(co, c) == GDN_NET_WANT_WRITE)
+        set_events(co, c, EPOLLIN | EPOLLOUT);
+}
+
+static const uint8_t *he_identity(void *ctx, uint32_t owner)
+{
+    coord *co = ctx;
+    const conn *c = owner < co->nroster ? co->by_owner[owner] : NULL;
+
+    return c && !c->dead && !c->closing && c->state >= C_IDLE && (c->caps & GDN_WIRE_CAP_HE)
+               ? c->pk
+               : NULL;
+}
+
+/* Decryption is over; the round finishes at the next tick (not from inside
+ * a connection's callback). */
+static void he_done(void *ctx, int ok, const char *why)
+{
+    coord *co = ctx;
+
+    co->he_stage = 2;
+    co->he_failed = !ok;
+    snprintf(co->he_why, sizeof co->he_why, "%s", ok ? "" : why);
+}
+
+static void he_decrypt(coord *co)
+{
+    co->he_stage = 1;
+    net_he_coord_decrypt(co->he, co->round, co->aggregate, gdn_model_params(co->global),
+                         gdn_now() + co->cfg->round_timeout_ms / 1000.0);
 }
 
 /* ---- SecAgg+ rounds --------------------------------------------------------------
@@ -773,8 +850,14 @@ static int start_round(coord *co)
     gdn_aggregator_set_noise_rng(co->agg, &agg_rng);
     gdn_rng_wipe(&server);
     gdn_rng_wipe(&agg_rng);
-    if (!secagg && (rc = gdn_aggregator_begin(co->agg, gdn_model_params(co->global), co->m)))
+    if (!secagg && !co->he &&
+        (rc = gdn_aggregator_begin(co->agg, gdn_model_params(co->global), co->m)))
         return rc;
+    if (co->he) {
+        net_he_coord_begin(co->he);
+        co->he_stage = co->he_failed = 0;
+        co->he_why[0] = '\0';
+    }
     co->model_bytes.len = 0;
     if ((rc = gdn_wire_floats_encode(&co->model_bytes, gdn_model_params(co->global),
                                      co->dim)))
@@ -798,6 +881,12 @@ static int start_round(coord *co)
         s->c = c;
         memcpy(s->pk, c->pk, 32);
         parts[np++] = i;
+    }
+    if (co->he) { /* the weight scale: the largest example count of the round */
+        co->wscale = 1;
+        for (size_t j = 0; j < np; j++)
+            if ((double)co->slots[parts[j]].c->examples > co->wscale)
+                co->wscale = (double)co->slots[parts[j]].c->examples;
     }
     if (secagg && (np < 3 || (rc = sa_setup(co, parts, np)))) {
         gdn_log(GDN_LOG_WARN, "round %u: no SecAgg+ round among %zu owners: %s", co->round,
@@ -827,6 +916,11 @@ static int start_round(coord *co)
         rs->weight_decay = co->fl.local.weight_decay;
         rs->prox_mu = co->fl.local.prox_mu;
         rs->aggregation = secagg ? GDN_WIRE_AGG_SECAGG : GDN_WIRE_AGG_PLAIN;
+        if (co->he) {
+            rs->aggregation = GDN_WIRE_AGG_HE;
+            net_he_coord_params(co->he, &rs->he);
+            rs->he.weight_scale = co->wscale;
+        }
         if (secagg) {
             gdn_wire_secagg *w = &rs->secagg;
             w->n = co->sp.n, w->k = co->sp.k, w->t = co->sp.t;
@@ -879,7 +973,7 @@ static int start_round(coord *co)
             set_events(co, c, EPOLLIN | EPOLLOUT);
     }
     gdn_log(GDN_LOG_INFO, "round %u/%u: %zu owners sampled, model sent to %zu%s", co->round,
-            co->fl.rounds, co->m, np, co->sa ? " (SecAgg+)" : "");
+            co->fl.rounds, co->m, np, co->sa ? " (SecAgg+)" : co->he ? " (HE)" : "");
     if (co->sa) {
         sa_step(co, 0);
     } else if (secagg) { /* no SecAgg+ round: nothing to wait for, no update */
@@ -923,7 +1017,9 @@ static void end_round_messages(coord *co, const gdn_coord_round *r)
         m.u.round_end.test_loss = r->evaluated ? r->test_loss : 0;
         m.u.round_end.test_accuracy = r->evaluated ? r->test_accuracy : 0;
         m.u.round_end.epsilon = isfinite(r->epsilon) ? r->epsilon : 1e300;
-        if (!r->completed)
+        if (!r->completed && co->he_failed)
+            snprintf(m.u.round_end.message, sizeof m.u.round_end.message, "%s", co->he_why);
+        else if (!r->completed)
             snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
                      "%zu updates, fewer than the %zu needed", r->updates,
                      co->cfg->min_clients);
@@ -1097,11 +1193,12 @@ static void finish_round(coord *co)
     /* With DP the round always publishes (noise at least): dropping out after
      * Poisson sampling costs no privacy, and the estimator divides by the
      * expected cohort, not by those who answered. */
-    r.completed = co->fl.dp.enabled || co->updates >= co->cfg->min_clients;
+    r.completed = co->fl.dp.enabled || (co->updates >= co->cfg->min_clients && !co->he_failed);
     r.epsilon = epsilon_after(co, co->round);
     r.train_loss = co->weight_sum > 0 ? co->loss_sum / co->weight_sum : 0;
     if (r.completed) {
-        if (!co->fl.secagg.enabled && (rc = gdn_aggregator_finish(co->agg, co->aggregate)))
+        if (!co->fl.secagg.enabled && !co->he &&
+            (rc = gdn_aggregator_finish(co->agg, co->aggregate)))
             goto fail;
         gdn_fl_server_step(co->server, gdn_model_params(co->global), co->aggregate);
         if ((r.round % co->fl.eval_every == 0 || r.round == co->fl.rounds) &&
@@ -1122,6 +1219,7 @@ static void finish_round(coord *co)
         goto fail;
     co->done = co->round;
     co->in_round = 0;
+    co->he_stage = 0;
     co->stats.rounds_run++;
     end_round_messages(co, &r);
     send_heads(co);
@@ -1134,6 +1232,9 @@ static void finish_round(coord *co)
         gdn_log(GDN_LOG_INFO, "round %u/%u: %zu updates, %zu dropouts, %zu refusals, "
                 "loss %.4f (%.2f s)", r.round, r.rounds, r.updates, r.dropouts, r.refusals,
                 r.train_loss, r.seconds);
+    else if (co->he_failed)
+        gdn_log(GDN_LOG_WARN, "round %u/%u failed: %s; the model stays", r.round, r.rounds,
+                co->he_why);
     else
         gdn_log(GDN_LOG_WARN, "round %u/%u failed: %zu updates, fewer than min_clients "
                 "%zu; the model stays", r.round, r.rounds, r.updates, co->cfg->min_clients);
@@ -1167,7 +1268,12 @@ static void on_update(coord *co, conn *c, const gdn_wire_update *u)
 {
     char why[160];
 
-    if (u->update_bytes != co->model_bytes.len && c->state == C_TRAINING) {
+    if (co->he) { /* ciphertexts: bounded here, parsed exactly when added */
+        if (u->update_bytes > net_he_coord_update_bytes(co->he)) {
+            fail_conn(c, GDN_WIRE_ERR_LIMIT, "encrypted Update larger than the round allows");
+            return;
+        }
+    } else if (u->update_bytes != co->model_bytes.len && c->state == C_TRAINING) {
         snprintf(why, sizeof why, "Update of %llu bytes for a model of %zu",
                  (unsigned long long)u->update_bytes, co->model_bytes.len);
         fail_conn(c, GDN_WIRE_ERR_PROTOCOL, why);
@@ -1185,7 +1291,7 @@ static void on_update(coord *co, conn *c, const gdn_wire_update *u)
         fail_conn(c, GDN_WIRE_ERR_STATE, "Update without a RoundStart");
         return;
     }
-    if (u->update_bytes > (uint64_t)4 * co->dim) { /* a late one is still bounded */
+    if (!co->he && u->update_bytes > (uint64_t)4 * co->dim) { /* a late one is still bounded */
         fail_conn(c, GDN_WIRE_ERR_LIMIT, "Update larger than the model");
         return;
     }
@@ -1222,6 +1328,27 @@ static void on_secagg_phase(coord *co, conn *c, const gdn_wire_secagg_phase *p)
     c->expect_phase = current ? (int)p->phase : -1;
 }
 
+/* An HePhase answer is announced (set-up or decryption); its bytes follow.
+ * Bounded by what the phase can hold: a decryption share per ciphertext is
+ * no larger than a ciphertext. */
+static void on_he_phase(coord *co, conn *c, const gdn_wire_he_phase *p)
+{
+    uint64_t limit = net_he_coord_update_bytes(co->he) + ((uint64_t)64 << 20);
+
+    if (p->phase == GDN_WIRE_HE_KEY) {
+        fail_conn(c, GDN_WIRE_ERR_STATE, "HePhase 3 comes from the coordinator only");
+        return;
+    }
+    if (p->bytes > limit) {
+        fail_conn(c, GDN_WIRE_ERR_LIMIT, "HePhase answer larger than its phase allows");
+        return;
+    }
+    if (expect_object(c, p->bytes))
+        return;
+    c->expect_he = p->phase;
+    c->he_round = p->round;
+}
+
 static void on_chunk(coord *co, conn *c, const gdn_frame *f)
 {
     int rc;
@@ -1238,6 +1365,20 @@ static void on_chunk(coord *co, conn *c, const gdn_frame *f)
     if (rc == 0)
         return;
     c->expecting = 0;
+    if (c->expect_he) { /* an HePhase answer */
+        gdn_buf msg = {0};
+        uint32_t phase = c->expect_he;
+        c->expect_he = 0;
+        if (gdn_frame_reasm_take(&msg, NULL, c->reasm)) {
+            fail_conn(c, GDN_WIRE_ERR_INTERNAL, gdn_errmsg());
+            return;
+        }
+        gdn_frame_reasm_free(c->reasm);
+        c->reasm = NULL;
+        net_he_coord_answer(co->he, (uint32_t)c->owner, phase, c->he_round, msg.data, msg.len);
+        gdn_buf_free(&msg);
+        return;
+    }
     if (c->expect_phase) { /* a SecAgg+ answer */
         gdn_buf msg = {0};
         int phase = c->expect_phase;
@@ -1300,9 +1441,17 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
                                              "this owner does not speak");
             return;
         }
+        if (co->he && !(m.u.hello.capabilities & GDN_WIRE_CAP_HE)) {
+            fail_conn(c, GDN_WIRE_ERR_STATE, "this federation runs encrypted (HE) rounds, "
+                                             "which this owner does not speak (join --state)");
+            return;
+        }
         c->examples = m.u.hello.examples;
         c->ledger_size = m.u.hello.ledger_size;
+        c->caps = m.u.hello.capabilities;
         c->state = C_IDLE;
+        if (co->he)
+            net_he_coord_hello(co->he, (uint32_t)c->owner);
         gdn_log(GDN_LOG_INFO, "owner %ld joined from %s (%llu examples)", c->owner,
                 gdn_tls_peer_label(c->tls), (unsigned long long)m.u.hello.examples);
         return;
@@ -1341,6 +1490,11 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
         if (c->state == C_WELCOMED || c->state == C_HANDSHAKE)
             break;
         on_secagg_phase(co, c, &m.u.secagg_phase);
+        return;
+    case GDN_WIRE_HE_PHASE:
+        if (c->state == C_WELCOMED || c->state == C_HANDSHAKE || !co->he)
+            break;
+        on_he_phase(co, c, &m.u.he_phase);
         return;
     case GDN_WIRE_COSIGN:
         if (c->state == C_WELCOMED || c->state == C_HANDSHAKE || !co->cfg->ledger)
@@ -1541,6 +1695,13 @@ static void timers(coord *co)
         sa_step(co, co->in_round && now > co->deadline);
         return;
     }
+    if (co->he) {
+        net_he_coord_expire(co->he, now);
+        if (co->in_round && co->he_stage == 2) {
+            finish_round(co);
+            return;
+        }
+    }
     advance(co); /* slots of connections lost since */
     if (co->in_round && now > co->deadline) {
         for (size_t i = 0; i < co->m; i++)
@@ -1589,10 +1750,14 @@ static int maybe_start(coord *co)
     }
     ready = connected_idle(co);
     want = cfg->wait_clients ? cfg->wait_clients : co->fl.clients;
-    if (ready >= want ||
-        (ready >= cfg->min_clients && gdn_now() - co->t_wait > cfg->wait_ms / 1000.0))
-        return start_round(co);
-    return 0;
+    if (!(ready >= want ||
+          (ready >= cfg->min_clients && gdn_now() - co->t_wait > cfg->wait_ms / 1000.0)))
+        return 0;
+    if (co->he && !net_he_coord_ready(co->he)) { /* the collective key first */
+        net_he_coord_tick(co->he, gdn_now(), cfg->round_timeout_ms / 1000.0);
+        return 0;
+    }
+    return start_round(co);
 }
 
 /* ---- Set-up -------------------------------------------------------------------- */
@@ -1613,9 +1778,9 @@ void gdn_coord_config_default(gdn_coord_config *cfg)
 }
 
 /* The settings a state file is bound to (a resumed run must use the same). */
-static void describe_config(char *out, size_t cap, const gdn_fl_config *f)
+static void describe_config(char *out, size_t cap, const gdn_fl_config *f, unsigned holders)
 {
-    snprintf(out, cap,
+    int n = snprintf(out, cap,
              "model=%s clients=%zu fraction=%.17g per_round=%zu epochs=%u batch=%zu "
              "lr=%.9g momentum=%.9g weight_decay=%.9g prox_mu=%.9g strategy=%s "
              "server_lr=%.9g server_momentum=%.9g beta1=%.9g beta2=%.9g tau=%.9g "
@@ -1628,6 +1793,9 @@ static void describe_config(char *out, size_t cap, const gdn_fl_config *f)
              (unsigned long long)f->seed, f->secagg.enabled, f->secagg.clip, f->secagg.levels,
              f->secagg.k, f->secagg.t, f->dp.enabled, f->dp.clip, f->dp.noise, f->dp.delta,
              f->dp.quantile);
+    if (f->he.enabled && n > 0 && (size_t)n < cap) /* only then: older files stay valid */
+        snprintf(out + n, cap - (size_t)n, " he=%u:%u:%.9g", holders, f->he.threshold,
+                 f->he.clip);
 }
 
 static int check_config(const gdn_coord_config *cfg)
@@ -1649,6 +1817,10 @@ static int check_config(const gdn_coord_config *cfg)
                               f->secagg.levels < 2))
         return gdn_error(GDN_EINVAL, "coordinator: secure aggregation sums: it needs the "
                          "mean aggregator, a clip > 0 and at least 2 levels");
+    if (f->he.enabled && (f->secagg.enabled || f->dp.enabled || f->prio.enabled ||
+                          strcmp(f->aggregator, "mean") != 0))
+        return gdn_error(GDN_EINVAL, "coordinator: encrypted aggregation (HE) sums: it needs "
+                         "the mean aggregator, without SecAgg+, Prio or DP");
     if (f->clients > GDN_WIRE_MAX_CLIENT_INDEX)
         return gdn_error(GDN_ERANGE, "coordinator: at most %u clients",
                          GDN_WIRE_MAX_CLIENT_INDEX);
@@ -1709,6 +1881,7 @@ static void coord_free(coord *co)
     free(co->ddg_work);
     gdn_buf_free(&co->sa_roster);
     gdn_secagg_server_free(co->sa);
+    net_he_coord_free(co->he);
     gdn_buf_free(&co->model_bytes);
     gdn_free_aligned(co->scratch);
     gdn_free_aligned(co->aggregate);
@@ -1740,7 +1913,7 @@ static int setup(coord *co, const gdn_coord_config *cfg)
     co->cfg = cfg;
     co->fl = cfg->fl;
     co->lfd = co->ep = -1;
-    describe_config(conf, sizeof conf, &co->fl);
+    describe_config(conf, sizeof conf, &co->fl, cfg->he_holders);
     if ((rc = gdn_model_new(&co->global, co->fl.model, cfg->channels, cfg->height,
                             cfg->width, cfg->classes)))
         return rc;
@@ -1825,6 +1998,16 @@ static int setup(coord *co, const gdn_coord_config *cfg)
     if (co->done)
         gdn_log(GDN_LOG_INFO, "resuming after round %u (state %s)", co->done,
                 cfg->state_path);
+    if (co->fl.he.enabled) {
+        net_he_host host = {he_send, he_identity, he_done, co};
+        unsigned holders = cfg->he_holders ? cfg->he_holders
+                           : n < GDN_FL_HE_MAX_HOLDERS ? (unsigned)n : GDN_FL_HE_MAX_HOLDERS;
+        if ((rc = net_he_coord_new(&co->he, &host, co->state, co->dim, n, holders,
+                                   co->fl.he.threshold ? co->fl.he.threshold : holders / 2 + 1,
+                                   co->fl.he.clip > 0 ? co->fl.he.clip : 1.0,
+                                   cfg->min_clients)))
+            return rc;
+    }
     if ((rc = gdn_tls_ctx_new_server(&co->tls, &cfg->tls)))
         return rc;
     gdn_tls_ctx_fingerprint(co->fp, co->tls);
@@ -1881,6 +2064,7 @@ int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats)
             if (co.in_round) { /* not recorded: a restart runs it again, whole */
                 gdn_log(GDN_LOG_INFO, "round %u abandoned", co.round);
                 co.in_round = 0;
+                co.he_stage = 0;
                 sa_reset(&co);
                 for (size_t i = 0; i < co.m; i++)
                     gdn_buf_free(&co.slots[i].bytes);

@@ -19,7 +19,8 @@ typedef enum { TEXT_UTF8, TEXT_ID, TEXT_SPEC } text_kind;
 
 static const char *const type_names[] = {
     "?", "Hello", "Welcome", "RoundStart", "Update", "Heartbeat",
-    "RoundEnd", "Refusal", "Bye", "Error", "SecaggPhase", "LedgerHead", "Cosign"};
+    "RoundEnd", "Refusal", "Bye", "Error", "SecaggPhase", "LedgerHead", "Cosign",
+    "?", "?", "?", "HePhase"};
 
 /* ---- Errors ---------------------------------------------------------------- */
 
@@ -169,6 +170,17 @@ static int check_secagg(int c, const gdn_wire_secagg *s)
     return 0;
 }
 
+static int check_he(int c, const gdn_wire_he *h)
+{
+    const int t = GDN_WIRE_ROUND_START;
+
+    TRY(check_u64(c, t, "he.holders", h->holders, 2, GDN_WIRE_HE_MAX_HOLDERS));
+    TRY(check_u64(c, t, "he.threshold", h->threshold, 2, h->holders));
+    TRY(check_real(c, t, "he.clip", h->clip, 0, 1, 0x1p20, 0));
+    TRY(check_real(c, t, "he.weight_scale", h->weight_scale, 1, 0, INFINITY, 0));
+    return 0;
+}
+
 static int check_round_start(int c, const gdn_wire_round_start *m)
 {
     const int t = GDN_WIRE_ROUND_START;
@@ -202,6 +214,8 @@ static int check_round_start(int c, const gdn_wire_round_start *m)
     }
     if (m->aggregation == GDN_WIRE_AGG_SECAGG)
         TRY(check_secagg(c, &m->secagg));
+    if (m->aggregation == GDN_WIRE_AGG_HE)
+        TRY(check_he(c, &m->he));
     TRY(check_u64(c, t, "model_stream", m->model_stream, 1, UINT32_MAX));
     TRY(check_payload_bytes(c, t, "model_bytes", m->model_bytes));
     TRY(check_u64(c, t, "deadline_ms", m->deadline_ms, 1, UINT32_MAX));
@@ -271,6 +285,17 @@ static int check_msg(int c, const gdn_wire_msg *m)
         TRY(check_u64(c, m->type, "stream", m->u.secagg_phase.stream, 1, UINT32_MAX));
         return check_u64(c, m->type, "bytes", m->u.secagg_phase.bytes, 1,
                          GDN_WIRE_MAX_SECAGG_BYTES);
+    case GDN_WIRE_HE_PHASE: {
+        const gdn_wire_he_phase *h = &m->u.he_phase;
+        TRY(check_u64(c, m->type, "phase", h->phase, GDN_WIRE_HE_SETUP, GDN_WIRE_HE_DECRYPT));
+        if (h->phase == GDN_WIRE_HE_DECRYPT)
+            TRY(check_u64(c, m->type, "round", h->round, 1, UINT64_MAX));
+        else if (h->round)
+            return bad(c, m->type, "round", "%llu in a set-up phase (must be absent)",
+                       (unsigned long long)h->round);
+        TRY(check_u64(c, m->type, "stream", h->stream, 1, UINT32_MAX));
+        return check_u64(c, m->type, "bytes", h->bytes, 1, GDN_WIRE_MAX_HE_BYTES);
+    }
     case GDN_WIRE_LEDGER_HEAD:
         TRY(check_u64(c, m->type, "round", m->u.ledger_head.round, 1, UINT64_MAX));
         if (m->u.ledger_head.proof_len % 32 ||
@@ -329,6 +354,7 @@ static int from_round_start(gdn_wire_round_start *o, const Guardian__RoundStart 
 
     TRY(no_unknown(p->dp ? &p->dp->base : NULL, t, "dp"));
     TRY(no_unknown(p->secagg ? &p->secagg->base : NULL, t, "secagg"));
+    TRY(no_unknown(p->he ? &p->he->base : NULL, t, "he"));
     o->round = p->round;
     o->seed = p->seed;
     o->client_index = p->client_index;
@@ -367,6 +393,16 @@ static int from_round_start(gdn_wire_round_start *o, const Guardian__RoundStart 
         o->secagg.clip = s->clip;
         o->secagg.levels = s->levels;
         o->secagg.weight_scale = s->weight_scale;
+    }
+    if ((p->he != NULL) != (p->aggregation == GUARDIAN__AGGREGATION__AGGREGATION_HE))
+        return bad(GDN_EFORMAT, t, "he",
+                   p->he ? "present but aggregation is not HE" : "missing for an HE round");
+    if (p->he) {
+        o->he.holders = p->he->holders;
+        o->he.threshold = p->he->threshold;
+        o->he.clip = p->he->clip;
+        o->he.weight_scale = p->he->weight_scale;
+        TRY(get_bytes(o->he.key_id, GDN_WIRE_HE_KEY_ID_BYTES, t, "he.key_id", p->he->key_id));
     }
     o->model_stream = p->model_stream;
     o->model_bytes = p->model_bytes;
@@ -462,6 +498,13 @@ static int from_envelope(gdn_wire_msg *o, const Guardian__Envelope *e)
         o->u.secagg_phase.stream = e->secagg_phase->stream;
         o->u.secagg_phase.bytes = e->secagg_phase->bytes;
         return 0;
+    case GUARDIAN__ENVELOPE__BODY_HE_PHASE:
+        TRY(no_unknown(&e->he_phase->base, t, ""));
+        o->u.he_phase.round = e->he_phase->round;
+        o->u.he_phase.phase = e->he_phase->phase;
+        o->u.he_phase.stream = e->he_phase->stream;
+        o->u.he_phase.bytes = e->he_phase->bytes;
+        return 0;
     case GUARDIAN__ENVELOPE__BODY_LEDGER_HEAD: {
         const Guardian__LedgerHead *p = e->ledger_head;
         gdn_wire_ledger_head *h = &o->u.ledger_head;
@@ -511,6 +554,8 @@ typedef struct pb_msgs {
     Guardian__SecaggPhase secagg_phase;
     Guardian__LedgerHead ledger_head;
     Guardian__Cosign cosign;
+    Guardian__HeParams he;
+    Guardian__HePhase he_phase;
 } pb_msgs;
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
@@ -559,6 +604,15 @@ static void to_round_start(pb_msgs *b, const gdn_wire_round_start *m)
         b->secagg.levels = m->secagg.levels;
         b->secagg.weight_scale = m->secagg.weight_scale;
         p->secagg = &b->secagg;
+    }
+    if (m->aggregation == GDN_WIRE_AGG_HE) {
+        guardian__he_params__init(&b->he);
+        b->he.holders = m->he.holders;
+        b->he.threshold = m->he.threshold;
+        b->he.clip = m->he.clip;
+        b->he.weight_scale = m->he.weight_scale;
+        b->he.key_id = bin(m->he.key_id, GDN_WIRE_HE_KEY_ID_BYTES);
+        p->he = &b->he;
     }
     p->model_stream = m->model_stream;
     p->model_bytes = m->model_bytes;
@@ -650,6 +704,14 @@ static void to_envelope(pb_msgs *b, const gdn_wire_msg *m)
         b->secagg_phase.bytes = m->u.secagg_phase.bytes;
         b->env.secagg_phase = &b->secagg_phase;
         break;
+    case GDN_WIRE_HE_PHASE:
+        guardian__he_phase__init(&b->he_phase);
+        b->he_phase.round = m->u.he_phase.round;
+        b->he_phase.phase = m->u.he_phase.phase;
+        b->he_phase.stream = m->u.he_phase.stream;
+        b->he_phase.bytes = m->u.he_phase.bytes;
+        b->env.he_phase = &b->he_phase;
+        break;
     case GDN_WIRE_LEDGER_HEAD:
         guardian__ledger_head__init(&b->ledger_head);
         b->ledger_head.round = m->u.ledger_head.round;
@@ -677,7 +739,7 @@ static void to_envelope(pb_msgs *b, const gdn_wire_msg *m)
 
 const char *gdn_wire_type_name(int type)
 {
-    if (type < GDN_WIRE_HELLO || type > GDN_WIRE_COSIGN)
+    if (type < GDN_WIRE_HELLO || type > GDN_WIRE_HE_PHASE)
         return type_names[0];
     return type_names[type];
 }

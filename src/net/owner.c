@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "net/he.h"
 #include "net/internal.h"
 #include "guardian/federation.h"
 #include "guardian/secagg.h"
@@ -41,6 +42,7 @@ typedef struct owner {
     int welcomed; /* this session got past Welcome */
     int done;  /* Bye{DONE} received */
     int fatal; /* retrying cannot help */
+    net_he_owner *he; /* encrypted aggregation (NULL: not offered) */
 } owner;
 
 static int stopped(const owner *o)
@@ -162,6 +164,8 @@ static int common_message(owner *o, const gdn_wire_msg *m)
             return gdn_error(GDN_EFORMAT, "%s: heartbeat sequence did not increase",
                              gdn_tls_peer_label(o->c));
         o->hb_rx = m->u.heartbeat.sequence;
+        if (o->he)
+            net_he_owner_seen_round(o->he, m->u.heartbeat.round);
         return 1;
     case GDN_WIRE_BYE:
         if (m->u.bye.reason == GDN_WIRE_BYE_DONE) {
@@ -601,6 +605,78 @@ out:
     return rc;
 }
 
+/* ---- Encrypted aggregation (net/he.h) ----------------------------------------------
+ * The coordinator's HePhase requests: set-up (this owner a key holder), the
+ * collective key, decryption. A request this owner will not answer (the
+ * holder's guard, a broken set-up) is logged and left unanswered: the
+ * coordinator's round or set-up fails without it, the session goes on. */
+
+static int he_phase(owner *o, const gdn_wire_he_phase *p, uint64_t round)
+{
+    gdn_buf in = {0}, out = {0};
+    gdn_wire_msg m;
+    int rc;
+
+    if (!o->he)
+        return gdn_error(GDN_EFORMAT, "%s: HePhase to an owner that did not offer HE",
+                         gdn_tls_peer_label(o->c));
+    if (p->bytes > ((uint64_t)1 << 31)) /* a decryption request: the summed ciphertexts */
+        return gdn_error(GDN_ERANGE, "%s: an HE request of %llu bytes",
+                         gdn_tls_peer_label(o->c), (unsigned long long)p->bytes);
+    if ((rc = read_object(o, &in, p->stream, p->bytes, round)))
+        goto done;
+    if (o->cfg->on_event && p->phase == GDN_WIRE_HE_DECRYPT)
+        o->cfg->on_event(o->cfg->ctx, p->round, o->index, "he-decrypt");
+    if (net_he_owner_handle(o->he, &out, p->phase, p->round, in.data, in.len)) {
+        gdn_log(GDN_LOG_WARN, "%s", gdn_errmsg());
+        if (p->phase != GDN_WIRE_HE_DEAL) /* set-up's answer says the failure itself */
+            goto done;
+    }
+    if (out.len) {
+        memset(&m, 0, sizeof m);
+        m.type = GDN_WIRE_HE_PHASE;
+        m.u.he_phase.round = p->round;
+        m.u.he_phase.phase = p->phase;
+        m.u.he_phase.stream = 16 + p->phase;
+        m.u.he_phase.bytes = out.len;
+        rc = send_object(o, &m, 16 + p->phase, &out);
+    }
+done:
+    gdn_buf_free(&in);
+    gdn_buf_free(&out);
+    return rc;
+}
+
+/* The round's update encrypted under the collective key, as the Update's object. */
+static int send_he_update(owner *o, const gdn_wire_round_start *rs, double loss)
+{
+    gdn_wire_msg m;
+    gdn_buf payload = {0};
+    int rc;
+
+    if ((rc = net_he_owner_encrypt(o->he, &payload, &rs->he, gdn_model_params(o->model),
+                                   o->global, o->dim, o->n))) {
+        char why[GDN_WIRE_MAX_TEXT];
+        snprintf(why, sizeof why, "%s", gdn_errmsg());
+        gdn_buf_free(&payload);
+        return refuse(o, rs->round, "he", why);
+    }
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_UPDATE;
+    m.u.update.round = rs->round;
+    m.u.update.client_index = rs->client_index;
+    m.u.update.examples = o->n;
+    m.u.update.mean_loss = loss;
+    m.u.update.update_stream = 1;
+    m.u.update.update_bytes = payload.len;
+    rc = send_object(o, &m, 1, &payload);
+    if (!rc)
+        gdn_log(GDN_LOG_INFO, "round %llu: encrypted update sent (%zu bytes, HE)",
+                (unsigned long long)rs->round, payload.len);
+    gdn_buf_free(&payload);
+    return rc;
+}
+
 static int take_round(owner *o, const gdn_wire_round_start *rs)
 {
     const gdn_owner_config *cfg = o->cfg;
@@ -621,9 +697,15 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
         return rc;
     if (cfg->on_event)
         cfg->on_event(cfg->ctx, rs->round, rs->client_index, "model");
-    if (rs->aggregation != GDN_WIRE_AGG_PLAIN && rs->aggregation != GDN_WIRE_AGG_SECAGG)
+    if (o->he)
+        net_he_owner_seen_round(o->he, rs->round);
+    if (rs->aggregation == GDN_WIRE_AGG_HE && !o->he)
         return refuse(o, rs->round, "capabilities", "this owner takes part in plain and "
-                      "SecAgg+ rounds only (no HE or Prio3 over the network yet)");
+                      "SecAgg+ rounds only (HE needs join --state)");
+    if (rs->aggregation != GDN_WIRE_AGG_PLAIN && rs->aggregation != GDN_WIRE_AGG_SECAGG &&
+        rs->aggregation != GDN_WIRE_AGG_HE)
+        return refuse(o, rs->round, "capabilities", "this owner takes part in plain, "
+                      "SecAgg+ and HE rounds only (no Prio3 over the network yet)");
     if (cfg->admit && cfg->admit(cfg->ctx, rule, why, sizeof why, rs, o->coord_fp))
         return refuse(o, rs->round, rule[0] ? rule : "policy", why);
     if (rs->aggregation == GDN_WIRE_AGG_SECAGG)
@@ -649,7 +731,10 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
         }
         if (r == 0 && m.type == GDN_WIRE_ROUND_END && m.u.round_end.round == rs->round)
             abandoned = 1; /* the round ended without us (deadline) */
-        else if (r == 0) {
+        else if (r == 0 && m.type == GDN_WIRE_HE_PHASE) { /* as a holder, for the round */
+            if ((rc = he_phase(o, &m.u.he_phase, rs->round)))
+                break;
+        } else if (r == 0) {
             rc = gdn_error(GDN_EFORMAT, "%s: %s during training", gdn_tls_peer_label(o->c),
                            gdn_wire_type_name(m.type));
             break;
@@ -669,6 +754,8 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
                 (unsigned long long)rs->round);
         return 0;
     }
+    if (rs->aggregation == GDN_WIRE_AGG_HE)
+        return send_he_update(o, rs, job.loss);
     if ((rc = send_update(o, rs, job.loss)))
         return rc;
     gdn_log(GDN_LOG_INFO, "round %llu: trained on %zu examples as owner %llu, loss %.4f "
@@ -757,6 +844,10 @@ static int hello(owner *o)
     memcpy(m.u.hello.client_fingerprint, o->fp, sizeof o->fp);
     m.u.hello.examples = o->n;
     m.u.hello.capabilities = GDN_WIRE_CAP_SECAGG | GDN_WIRE_CAP_DP;
+    if (o->he) {
+        m.u.hello.capabilities |= GDN_WIRE_CAP_HE;
+        net_he_owner_session(o->he, o->coord_fp);
+    }
     if (o->cfg->ledger)
         m.u.hello.ledger_size = o->cfg->ledger->held(o->cfg->ledger->ctx, o->coord_pk);
     return send_msg(o, &m);
@@ -812,6 +903,9 @@ static int session(owner *o)
                         e->cohort);
         } else if (m.type == GDN_WIRE_LEDGER_HEAD) {
             if ((rc = ledger_head(o, &m.u.ledger_head)))
+                break;
+        } else if (m.type == GDN_WIRE_HE_PHASE) {
+            if ((rc = he_phase(o, &m.u.he_phase, 0)))
                 break;
         } else if (m.type == GDN_WIRE_SECAGG_PHASE) { /* of a round it declined: drop */
             gdn_buf drop = {0};
@@ -875,6 +969,8 @@ int gdn_owner_run(const gdn_owner_config *cfg)
         if ((rc = gdn_net_identity_secret(o.id_sk, key)))
             goto done;
     }
+    if (cfg->he_dir && (rc = net_he_owner_new(&o.he, cfg->he_dir, o.id_sk)))
+        goto done;
     if ((rc = gdn_tls_ctx_new_client(&o.tls, &cfg->tls)))
         goto done;
     gdn_tls_ctx_fingerprint(o.fp, o.tls);
@@ -903,6 +999,7 @@ int gdn_owner_run(const gdn_owner_config *cfg)
     }
 done:
     sodium_memzero(o.id_sk, sizeof o.id_sk);
+    net_he_owner_free(o.he);
     gdn_tls_ctx_free(o.tls);
     gdn_model_free(o.model);
     free(o.global);

@@ -53,7 +53,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS participants(round INTEGER, idx INTEGER, status TEXT,"
     " examples INTEGER, loss REAL, PRIMARY KEY(round, idx));"
     "CREATE TABLE IF NOT EXISTS checkpoints(round INTEGER PRIMARY KEY,"
-    " sha256 BLOB NOT NULL, model BLOB, state BLOB, dp_clip REAL);";
+    " sha256 BLOB NOT NULL, model BLOB, state BLOB, dp_clip REAL);"
+    "CREATE TABLE IF NOT EXISTS blobs(name TEXT PRIMARY KEY, data BLOB NOT NULL);";
 
 /* meta: the format must be ours and the config the same as before. */
 static int check_meta(net_state *s, const char *key, const char *want)
@@ -393,4 +394,37 @@ int net_state_commit(net_state *s, const gdn_coord_round *r, const net_participa
         return rc;
     }
     return exec(s, "COMMIT");
+}
+
+int net_state_put_blob(net_state *s, const char *name, const void *data, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare(s, &st, "INSERT OR REPLACE INTO blobs(name, data) VALUES(?, ?)")))
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 2, data, len, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "writing a blob");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int net_state_get_blob(net_state *s, const char *name, gdn_buf *out)
+{
+    sqlite3_stmt *st;
+    int rc, step;
+
+    out->len = 0;
+    if ((rc = prepare(s, &st, "SELECT data FROM blobs WHERE name = ?")))
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = gdn_buf_append(out, sqlite3_column_blob(st, 0),
+                            (size_t)sqlite3_column_bytes(st, 0));
+    else if (step != SQLITE_DONE)
+        rc = db_fail(s, "reading a blob");
+    sqlite3_finalize(st);
+    return rc;
 }

@@ -5,6 +5,8 @@
  *   owners(idx, fingerprint)    the roster, as owners were admitted
  *   rounds(round, ...)          outcome and metrics of every finished round
  *   participants(round, idx, status, examples, loss)
+ *   blobs(name, data)           e.g. 'he_key': encrypted aggregation's collective
+ *                               key and holders (net/he.h), made once
  *   checkpoints(round, sha256, model, state, dp_clip)  model, strategy state
  *                               and DP clip (adaptive clipping); the
  *                               blobs of all but the newest `keep` are dropped,
@@ -51,5 +53,10 @@ int net_state_load(net_state *s, unsigned *round, float *model, float *const *st
 int net_state_commit(net_state *s, const gdn_coord_round *r, const net_participant *p,
                      size_t np, const float *model, float *const *state, size_t nstate,
                      size_t dim, size_t keep, double dp_clip);
+
+/* A named blob, written at once (its own transaction); get: out->len = 0
+ * when there is none. */
+int net_state_put_blob(net_state *s, const char *name, const void *data, size_t len);
+int net_state_get_blob(net_state *s, const char *name, gdn_buf *out);
 
 #endif
