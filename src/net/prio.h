@@ -1,0 +1,65 @@
+/* Validated aggregation over the network (docs/prio.md, "The networked
+ * deployment"): the owner's sealed report, the leader's link to the helper
+ * (the coordinator's side), shared by owner.c, coord.c and helper.c. */
+#ifndef GDN_NET_PRIO_H
+#define GDN_NET_PRIO_H
+
+#include "guardian/federation.h"
+
+/* crypto_box_seal's overhead and the sealed plaintext's header:
+ * le64 round || le64 client_index || nonce (16). */
+#define NET_PRIO_SEAL_HEADER 32
+#define NET_PRIO_STEP_TIMEOUT_MS 60000 /* one leader-helper step, each way */
+
+/* SHA-256 of the DER SubjectPublicKeyInfo of an Ed25519 key: the TLS
+ * fingerprint of the party holding it (net.h). */
+void net_prio_key_fingerprint(uint8_t fp[GDN_NET_FINGERPRINT_BYTES], const uint8_t pk[32]);
+
+/* Bytes of one owner's report for a model of dim parameters under bound. */
+int net_prio_report_bytes(uint64_t *bytes, size_t dim, double bound);
+
+/* The owner's report for a PRIO3 round: the announced helper key must be
+ * the pinned helper's (else GDN_ECRYPTO, nothing built); local (the trained
+ * model) is clipped to the bound, scaled by attack_scale when it is not 1
+ * (tests), sharded and the helper's share sealed to the helper. */
+int net_prio_owner_report(gdn_buf *out, const gdn_wire_round_start *rs,
+                          const uint8_t helper_pin[GDN_NET_FINGERPRINT_BYTES], float *local,
+                          const float *global, size_t dim, double attack_scale);
+
+/* ---- The leader-helper link: blocking steps over one TLS connection ------- */
+
+/* Sends PrioStep{round, step} and payload as CHUNK frames. */
+int net_prio_send_step(gdn_tls_conn *c, uint64_t round, uint32_t step, const gdn_buf *payload);
+/* Receives the next message; for a PrioStep (the only one accepted besides
+ * Heartbeat, Bye and Error) also its bytes, at most max_bytes, into *payload. */
+int net_prio_recv_step(gdn_tls_conn *c, gdn_frame_decoder *d, gdn_wire_prio_step *step,
+                       gdn_buf *payload, uint64_t max_bytes, int timeout_ms);
+
+/* ---- The leader's side (the coordinator) ----------------------------------- */
+
+typedef struct net_prio_leader net_prio_leader;
+
+int net_prio_leader_new(net_prio_leader **out, const gdn_coord_config *cfg);
+void net_prio_leader_free(net_prio_leader *l);
+/* Connects to the helper unless connected, checks its pin and Welcome;
+ * pk gets the helper's Ed25519 identity (what RoundStart announces). */
+int net_prio_leader_connect(net_prio_leader *l, uint8_t pk[32]);
+
+typedef struct net_prio_input {
+    uint64_t client_index;
+    const uint8_t *report;
+    size_t len;
+    int accepted; /* out */
+} net_prio_input;
+
+/* The round's verification with the helper: the ping-pong exchange for
+ * each report (in[] in cohort order), the output shares of the reports
+ * both accept added on each side, the helper's aggregate share fetched,
+ * out = global + the mean accepted update. *accepted counts them. On an
+ * error (helper gone, protocol fault) the connection is dropped and out is
+ * untouched: the caller fails the round. */
+int net_prio_leader_aggregate(net_prio_leader *l, float *out, size_t *accepted,
+                              net_prio_input *in, size_t n, uint64_t round,
+                              const float *global, size_t dim, double bound);
+
+#endif
