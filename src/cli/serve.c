@@ -180,12 +180,17 @@ static int ms_option(cli_opt *opts, const char *name, double lo, double hi, uint
 
 /* ---- guardian serve --role helper: validated aggregation's second aggregator */
 
+/* Fault tests: GDN_TEST_HELPER_DIE_AFTER=R kills the helper (SIGKILL) once
+ * it has sent round R's aggregate share. */
 static void helper_on_round(void *ctx, uint64_t round, size_t accepted, size_t rejected)
 {
+    const char *die = getenv("GDN_TEST_HELPER_DIE_AFTER");
     (void)ctx;
     printf("helper round %llu: %zu accepted, %zu rejected\n", (unsigned long long)round,
            accepted, rejected);
     fflush(stdout);
+    if (die && strtoull(die, NULL, 10) == round)
+        raise(SIGKILL);
 }
 
 static int serve_helper(cli_opt *opts)

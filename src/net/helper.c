@@ -227,11 +227,9 @@ static int aggregate_job(helper *h, gdn_buf *reply, const entry *e, size_t n,
                          const gdn_buf *flags, size_t *accepted)
 {
     size_t os = gdn_fl_pine_size(h->vdaf, GDN_FL_PINE_AGGREGATE);
-    size_t sent = 0, ok = 0;
+    size_t sent = n, ok = 0;
     int rc;
 
-    for (size_t i = 0; i < n; i++)
-        sent += 1;
     if (flags->len != 4 + sent || gdn_load_le32(flags->data) != sent)
         return gdn_error(GDN_EFORMAT, "PrioStep 3: %zu bytes for %zu reports", flags->len,
                          sent);
@@ -288,8 +286,14 @@ static int serve_leader(helper *h, gdn_tls_conn *c)
     for (;;) {
         if ((rc = wait_leader(h, c)) <= 0)
             break;
-        if ((rc = net_prio_recv_step(c, d, &st, &job, MAX_JOB_BYTES, NET_PRIO_STEP_TIMEOUT_MS)))
+        if ((rc = net_prio_recv_step(c, d, &st, &job, MAX_JOB_BYTES, NET_PRIO_STEP_TIMEOUT_MS,
+                                     1))) {
+            if (rc == GDN_NET_CLOSED) {
+                gdn_log(GDN_LOG_INFO, "helper: the leader closed the link");
+                rc = 0;
+            }
             break;
+        }
         if (st.step != 1) {
             rc = gdn_error(GDN_EFORMAT, "PrioStep %u where a round's first step was expected",
                            st.step);
@@ -303,7 +307,7 @@ static int serve_leader(helper *h, gdn_tls_conn *c)
         if (rc || (rc = net_prio_send_step(c, round, 2, &reply)))
             break;
         if ((rc = net_prio_recv_step(c, d, &st, &flags, 4 + (uint64_t)n,
-                                     NET_PRIO_STEP_TIMEOUT_MS)))
+                                     NET_PRIO_STEP_TIMEOUT_MS, 0)))
             break;
         if (st.step != 3 || st.round != round) {
             rc = gdn_error(GDN_EFORMAT, "PrioStep %u of round %llu where step 3 of round %llu "

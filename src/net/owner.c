@@ -721,8 +721,9 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
     if (rc)
         return rc;
     gdn_log(GDN_LOG_INFO, "round %llu: trained on %zu examples as owner %llu, loss %.4f "
-            "(%.2f s); update sent", (unsigned long long)rs->round, o->n,
-            (unsigned long long)rs->client_index, job.loss, gdn_now() - t0);
+            "(%.2f s); %s sent", (unsigned long long)rs->round, o->n,
+            (unsigned long long)rs->client_index, job.loss, gdn_now() - t0,
+            rs->aggregation == GDN_WIRE_AGG_PRIO3 ? "validated report" : "update");
     return 0;
 }
 

@@ -164,7 +164,7 @@ int net_prio_send_step(gdn_tls_conn *c, uint64_t round, uint32_t step, const gdn
 }
 
 int net_prio_recv_step(gdn_tls_conn *c, gdn_frame_decoder *d, gdn_wire_prio_step *step,
-                       gdn_buf *payload, uint64_t max_bytes, int timeout_ms)
+                       gdn_buf *payload, uint64_t max_bytes, int timeout_ms, int closed_ok)
 {
     gdn_frame f;
     gdn_wire_msg m;
@@ -174,7 +174,7 @@ int net_prio_recv_step(gdn_tls_conn *c, gdn_frame_decoder *d, gdn_wire_prio_step
 
     for (;;) {
         if ((rc = gdn_tls_recv_frame(c, d, &f, timeout_ms)))
-            return rc == GDN_NET_CLOSED
+            return rc == GDN_NET_CLOSED && !closed_ok
                        ? gdn_error(GDN_EIO, "%s: closed the connection", gdn_tls_peer_label(c))
                        : rc;
         if (f.type != GDN_FRAME_MESSAGE)
@@ -297,9 +297,15 @@ int net_prio_leader_connect(net_prio_leader *l, uint8_t pk[32])
     char why[600];
     int rc;
 
-    if (l->c) {
+    /* The helper never speaks unasked: a readable idle link is its close. */
+    if (l->c && gdn_tls_pending(l->c) == 0 &&
+        net_wait_fd(gdn_tls_conn_fd(l->c), 0, gdn_now() + 0.001) == 0) {
         memcpy(pk, l->pk, 32);
         return 0;
+    }
+    if (l->c) {
+        gdn_log(GDN_LOG_WARN, "the %s closed the link; reconnecting", l->label);
+        disconnect(l);
     }
     if ((rc = gdn_tls_connect(&l->c, l->tls, l->cfg->helper_host, l->cfg->helper_port,
                               CONNECT_MS)) ||
@@ -443,7 +449,7 @@ int net_prio_leader_aggregate(net_prio_leader *l, float *out, size_t *accepted,
     /* 1 -> helper; 2 <- verdicts */
     if ((rc = net_prio_send_step(l->c, round, 1, &job)) ||
         (rc = net_prio_recv_step(l->c, l->dec, &st, &reply, 4 + count * (5 + (uint64_t)65536),
-                                 NET_PRIO_STEP_TIMEOUT_MS)))
+                                 NET_PRIO_STEP_TIMEOUT_MS, 0)))
         goto link;
     if (st.round != round || st.step != 2 || reply.len < 4 ||
         gdn_load_le32(reply.data) != count) {
@@ -492,7 +498,8 @@ int net_prio_leader_aggregate(net_prio_leader *l, float *out, size_t *accepted,
     }
     /* 3 -> the reports both accept; 4 <- the helper's aggregate share */
     if ((rc = net_prio_send_step(l->c, round, 3, &flags)) ||
-        (rc = net_prio_recv_step(l->c, l->dec, &st, &reply, 8 + os, NET_PRIO_STEP_TIMEOUT_MS)))
+        (rc = net_prio_recv_step(l->c, l->dec, &st, &reply, 8 + os, NET_PRIO_STEP_TIMEOUT_MS,
+                                 0)))
         goto link;
     want = 8 + os;
     if (st.round != round || st.step != 4 || reply.len != want ||

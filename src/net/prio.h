@@ -31,9 +31,11 @@ int net_prio_owner_report(gdn_buf *out, const gdn_wire_round_start *rs,
 /* Sends PrioStep{round, step} and payload as CHUNK frames. */
 int net_prio_send_step(gdn_tls_conn *c, uint64_t round, uint32_t step, const gdn_buf *payload);
 /* Receives the next message; for a PrioStep (the only one accepted besides
- * Heartbeat, Bye and Error) also its bytes, at most max_bytes, into *payload. */
+ * Heartbeat, Bye and Error) also its bytes, at most max_bytes, into *payload.
+ * A clean close before the message is GDN_NET_CLOSED when closed_ok, an
+ * error otherwise. */
 int net_prio_recv_step(gdn_tls_conn *c, gdn_frame_decoder *d, gdn_wire_prio_step *step,
-                       gdn_buf *payload, uint64_t max_bytes, int timeout_ms);
+                       gdn_buf *payload, uint64_t max_bytes, int timeout_ms, int closed_ok);
 
 /* ---- The leader's side (the coordinator) ----------------------------------- */
 
