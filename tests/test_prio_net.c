@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "guardian/core.h"
 #include "guardian/fl.h"
+#include "net/prio.h"
 #include "guardian/net.h"
 #include "guardian/wire.h"
 #include "harness.h"
@@ -140,6 +143,118 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
+/* The steps in one process: 5 reports of a small vector, sealed to a
+ * helper key. Two honest ones pass; a x10 update, a share replayed from
+ * another round and a report relabelled with another owner's index are
+ * rejected by the helper; the leader's result is the mean of the two
+ * honest (clipped) updates, to the encoding's 2^-24. */
+GDN_TEST(prio_net_steps_bind_round_and_owner)
+{
+    enum { DIM = 40, N = 5 };
+    const double bound = 1.0;
+    uint8_t pk[32], sk[64], pin[32], wrong[32], key[64];
+    float global[DIM], local[N][DIM], out[DIM];
+    double want[DIM] = {0};
+    gdn_buf report[N] = {{0}}, job = {0}, reply = {0}, flags = {0}, agg2 = {0}, state[N];
+    net_prio_input in[N];
+    net_prio_helper h;
+    net_prio_entry *e = NULL;
+    gdn_fl_pine *v = NULL;
+    uint8_t sent[N], *agg;
+    size_t count, nent = 0, rejected = 0, ok = 0, accepted = 0;
+    gdn_rng rng;
+
+    memset(state, 0, sizeof state);
+    memset(&h, 0, sizeof h);
+    crypto_sign_keypair(pk, sk);
+    CHECK(crypto_sign_ed25519_sk_to_curve25519(h.xsk, sk) == 0);
+    CHECK(crypto_sign_ed25519_pk_to_curve25519(h.xpk, pk) == 0);
+    net_prio_key_fingerprint(pin, pk);
+    memcpy(wrong, pin, 32);
+    wrong[0] ^= 1;
+    gdn_rng_init_seed(&rng, 11);
+    for (int c = 0; c < DIM; c++)
+        global[c] = (float)(gdn_rng_uniform(&rng, 1000) / 1000.0 - 0.5);
+    for (int i = 0; i < N; i++) {
+        gdn_wire_round_start rs;
+        double scale = i == 2 ? 10 : 1; /* owner 2 attacks */
+        memset(&rs, 0, sizeof rs);
+        rs.round = i == 3 ? 2 : 3;                /* report 3: made in round 2 */
+        rs.client_index = (uint64_t)(i == 4 ? 9 : i); /* report 4: made for owner 9 */
+        rs.aggregation = GDN_WIRE_AGG_PRIO3;
+        rs.prio.bound = bound;
+        memcpy(rs.prio.helper_key, pk, 32);
+        for (int c = 0; c < DIM; c++)
+            local[i][c] = global[c] + (float)((gdn_rng_uniform(&rng, 1000) / 1000.0 - 0.5) * 0.3);
+        if (i == 0) /* the pin is checked first */
+            CHECK_EQ(net_prio_owner_report(&report[i], &rs, wrong, local[i], global, DIM, 1),
+                     GDN_ECRYPTO);
+        CHECK_OK(net_prio_owner_report(&report[i], &rs, pin, local[i], global, DIM, scale));
+        in[i].client_index = (uint64_t)i;
+        in[i].report = report[i].data;
+        in[i].len = report[i].len;
+    }
+    for (int i = 0; i < 2; i++) /* local[i] is clipped in place: the honest updates */
+        for (int c = 0; c < DIM; c++)
+            want[c] += ((double)local[i][c] - (double)global[c]) / 2;
+
+    /* the leader's step 1, the helper's verdicts */
+    CHECK_OK(gdn_fl_pine_new(&v, DIM, bound));
+    randombytes_buf(key, gdn_fl_pine_size(v, GDN_FL_PINE_VERIFY_KEY));
+    CHECK_OK(net_prio_leader_job(v, &job, state, sent, &count, in, N, key, 3));
+    CHECK_EQ(count, N);
+    CHECK_OK(net_prio_helper_verify(&h, &reply, &e, &nent, &rejected, 3, job.data, job.len));
+    CHECK_EQ(nent, N);
+    CHECK_EQ(rejected, 3);
+    CHECK(e[0].ok && e[1].ok && !e[2].ok && !e[3].ok && !e[4].ok);
+    /* the same job as round 4: every sealed share names round 3 (or 2) */
+    {
+        net_prio_entry *e4 = NULL;
+        size_t n4 = 0, r4 = 0;
+        gdn_buf reply4 = {0};
+        CHECK_OK(net_prio_helper_verify(&h, &reply4, &e4, &n4, &r4, 4, job.data, job.len));
+        CHECK_EQ(r4, N);
+        net_prio_entries_free(e4, n4);
+        gdn_buf_free(&reply4);
+    }
+    /* truncated or padded jobs are malformed, nothing kept */
+    {
+        net_prio_entry *ex = NULL;
+        size_t nx = 0, rx = 0;
+        gdn_buf rr = {0};
+        CHECK_EQ(net_prio_helper_verify(&h, &rr, &ex, &nx, &rx, 3, job.data, job.len - 1),
+                 GDN_EFORMAT);
+        CHECK(ex == NULL && nx == 0);
+        gdn_buf_free(&rr);
+    }
+
+    /* the leader finishes, both aggregate, the leader unshards */
+    agg = calloc(1, gdn_fl_pine_size(v, GDN_FL_PINE_AGGREGATE));
+    CHECK(agg != NULL);
+    CHECK_OK(net_prio_leader_verdicts(v, agg, &flags, &ok, in, N, sent, state, count,
+                                      reply.data, reply.len, 3));
+    CHECK_EQ(ok, 2);
+    CHECK(in[0].accepted && in[1].accepted && !in[2].accepted && !in[3].accepted);
+    CHECK_OK(net_prio_helper_aggregate(&h, &agg2, &accepted, e, nent, &flags));
+    CHECK_EQ(accepted, 2);
+    CHECK_EQ(gdn_load_le64(agg2.data), 2);
+    CHECK_OK(gdn_fl_pine_unshard(v, out, global, agg, agg2.data + 8, ok));
+    for (int c = 0; c < DIM; c++)
+        CHECK_NEAR((double)out[c], (double)global[c] + want[c], 1e-6);
+    /* a leader claiming a report the helper rejected is refused */
+    flags.data[4 + 2] = 1;
+    CHECK_EQ(net_prio_helper_aggregate(&h, &agg2, &accepted, e, nent, &flags), GDN_EFORMAT);
+
+    free(agg);
+    net_prio_entries_free(e, nent);
+    net_prio_helper_clear(&h);
+    gdn_fl_pine_free(v);
+    for (int i = 0; i < N; i++)
+        gdn_buf_free(&report[i]), gdn_buf_free(&state[i]);
+    gdn_buf_free(&job), gdn_buf_free(&reply), gdn_buf_free(&flags), gdn_buf_free(&agg2);
+    sodium_memzero(sk, sizeof sk);
+}
+
 /* simulate's attacker among 5 clients at frac 0.2: the first of its seeded
  * permutation (fl/sim.c, choose_attackers). */
 static int simulated_attacker(uint64_t seed)
@@ -229,9 +344,10 @@ GDN_TEST(prio_net_helper_unreachable)
     CHECK(gdn_test_file_contains(m, "\n1,5,0,5,0,0,"));
 }
 
-/* The helper dies (SIGKILL) after round 1; owner 1 pins another helper.
- * Round 1 completes without owner 1 (it declines), rounds 2 and 3 fail
- * with the helper gone, and the coordinator ends cleanly. */
+/* Owner 1 pins another helper; the helper dies (SIGKILL) in the middle of
+ * round 2's verification. Round 1 completes without owner 1 (it declines),
+ * round 2 fails when the link breaks, round 3 because the helper is gone,
+ * the model stays round 1's, and the coordinator ends cleanly. */
 GDN_TEST(prio_net_helper_killed_and_wrong_pin)
 {
     pfed f;
@@ -240,7 +356,7 @@ GDN_TEST(prio_net_helper_killed_and_wrong_pin)
     unsigned hport, port;
 
     CHECK(make_pfed(&f, "prio-kill") == 0);
-    CHECK((hport = start_helper(&f, &helper, "GDN_TEST_HELPER_DIE_AFTER=1")) > 0);
+    CHECK((hport = start_helper(&f, &helper, "GDN_TEST_HELPER_DIE_IN_ROUND=2")) > 0);
     CHECK((port = start_leader(&f, &serve, hport, "--rounds 3")) > 0);
     for (int i = 0; i < OWNERS; i++)
         CHECK((owners[i] = start_owner(&f, i, port, i == 1 ? f.other : f.helper, NULL)) > 0);
@@ -250,13 +366,25 @@ GDN_TEST(prio_net_helper_killed_and_wrong_pin)
         CHECK(gdn_test_wait(owners[i], 60) == 0);
     snprintf(m, sizeof m, "%s/serve/metrics.csv", f.dir);
     CHECK(gdn_test_file_contains(m, "\n1,5,4,0,1,1,")); /* 4 accepted, 1 refusal */
-    CHECK(gdn_test_file_contains(m, "\n2,5,"));
-    CHECK(gdn_test_file_contains(m, "\n3,5,"));
-    CHECK(!gdn_test_file_contains(m, "\n2,5,4,0,1,1,"));
+    CHECK(gdn_test_file_contains(m, "\n2,5,4,0,1,0,")); /* 4 reports in, failed */
+    CHECK(gdn_test_file_contains(m, "\n3,5,0,5,0,0,")); /* no helper: none asked */
+    {   /* the model after rounds 2 and 3 is round 1's */
+        gdn_buf b = {0};
+        const char *p, *q;
+        CHECK(gdn_file_read(&b, m, 1 << 20) == 0 && gdn_buf_append(&b, "", 1) == 0);
+        p = strstr((const char *)b.data, "\n1,5,");
+        q = strstr((const char *)b.data, "\n3,5,");
+        CHECK(p && q && strlen(p) > 200 && strlen(q) > 70);
+        p = strchr(p + 1, '\n') - 66, q = q + strlen(q) - 67; /* each row's sha256 */
+        CHECK(memcmp(p, q, 64) == 0);
+        gdn_buf_free(&b);
+    }
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
-    CHECK(gdn_test_file_contains(log, "round 2/3 failed"));
+    CHECK(gdn_test_file_contains(log, "round 2: validated aggregation failed, the round fails "
+                                      "and the model stays: helper 127.0.0.1:"));
+    CHECK(gdn_test_file_contains(log, "round 2/3 failed: no validated aggregation"));
+    CHECK(gdn_test_file_contains(log, "round 3: validated aggregation impossible"));
     CHECK(gdn_test_file_contains(log, "round 3/3 failed"));
-    CHECK(gdn_test_file_contains(log, "helper 127.0.0.1:"));
     snprintf(log, sizeof log, "%s/o1.log", f.dir);
     CHECK(gdn_test_file_contains(log, "declined (prio-helper)"));
     CHECK(gdn_test_file_contains(log, "not the one this owner pins"));

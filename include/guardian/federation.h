@@ -208,6 +208,8 @@ typedef struct gdn_helper_config {
     const uint8_t *leader_pin; /* GDN_NET_FINGERPRINT_BYTES, required */
     const char *federation_id;
     void (*on_listen)(void *ctx, uint16_t port);
+    /* when a round's reports arrive (fault tests use it); may be NULL */
+    void (*on_job)(void *ctx, uint64_t round);
     /* after each round's aggregate share: accepted and rejected reports */
     void (*on_round)(void *ctx, uint64_t round, size_t accepted, size_t rejected);
     void *ctx;

@@ -156,6 +156,8 @@ typedef enum {
 int gdn_fl_pine_new(gdn_fl_pine **out, size_t dim, double bound);
 void gdn_fl_pine_free(gdn_fl_pine *p);
 size_t gdn_fl_pine_size(const gdn_fl_pine *p, gdn_fl_pine_part part);
+size_t gdn_fl_pine_dimension(const gdn_fl_pine *p);
+double gdn_fl_pine_bound(const gdn_fl_pine *p);
 /* An honest owner's clipping to gdn_aggregator_prio_clip(dim, bound), in
  * place on its local model x: x = g + f (x - g), as the simulation does. */
 void gdn_fl_prio_clip_update(float *x, const float *g, size_t dim, double bound);

@@ -180,6 +180,17 @@ static int ms_option(cli_opt *opts, const char *name, double lo, double hi, uint
 
 /* ---- guardian serve --role helper: validated aggregation's second aggregator */
 
+/* Fault tests: GDN_TEST_HELPER_DIE_IN_ROUND=R kills the helper (SIGKILL) when
+ * round R's reports arrive, mid-verification; GDN_TEST_HELPER_DIE_AFTER=R
+ * once it has sent round R's aggregate share. */
+static void helper_on_job(void *ctx, uint64_t round)
+{
+    const char *die = getenv("GDN_TEST_HELPER_DIE_IN_ROUND");
+    (void)ctx;
+    if (die && strtoull(die, NULL, 10) == round)
+        raise(SIGKILL);
+}
+
 /* Fault tests: GDN_TEST_HELPER_DIE_AFTER=R kills the helper (SIGKILL) once
  * it has sent round R's aggregate share. */
 static void helper_on_round(void *ctx, uint64_t round, size_t accepted, size_t rejected)
@@ -217,6 +228,7 @@ static int serve_helper(cli_opt *opts)
     hc.federation_id = cli_str(opts, "federation");
     hc.on_listen = on_listen;
     hc.on_round = helper_on_round;
+    hc.on_job = helper_on_job;
     hc.stop = &cli_interrupted;
     cli_catch_sigint();
     if ((rc = gdn_helper_run(&hc)))

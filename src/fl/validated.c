@@ -268,6 +268,7 @@ done:
 struct gdn_fl_pine {
     gdn_pine *vdaf;
     size_t dim;
+    double bound;
     unsigned frac_bits;
     double *u; /* dim */
 };
@@ -279,7 +280,7 @@ int gdn_fl_pine_new(gdn_fl_pine **out, size_t dim, double bound)
     *out = NULL;
     if (!p)
         return GDN_ENOMEM;
-    p->dim = dim;
+    p->dim = dim, p->bound = bound;
     rc = pine_for(&p->vdaf, &p->frac_bits, dim, bound);
     if (!rc && !(p->u = malloc(dim * sizeof *p->u)))
         rc = GDN_ENOMEM;
@@ -316,6 +317,9 @@ size_t gdn_fl_pine_size(const gdn_fl_pine *p, gdn_fl_pine_part part)
     }
     return 0;
 }
+
+size_t gdn_fl_pine_dimension(const gdn_fl_pine *p) { return p->dim; }
+double gdn_fl_pine_bound(const gdn_fl_pine *p) { return p->bound; }
 
 void gdn_fl_prio_clip_update(float *x, const float *g, size_t dim, double bound)
 {

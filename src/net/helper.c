@@ -25,10 +25,7 @@ typedef struct helper {
     const gdn_helper_config *cfg;
     gdn_tls_ctx *tls;
     uint8_t fp[GDN_NET_FINGERPRINT_BYTES];
-    uint8_t xpk[crypto_box_PUBLICKEYBYTES], xsk[crypto_box_SECRETKEYBYTES];
-    gdn_fl_pine *vdaf;
-    size_t dim;
-    double bound;
+    net_prio_helper ph; /* its sealing keys, its PINE instance */
 } helper;
 
 static int stopped(const helper *h)
@@ -82,13 +79,7 @@ static const uint8_t *take(reader *r, size_t n)
     return r->p + r->at - n;
 }
 
-/* One report of a step 1: what the helper keeps of it until step 3. */
-typedef struct entry {
-    int ok;
-    gdn_buf out_share;
-} entry;
-
-static void free_entries(entry *e, size_t n)
+void net_prio_entries_free(net_prio_entry *e, size_t n)
 {
     for (size_t i = 0; e && i < n; i++) {
         if (e[i].out_share.data)
@@ -99,7 +90,7 @@ static void free_entries(entry *e, size_t n)
 }
 
 /* Opens one sealed share and checks what it was made for. */
-static int open_share(const helper *h, gdn_buf *share, const uint8_t *sealed, size_t len,
+static int open_share(const net_prio_helper *h, gdn_buf *share, const uint8_t *sealed, size_t len,
                       uint64_t round, uint64_t index, const uint8_t *nonce)
 {
     size_t n;
@@ -123,18 +114,18 @@ static int open_share(const helper *h, gdn_buf *share, const uint8_t *sealed, si
     return 0;
 }
 
-/* Step 1 -> step 2: verifies every report of the job. */
-static int verify_job(helper *h, gdn_buf *reply, entry **out, size_t *count, uint64_t round,
-                      const gdn_buf *job, size_t *rejected)
+int net_prio_helper_verify(net_prio_helper *h, gdn_buf *reply, net_prio_entry **out,
+                           size_t *count, size_t *rejected, uint64_t round,
+                           const uint8_t *job, size_t job_len)
 {
     const size_t nb = GDN_FL_PINE_NONCE_BYTES;
-    reader r = {job->data, job->len, 0};
+    reader r = {job, job_len, 0};
     const uint8_t *p, *key;
     uint64_t dim, bits, last = 0;
     double bound;
     size_t ps, hs, vk, n;
     uint8_t yes;
-    entry *e = NULL;
+    net_prio_entry *e = NULL;
     gdn_buf share = {0}, fin = {0};
     int rc = 0;
 
@@ -218,13 +209,12 @@ static int verify_job(helper *h, gdn_buf *reply, entry **out, size_t *count, uin
     return 0;
 fail:
     gdn_buf_free(&share), gdn_buf_free(&fin);
-    free_entries(e, n);
+    net_prio_entries_free(e, n);
     return rc;
 }
 
-/* Step 3 -> step 4: the sum of the output shares of the reports both accept. */
-static int aggregate_job(helper *h, gdn_buf *reply, const entry *e, size_t n,
-                         const gdn_buf *flags, size_t *accepted)
+int net_prio_helper_aggregate(net_prio_helper *h, gdn_buf *reply, size_t *accepted,
+                              const net_prio_entry *e, size_t n, const gdn_buf *flags)
 {
     size_t os = gdn_fl_pine_size(h->vdaf, GDN_FL_PINE_AGGREGATE);
     size_t sent = n, ok = 0;
@@ -255,6 +245,13 @@ static int aggregate_job(helper *h, gdn_buf *reply, const entry *e, size_t n,
     return 0;
 }
 
+void net_prio_helper_clear(net_prio_helper *h)
+{
+    sodium_memzero(h->xsk, sizeof h->xsk);
+    gdn_fl_pine_free(h->vdaf);
+    h->vdaf = NULL;
+}
+
 /* Waits for the leader's next message without a deadline (rounds are far
  * apart): 1 readable, 0 stopped, or an error. */
 static int wait_leader(const helper *h, gdn_tls_conn *c)
@@ -275,7 +272,7 @@ static int serve_leader(helper *h, gdn_tls_conn *c)
 {
     gdn_frame_decoder *d = NULL;
     gdn_buf job = {0}, reply = {0}, flags = {0};
-    entry *e = NULL;
+    net_prio_entry *e = NULL;
     size_t n = 0, rejected = 0, accepted = 0;
     gdn_wire_prio_step st;
     uint64_t round = 0;
@@ -300,8 +297,11 @@ static int serve_leader(helper *h, gdn_tls_conn *c)
             break;
         }
         round = st.round;
+        if (h->cfg->on_job)
+            h->cfg->on_job(h->cfg->ctx, round);
         reply.len = 0;
-        rc = verify_job(h, &reply, &e, &n, round, &job, &rejected);
+        rc = net_prio_helper_verify(&h->ph, &reply, &e, &n, &rejected, round, job.data,
+                                    job.len);
         if (job.data)
             sodium_memzero(job.data, job.len); /* it held the verification key */
         if (rc || (rc = net_prio_send_step(c, round, 2, &reply)))
@@ -315,7 +315,7 @@ static int serve_leader(helper *h, gdn_tls_conn *c)
                            (unsigned long long)round);
             break;
         }
-        if ((rc = aggregate_job(h, &reply, e, n, &flags, &accepted)) ||
+        if ((rc = net_prio_helper_aggregate(&h->ph, &reply, &accepted, e, n, &flags)) ||
             (rc = net_prio_send_step(c, round, 4, &reply)))
             break;
         gdn_log(GDN_LOG_INFO, "round %llu: %zu reports verified with the leader, %zu accepted, "
@@ -323,7 +323,7 @@ static int serve_leader(helper *h, gdn_tls_conn *c)
                 n - accepted);
         if (h->cfg->on_round)
             h->cfg->on_round(h->cfg->ctx, round, accepted, n - accepted);
-        free_entries(e, n);
+        net_prio_entries_free(e, n);
         e = NULL, n = 0;
     }
     if (rc < 0) {
@@ -338,7 +338,7 @@ static int serve_leader(helper *h, gdn_tls_conn *c)
                                1000);
         gdn_buf_free(&enc);
     }
-    free_entries(e, n);
+    net_prio_entries_free(e, n);
     gdn_buf_free(&job), gdn_buf_free(&reply), gdn_buf_free(&flags);
     gdn_frame_decoder_free(d);
     return rc < 0 ? rc : 0;
@@ -357,8 +357,8 @@ static int sealing_keys(helper *h)
         snprintf(key, sizeof key, "%s/key.pem", h->cfg->tls.dir ? h->cfg->tls.dir : ".");
     if ((rc = gdn_net_identity_secret(sk, key)))
         return rc;
-    if (crypto_sign_ed25519_sk_to_curve25519(h->xsk, sk) != 0 ||
-        crypto_sign_ed25519_pk_to_curve25519(h->xpk, sk + 32) != 0)
+    if (crypto_sign_ed25519_sk_to_curve25519(h->ph.xsk, sk) != 0 ||
+        crypto_sign_ed25519_pk_to_curve25519(h->ph.xpk, sk + 32) != 0)
         rc = gdn_error(GDN_ECRYPTO, "%s: no X25519 key derives from this identity", key);
     sodium_memzero(sk, sizeof sk);
     return rc;
@@ -418,8 +418,7 @@ int gdn_helper_run(const gdn_helper_config *cfg)
 done:
     if (lfd >= 0)
         close(lfd);
-    sodium_memzero(h.xsk, sizeof h.xsk);
     gdn_tls_ctx_free(h.tls);
-    gdn_fl_pine_free(h.vdaf);
+    net_prio_helper_clear(&h.ph);
     return rc;
 }

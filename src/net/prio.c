@@ -366,13 +366,119 @@ static int put_u32(gdn_buf *b, uint32_t v)
     return gdn_buf_append(b, x, 4);
 }
 
+int net_prio_leader_job(const gdn_fl_pine *v, gdn_buf *job, gdn_buf *state, uint8_t *sent,
+                        size_t *count, net_prio_input *in, size_t n, const uint8_t *key,
+                        uint64_t round)
+{
+    const size_t nb = GDN_FL_PINE_NONCE_BYTES;
+    size_t ps = gdn_fl_pine_size(v, GDN_FL_PINE_PUBLIC);
+    size_t ls = gdn_fl_pine_size(v, GDN_FL_PINE_LEADER);
+    size_t hs = gdn_fl_pine_size(v, GDN_FL_PINE_HELPER) + NET_PRIO_SEAL_HEADER +
+                crypto_box_SEALBYTES;
+    size_t vk = gdn_fl_pine_size(v, GDN_FL_PINE_VERIFY_KEY);
+    size_t dim = gdn_fl_pine_dimension(v);
+    double bound = gdn_fl_pine_bound(v);
+    uint64_t bits;
+    int rc;
+
+    *count = 0;
+    job->len = 0;
+    memcpy(&bits, &bound, 8);
+    if ((rc = put_u64(job, dim)) || (rc = put_u64(job, bits)) ||
+        (rc = gdn_buf_append(job, key, vk)) || (rc = put_u32(job, 0)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *r = in[i].report;
+        gdn_buf init = {0};
+        in[i].accepted = 0;
+        sent[i] = 0;
+        state[i].len = 0;
+        if (in[i].len != nb + ps + ls + hs) {
+            gdn_log(GDN_LOG_WARN, "round %llu: owner %llu's report has %zu bytes, not %zu: "
+                    "rejected", (unsigned long long)round,
+                    (unsigned long long)in[i].client_index, in[i].len, nb + ps + ls + hs);
+            continue;
+        }
+        if (gdn_fl_pine_leader_init(v, &init, &state[i], key, r, r + nb, ps, r + nb + ps, ls)) {
+            gdn_log(GDN_LOG_WARN, "round %llu: owner %llu's report is malformed: %s; rejected",
+                    (unsigned long long)round, (unsigned long long)in[i].client_index,
+                    gdn_errmsg());
+            gdn_buf_free(&init);
+            continue;
+        }
+        rc = put_u64(job, in[i].client_index);
+        if (!rc)
+            rc = gdn_buf_append(job, r, nb + ps); /* nonce, public share */
+        if (!rc)
+            rc = gdn_buf_append(job, r + nb + ps + ls, hs); /* sealed: relayed unread */
+        if (!rc)
+            rc = put_u32(job, (uint32_t)init.len);
+        if (!rc)
+            rc = gdn_buf_append(job, init.data, init.len);
+        gdn_buf_free(&init);
+        if (rc)
+            return rc;
+        sent[i] = 1;
+        (*count)++;
+    }
+    gdn_store_le32(job->data + 16 + vk, (uint32_t)*count);
+    return 0;
+}
+
+int net_prio_leader_verdicts(const gdn_fl_pine *v, uint8_t *agg, gdn_buf *flags, size_t *ok,
+                             net_prio_input *in, size_t n, const uint8_t *sent,
+                             const gdn_buf *state, size_t count, const uint8_t *reply,
+                             size_t len, uint64_t round)
+{
+    size_t at = 4;
+    int rc;
+
+    *ok = 0;
+    flags->len = 0;
+    if (len < 4 || gdn_load_le32(reply) != count)
+        return gdn_error(GDN_EFORMAT, "verdicts: not %zu of them", count);
+    if ((rc = put_u32(flags, (uint32_t)count)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        gdn_buf share = {0};
+        uint8_t yes;
+        size_t flen;
+        if (!sent[i])
+            continue;
+        if (len - at < 5)
+            return gdn_error(GDN_EFORMAT, "verdicts end early");
+        yes = reply[at];
+        flen = gdn_load_le32(reply + at + 1);
+        at += 5;
+        if (flen > len - at || yes > 1 || (!yes && flen))
+            return gdn_error(GDN_EFORMAT, "verdict %zu is malformed", i);
+        if (yes && gdn_fl_pine_leader_finish(v, &share, state[i].data, state[i].len,
+                                             reply + at, flen) == 0 &&
+            gdn_fl_pine_aggregate(v, agg, share.data, share.len) == 0) {
+            in[i].accepted = 1;
+            (*ok)++;
+        } else {
+            gdn_log(GDN_LOG_INFO, "round %llu: owner %llu's report rejected: %s",
+                    (unsigned long long)round, (unsigned long long)in[i].client_index,
+                    yes ? gdn_errmsg() : "the proof failed (the helper's verdict)");
+            yes = 0;
+        }
+        gdn_buf_free(&share);
+        at += flen;
+        if ((rc = gdn_buf_append(flags, &yes, 1)))
+            return rc;
+    }
+    if (at != len)
+        return gdn_error(GDN_EFORMAT, "%zu bytes after the verdicts", len - at);
+    return 0;
+}
+
 int net_prio_leader_aggregate(net_prio_leader *l, float *out, size_t *accepted,
                               net_prio_input *in, size_t n, uint64_t round,
                               const float *global, size_t dim, double bound)
 {
-    const size_t nb = GDN_FL_PINE_NONCE_BYTES;
-    size_t ps, ls, hs, os, vk, count = 0, ok = 0, at;
-    uint64_t bits, want;
+    size_t os, vk, count = 0, ok = 0;
+    uint64_t want;
     uint8_t key[64], pk[32];
     gdn_buf job = {0}, reply = {0}, flags = {0}, *state = NULL;
     uint8_t *agg = NULL, *sent = NULL;
@@ -390,10 +496,6 @@ int net_prio_leader_aggregate(net_prio_leader *l, float *out, size_t *accepted,
             return rc;
         l->dim = dim, l->bound = bound;
     }
-    ps = gdn_fl_pine_size(l->vdaf, GDN_FL_PINE_PUBLIC);
-    ls = gdn_fl_pine_size(l->vdaf, GDN_FL_PINE_LEADER);
-    hs = gdn_fl_pine_size(l->vdaf, GDN_FL_PINE_HELPER) + NET_PRIO_SEAL_HEADER +
-         crypto_box_SEALBYTES;
     os = gdn_fl_pine_size(l->vdaf, GDN_FL_PINE_AGGREGATE);
     vk = gdn_fl_pine_size(l->vdaf, GDN_FL_PINE_VERIFY_KEY);
     if (vk > sizeof key)
@@ -408,92 +510,21 @@ int net_prio_leader_aggregate(net_prio_leader *l, float *out, size_t *accepted,
         rc = GDN_ENOMEM;
         goto done;
     }
-    memcpy(&bits, &bound, 8);
-    if ((rc = put_u64(&job, dim)) || (rc = put_u64(&job, bits)) ||
-        (rc = gdn_buf_append(&job, key, vk)) || (rc = put_u32(&job, 0)))
+    if ((rc = net_prio_leader_job(l->vdaf, &job, state, sent, &count, in, n, key, round)))
         goto done;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *r = in[i].report;
-        gdn_buf init = {0};
-        in[i].accepted = 0;
-        if (in[i].len != nb + ps + ls + hs) {
-            gdn_log(GDN_LOG_WARN, "round %llu: owner %llu's report has %zu bytes, not %zu: "
-                    "rejected", (unsigned long long)round,
-                    (unsigned long long)in[i].client_index, in[i].len, nb + ps + ls + hs);
-            continue;
-        }
-        if (gdn_fl_pine_leader_init(l->vdaf, &init, &state[i], key, r, r + nb, ps, r + nb + ps,
-                                    ls)) {
-            gdn_log(GDN_LOG_WARN, "round %llu: owner %llu's report is malformed: %s; rejected",
-                    (unsigned long long)round, (unsigned long long)in[i].client_index,
-                    gdn_errmsg());
-            gdn_buf_free(&init);
-            continue;
-        }
-        rc = put_u64(&job, in[i].client_index);
-        if (!rc)
-            rc = gdn_buf_append(&job, r, nb + ps); /* nonce, public share */
-        if (!rc)
-            rc = gdn_buf_append(&job, r + nb + ps + ls, hs); /* sealed: relayed unread */
-        if (!rc)
-            rc = put_u32(&job, (uint32_t)init.len);
-        if (!rc)
-            rc = gdn_buf_append(&job, init.data, init.len);
-        gdn_buf_free(&init);
-        if (rc)
-            goto done;
-        sent[i] = 1;
-        count++;
-    }
-    gdn_store_le32(job.data + 16 + vk, (uint32_t)count);
     /* 1 -> helper; 2 <- verdicts */
     if ((rc = net_prio_send_step(l->c, round, 1, &job)) ||
         (rc = net_prio_recv_step(l->c, l->dec, &st, &reply, 4 + count * (5 + (uint64_t)65536),
                                  NET_PRIO_STEP_TIMEOUT_MS, 0)))
         goto link;
-    if (st.round != round || st.step != 2 || reply.len < 4 ||
-        gdn_load_le32(reply.data) != count) {
-        rc = gdn_error(GDN_EFORMAT, "verdicts for another round, step or count");
+    if (st.round != round || st.step != 2) {
+        rc = gdn_error(GDN_EFORMAT, "verdicts for another round or step");
         goto link;
     }
-    at = 4;
-    if ((rc = put_u32(&flags, (uint32_t)count)))
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        gdn_buf share = {0};
-        uint8_t yes = 0;
-        size_t len;
-        if (!sent[i])
-            continue;
-        if (reply.len - at < 5) {
-            rc = gdn_error(GDN_EFORMAT, "verdicts end early");
-            goto link;
-        }
-        yes = reply.data[at];
-        len = gdn_load_le32(reply.data + at + 1);
-        at += 5;
-        if (len > reply.len - at || (yes > 1) || (!yes && len)) {
-            rc = gdn_error(GDN_EFORMAT, "malformed verdict");
-            goto link;
-        }
-        if (yes && gdn_fl_pine_leader_finish(l->vdaf, &share, state[i].data, state[i].len,
-                                             reply.data + at, len) == 0 &&
-            gdn_fl_pine_aggregate(l->vdaf, agg, share.data, share.len) == 0) {
-            in[i].accepted = 1;
-            ok++;
-        } else {
-            gdn_log(GDN_LOG_INFO, "round %llu: owner %llu's report rejected: %s",
-                    (unsigned long long)round, (unsigned long long)in[i].client_index,
-                    yes ? gdn_errmsg() : "the proof failed (the helper's verdict)");
-            yes = 0;
-        }
-        gdn_buf_free(&share);
-        at += len;
-        if ((rc = gdn_buf_append(&flags, &yes, 1)))
+    if ((rc = net_prio_leader_verdicts(l->vdaf, agg, &flags, &ok, in, n, sent, state, count,
+                                       reply.data, reply.len, round))) {
+        if (rc == GDN_ENOMEM)
             goto done;
-    }
-    if (at != reply.len) {
-        rc = gdn_error(GDN_EFORMAT, "%zu bytes after the verdicts", reply.len - at);
         goto link;
     }
     /* 3 -> the reports both accept; 4 <- the helper's aggregate share */

@@ -37,6 +37,37 @@ int net_prio_send_step(gdn_tls_conn *c, uint64_t round, uint32_t step, const gdn
 int net_prio_recv_step(gdn_tls_conn *c, gdn_frame_decoder *d, gdn_wire_prio_step *step,
                        gdn_buf *payload, uint64_t max_bytes, int timeout_ms, int closed_ok);
 
+/* ---- The helper's steps (helper.c), apart from its socket ------------------ */
+
+typedef struct net_prio_helper {
+    uint8_t xpk[32], xsk[32]; /* X25519 from its Ed25519 identity */
+    gdn_fl_pine *vdaf;        /* the last round's instance */
+    size_t dim;
+    double bound;
+} net_prio_helper;
+
+/* One report of a step 1: what the helper keeps of it until step 3. */
+typedef struct net_prio_entry {
+    int ok;
+    gdn_buf out_share;
+} net_prio_entry;
+
+/* Step 1 -> step 2: opens and checks each sealed share (round, owner,
+ * nonce), verifies each report with the leader's `initialize`, writes the
+ * verdicts into *reply and keeps each accepted output share in *out
+ * (count entries; free with net_prio_entries_free). GDN_EFORMAT for a
+ * malformed job (nothing kept); a bad report is only rejected. */
+int net_prio_helper_verify(net_prio_helper *h, gdn_buf *reply, net_prio_entry **out,
+                           size_t *count, size_t *rejected, uint64_t round,
+                           const uint8_t *job, size_t job_len);
+/* Step 3 -> step 4: the aggregate share of the reports both accept
+ * (flags: le32 count || one byte per report, 1 accepted). */
+int net_prio_helper_aggregate(net_prio_helper *h, gdn_buf *reply, size_t *accepted,
+                              const net_prio_entry *e, size_t n, const gdn_buf *flags);
+void net_prio_entries_free(net_prio_entry *e, size_t n);
+/* Wipes the keys, frees the instance. */
+void net_prio_helper_clear(net_prio_helper *h);
+
 /* ---- The leader's side (the coordinator) ----------------------------------- */
 
 typedef struct net_prio_leader net_prio_leader;
@@ -60,6 +91,21 @@ typedef struct net_prio_input {
  * out = global + the mean accepted update. *accepted counts them. On an
  * error (helper gone, protocol fault) the connection is dropped and out is
  * untouched: the caller fails the round. */
+/* Step 1 at the leader: for each report of the right size whose leader
+ * share verify_init accepts, state[i] and sent[i] = 1 and its entry in
+ * *job (the relayed sealed share unread); *count of them. */
+int net_prio_leader_job(const gdn_fl_pine *v, gdn_buf *job, gdn_buf *state, uint8_t *sent,
+                        size_t *count, net_prio_input *in, size_t n, const uint8_t *key,
+                        uint64_t round);
+/* Step 2 at the leader: the helper's verdicts on the `count` reports sent
+ * (sent[i]), each accepted one finished against state[i] and added to agg;
+ * flags gets step 3's payload, *ok the reports both accept. GDN_EFORMAT for
+ * malformed verdicts. */
+int net_prio_leader_verdicts(const gdn_fl_pine *v, uint8_t *agg, gdn_buf *flags, size_t *ok,
+                             net_prio_input *in, size_t n, const uint8_t *sent,
+                             const gdn_buf *state, size_t count, const uint8_t *reply,
+                             size_t len, uint64_t round);
+
 int net_prio_leader_aggregate(net_prio_leader *l, float *out, size_t *accepted,
                               net_prio_input *in, size_t n, uint64_t round,
                               const float *global, size_t dim, double bound);
