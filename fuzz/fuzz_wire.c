@@ -1,7 +1,7 @@
 /* libFuzzer target for the protocol message decoders (include/guardian/wire.h).
- * Byte 0 picks the decoder family: 0 decodes the rest as an Envelope; 1..9
+ * Byte 0 picks the decoder family: 0 decodes the rest as an Envelope; 1..14
  * wrap the rest as the body of that message type (gdn_wire_type), so the
- * fuzzer mutates one message's fields directly; 10 decodes the rest as a
+ * fuzzer mutates one message's fields directly; 15 decodes the rest as a
  * float32 vector of (len - 1) / 4 values. Properties: a decoded message
  * passes gdn_wire_check, is of the type its envelope named, re-encodes, and
  * decodes again to the same struct; decoded floats are finite and
@@ -78,12 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    family = data[0] % 14;
+    family = data[0] % (GDN_WIRE_PRIO_STEP + 2);
     data++;
     size--;
     if (family == 0)
         messages(data, size, 0);
-    else if (family <= GDN_WIRE_COSIGN) {
+    else if (family <= GDN_WIRE_PRIO_STEP) {
         if (size > GDN_WIRE_MAX_MESSAGE_BYTES)
             return 0;
         messages(wrapped, wrap(wrapped, family, data, size), family);

@@ -757,6 +757,7 @@ static int prio_finish(coord *co)
             in[n].report = co->slots[i].bytes.data;
             in[n++].len = co->slots[i].bytes.len;
         }
+    double t0 = gdn_now();
     rc = net_prio_leader_aggregate(co->prio, co->aggregate, &accepted, in, n, co->round,
                                    gdn_model_params(co->global), co->dim, co->fl.prio.bound);
     if (rc) {
@@ -770,7 +771,8 @@ static int prio_finish(coord *co)
         co->rejected = n - accepted;
         co->updates = accepted;
         gdn_log(GDN_LOG_INFO, "round %u: validated aggregation: %zu reports accepted, %zu "
-                "rejected", co->round, accepted, co->rejected);
+                "rejected (%.3f s with the helper)", co->round, accepted, co->rejected,
+                gdn_now() - t0);
     }
     for (size_t i = 0; i < co->m; i++)
         gdn_buf_free(&co->slots[i].bytes);

@@ -216,10 +216,12 @@ fail:
 int net_prio_helper_aggregate(net_prio_helper *h, gdn_buf *reply, size_t *accepted,
                               const net_prio_entry *e, size_t n, const gdn_buf *flags)
 {
-    size_t os = gdn_fl_pine_size(h->vdaf, GDN_FL_PINE_AGGREGATE);
-    size_t sent = n, ok = 0;
+    size_t os, sent = n, ok = 0;
     int rc;
 
+    if (!h->vdaf)
+        return gdn_error(GDN_ESTATE, "PrioStep 3 before a step 1");
+    os = gdn_fl_pine_size(h->vdaf, GDN_FL_PINE_AGGREGATE);
     if (flags->len != 4 + sent || gdn_load_le32(flags->data) != sent)
         return gdn_error(GDN_EFORMAT, "PrioStep 3: %zu bytes for %zu reports", flags->len,
                          sent);
@@ -235,6 +237,9 @@ int net_prio_helper_aggregate(net_prio_helper *h, gdn_buf *reply, size_t *accept
                              "but rejected here (or a flag of %u)", i, f);
         if (!f)
             continue;
+        if (e[i].out_share.len != os)
+            return gdn_error(GDN_EINTERNAL, "an output share of %zu bytes, not %zu",
+                             e[i].out_share.len, os);
         if ((rc = gdn_fl_pine_aggregate(h->vdaf, reply->data + 8, e[i].out_share.data,
                                         e[i].out_share.len)))
             return rc;
