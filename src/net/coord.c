@@ -1680,6 +1680,10 @@ static void describe_config(char *out, size_t cap, const gdn_fl_config *f)
              (unsigned long long)f->seed, f->secagg.enabled, f->secagg.clip, f->secagg.levels,
              f->secagg.k, f->secagg.t, f->dp.enabled, f->dp.clip, f->dp.noise, f->dp.delta,
              f->dp.quantile);
+    if (f->prio.enabled) { /* validated aggregation (absent before it existed) */
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, " prio=%.17g", f->prio.bound);
+    }
 }
 
 static int check_config(const gdn_coord_config *cfg)
