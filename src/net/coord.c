@@ -130,6 +130,7 @@ typedef struct coord {
     uint8_t helper_pk[32];
     uint64_t prio_bytes;   /* one owner's report */
     size_t rejected;       /* this round's reports whose proof failed */
+    double prio_retry;     /* after a round the helper failed: no round before */
     /* distributed DP: the owners' encoding, the round's rotation seed */
     gdn_dp_ddg_params ddg;
     uint8_t ddg_seed[32];
@@ -729,12 +730,15 @@ static int sa_setup(coord *co, const size_t *parts, size_t np)
  * cannot be reached fails the round; rejected reports are dropped and
  * counted. */
 
+#define PRIO_RETRY_S 1.0 /* after the helper failed a round, the next waits this long */
+
 /* Before the round's RoundStarts: the helper's identity, which they carry. */
 static int prio_begin(coord *co)
 {
     if (net_prio_leader_connect(co->prio, co->helper_pk)) {
         gdn_log(GDN_LOG_WARN, "round %u: validated aggregation impossible, the round fails: "
                 "%s", co->round, gdn_errmsg());
+        co->prio_retry = gdn_now() + PRIO_RETRY_S;
         return -1;
     }
     return 0;
@@ -763,6 +767,7 @@ static int prio_finish(coord *co)
     if (rc) {
         gdn_log(GDN_LOG_WARN, "round %u: validated aggregation failed, the round fails and "
                 "the model stays: %s", co->round, gdn_errmsg());
+        co->prio_retry = gdn_now() + PRIO_RETRY_S;
     } else {
         n = 0;
         for (size_t i = 0; i < co->m; i++)
@@ -774,8 +779,6 @@ static int prio_finish(coord *co)
                 "rejected (%.3f s with the helper)", co->round, accepted, co->rejected,
                 gdn_now() - t0);
     }
-    for (size_t i = 0; i < co->m; i++)
-        gdn_buf_free(&co->slots[i].bytes);
     free(in);
     return rc == 0;
 }
@@ -1140,7 +1143,7 @@ static void finish_round(coord *co)
         r.updates = co->updates;
         r.rejected = co->rejected;
     }
-    for (size_t i = 0; co->prio && i < co->m; i++) /* reports of a round that failed */
+    for (size_t i = 0; co->prio && i < co->m; i++) /* the round's reports: done with */
         gdn_buf_free(&co->slots[i].bytes);
     if (r.completed) {
         if (!co->fl.secagg.enabled && !co->prio &&
@@ -1630,7 +1633,8 @@ static int maybe_start(coord *co)
     const gdn_coord_config *cfg = co->cfg;
     size_t ready, want;
 
-    if (co->in_round || co->finishing || co->t_last)
+    if (co->in_round || co->finishing || co->t_last ||
+        (co->prio && gdn_now() < co->prio_retry))
         return 0;
     if (cfg->target_epsilon > 0 && epsilon_after(co, co->done + 1) > cfg->target_epsilon) {
         gdn_log(GDN_LOG_INFO, "privacy budget reached: round %u would spend epsilon %.4g > "
