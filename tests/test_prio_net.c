@@ -307,6 +307,8 @@ GDN_TEST(prio_net_matches_simulate_and_rejects_the_attacker)
     CHECK(gdn_test_file_contains(log, "helper round 2: 4 accepted, 1 rejected"));
     snprintf(log, sizeof log, "%s/o%d.log", f.dir, bad);
     CHECK(gdn_test_file_contains(log, "attack emulation"));
+    CHECK(gdn_test_file_contains(log, "round 1 completed: 4 updates; 1 reports rejected by "
+                                      "validated aggregation"));
 
     /* simulate --prio with the same seed, split and attack: the same bits */
     snprintf(a, sizeof a, "simulate %s --rounds 2 --workers 2 --prio --prio-bound " BOUND
@@ -385,6 +387,9 @@ GDN_TEST(prio_net_helper_killed_and_wrong_pin)
     CHECK(gdn_test_file_contains(log, "round 2/3 failed: no validated aggregation"));
     CHECK(gdn_test_file_contains(log, "round 3: validated aggregation impossible"));
     CHECK(gdn_test_file_contains(log, "round 3/3 failed"));
+    snprintf(log, sizeof log, "%s/o0.log", f.dir);
+    CHECK(gdn_test_file_contains(log, "round 2 failed: 4 updates; validated aggregation with "
+                                      "the helper failed"));
     snprintf(log, sizeof log, "%s/o1.log", f.dir);
     CHECK(gdn_test_file_contains(log, "declined (prio-helper)"));
     CHECK(gdn_test_file_contains(log, "not the one this owner pins"));

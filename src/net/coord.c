@@ -961,10 +961,16 @@ static void end_round_messages(coord *co, const gdn_coord_round *r)
         m.u.round_end.test_loss = r->evaluated ? r->test_loss : 0;
         m.u.round_end.test_accuracy = r->evaluated ? r->test_accuracy : 0;
         m.u.round_end.epsilon = isfinite(r->epsilon) ? r->epsilon : 1e300;
-        if (!r->completed)
+        if (!r->completed && co->prio && co->updates >= co->cfg->min_clients)
+            snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
+                     "validated aggregation with the helper failed");
+        else if (!r->completed)
             snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
                      "%zu updates, fewer than the %zu needed", r->updates,
                      co->cfg->min_clients);
+        else if (co->prio)
+            snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
+                     "%zu reports rejected by validated aggregation", r->rejected);
         if (c->slot == (long)i) {
             c->slot = -1;
             c->state = C_IDLE;

@@ -857,9 +857,9 @@ static int session(owner *o)
                         e->outcome == GDN_WIRE_OUTCOME_COMPLETED ? "completed" : "failed",
                         e->cohort, 100 * e->test_accuracy);
             else
-                gdn_log(GDN_LOG_INFO, "round %llu %s: %u updates", (unsigned long long)e->round,
+                gdn_log(GDN_LOG_INFO, "round %llu %s: %u updates%s%s", (unsigned long long)e->round,
                         e->outcome == GDN_WIRE_OUTCOME_COMPLETED ? "completed" : "failed",
-                        e->cohort);
+                        e->cohort, e->message[0] ? "; " : "", e->message);
         } else if (m.type == GDN_WIRE_LEDGER_HEAD) {
             if ((rc = ledger_head(o, &m.u.ledger_head)))
                 break;
