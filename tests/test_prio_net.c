@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -92,13 +93,14 @@ static unsigned wait_port(const char *log)
 }
 
 /* The helper; its port (0 on failure). */
-static unsigned start_helper(const pfed *f, int *pid, const char *env)
+static unsigned start_helper(const pfed *f, int *pid, const char *env, const char *leader)
 {
     char args[1024], log[700];
 
     snprintf(args, sizeof args, "serve --role helper --key %s/helper --port 0 --leader-pin %s",
-             f->dir, f->leader);
+             f->dir, leader ? leader : f->leader);
     snprintf(log, sizeof log, "%s/helper.log", f->dir);
+    unlink(log); /* wait_port must not read an earlier run's port */
     if ((*pid = gdn_test_spawn(args, log, env)) <= 0)
         return 0;
     return wait_port(log);
@@ -111,9 +113,12 @@ static unsigned start_leader(const pfed *f, int *pid, unsigned helper_port, cons
 
     snprintf(args, sizeof args,
              "serve --key %s/coord --owners %s --port 0 --out %s/serve %s --prio "
-             "--prio-bound " BOUND " --helper 127.0.0.1:%u --helper-pin %s %s",
-             f->dir, f->fps, f->dir, FL_ARGS, helper_port, f->helper, extra);
+             "--prio-bound " BOUND " --helper 127.0.0.1:%u %s%s %s",
+             f->dir, f->fps, f->dir, FL_ARGS, helper_port,
+             strstr(extra, "--helper-pin") ? "" : "--helper-pin ",
+             strstr(extra, "--helper-pin") ? "" : f->helper, extra);
     snprintf(log, sizeof log, "%s/serve.log", f->dir);
+    unlink(log);
     if ((*pid = gdn_test_spawn(args, log, NULL)) <= 0)
         return 0;
     return wait_port(log);
@@ -279,7 +284,7 @@ GDN_TEST(prio_net_matches_simulate_and_rejects_the_attacker)
     unsigned hport, port;
 
     CHECK(make_pfed(&f, "prio-sim") == 0);
-    CHECK((hport = start_helper(&f, &helper, NULL)) > 0);
+    CHECK((hport = start_helper(&f, &helper, NULL, NULL)) > 0);
     CHECK((port = start_leader(&f, &serve, hport, "--rounds 2")) > 0);
     for (int i = 0; i < OWNERS; i++)
         CHECK((owners[i] = start_owner(&f, i, port, f.helper,
@@ -358,7 +363,7 @@ GDN_TEST(prio_net_helper_killed_and_wrong_pin)
     unsigned hport, port;
 
     CHECK(make_pfed(&f, "prio-kill") == 0);
-    CHECK((hport = start_helper(&f, &helper, "GDN_TEST_HELPER_DIE_IN_ROUND=2")) > 0);
+    CHECK((hport = start_helper(&f, &helper, "GDN_TEST_HELPER_DIE_IN_ROUND=2", NULL)) > 0);
     CHECK((port = start_leader(&f, &serve, hport, "--rounds 3")) > 0);
     for (int i = 0; i < OWNERS; i++)
         CHECK((owners[i] = start_owner(&f, i, port, i == 1 ? f.other : f.helper, NULL)) > 0);
@@ -393,4 +398,48 @@ GDN_TEST(prio_net_helper_killed_and_wrong_pin)
     snprintf(log, sizeof log, "%s/o1.log", f.dir);
     CHECK(gdn_test_file_contains(log, "declined (prio-helper)"));
     CHECK(gdn_test_file_contains(log, "not the one this owner pins"));
+}
+
+/* Pins on the servers' link: a helper told to serve another leader refuses
+ * this one (Welcome refused), a leader told of another helper refuses the
+ * one it reaches; in both cases the round fails and the coordinator ends. */
+GDN_TEST(prio_net_servers_check_each_other)
+{
+    pfed f;
+    char m[800], log[800], args[800];
+    int helper, serve, owners[OWNERS];
+    unsigned hport, port;
+
+    CHECK(make_pfed(&f, "prio-pins") == 0);
+    CHECK((hport = start_helper(&f, &helper, NULL, f.other)) > 0); /* expects another leader */
+    CHECK((port = start_leader(&f, &serve, hport, "--rounds 1")) > 0);
+    for (int i = 0; i < OWNERS; i++)
+        CHECK((owners[i] = start_owner(&f, i, port, f.helper, NULL)) > 0);
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    for (int i = 0; i < OWNERS; i++)
+        CHECK(gdn_test_wait(owners[i], 60) == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK(gdn_test_file_contains(log, "refuses this leader: this helper serves another leader"));
+    snprintf(log, sizeof log, "%s/helper.log", f.dir);
+    CHECK(gdn_test_file_contains(log, "is not the pinned leader; refused"));
+    snprintf(m, sizeof m, "%s/serve/metrics.csv", f.dir);
+    CHECK(gdn_test_file_contains(m, "\n1,5,0,5,0,0,"));
+    kill(helper, SIGTERM);
+    CHECK(gdn_test_wait(helper, 30) == 0);
+
+    /* a fresh run whose leader pins another helper than the one listening */
+    CHECK((hport = start_helper(&f, &helper, NULL, NULL)) > 0);
+    snprintf(args, sizeof args, "--rounds 1 --out %s/serve2 --helper-pin %s", f.dir, f.other);
+    CHECK((port = start_leader(&f, &serve, hport, args)) > 0);
+    for (int i = 0; i < OWNERS; i++)
+        CHECK((owners[i] = start_owner(&f, i, port, f.helper, NULL)) > 0);
+    CHECK(gdn_test_wait(serve, 120) == 0);
+    for (int i = 0; i < OWNERS; i++)
+        CHECK(gdn_test_wait(owners[i], 60) == 0);
+    kill(helper, SIGTERM);
+    CHECK(gdn_test_wait(helper, 30) == 0);
+    snprintf(log, sizeof log, "%s/serve.log", f.dir);
+    CHECK(gdn_test_file_contains(log, "not the pinned helper"));
+    snprintf(m, sizeof m, "%s/serve2/metrics.csv", f.dir);
+    CHECK(gdn_test_file_contains(m, "\n1,5,0,5,0,0,"));
 }
