@@ -152,7 +152,8 @@ static int same_file(const char *a, const char *b)
  * helper key. Two honest ones pass; a x10 update, a share replayed from
  * another round and a report relabelled with another owner's index are
  * rejected by the helper; the leader's result is the mean of the two
- * honest (clipped) updates, to the encoding's 2^-24. */
+ * honest (clipped) updates, to the encoding's 2^-24. The helper serves a
+ * round once and no aggregate share below its minimum batch. */
 GDN_TEST(prio_net_steps_bind_round_and_owner)
 {
     enum { DIM = 40, N = 5 };
@@ -227,8 +228,13 @@ GDN_TEST(prio_net_steps_bind_round_and_owner)
         net_prio_entry *ex = NULL;
         size_t nx = 0, rx = 0;
         gdn_buf rr = {0};
-        CHECK_EQ(net_prio_helper_verify(&h, &rr, &ex, &nx, &rx, 3, job.data, job.len - 1),
+        CHECK_EQ(net_prio_helper_verify(&h, &rr, &ex, &nx, &rx, 5, job.data, job.len - 1),
                  GDN_EFORMAT);
+        CHECK(ex == NULL && nx == 0);
+        /* a round is served once: round 3 (or 4) again is refused */
+        CHECK_EQ(net_prio_helper_verify(&h, &rr, &ex, &nx, &rx, 3, job.data, job.len),
+                 GDN_ESTATE);
+        CHECK(strstr(gdn_errmsg(), "already served"));
         CHECK(ex == NULL && nx == 0);
         gdn_buf_free(&rr);
     }
@@ -246,6 +252,12 @@ GDN_TEST(prio_net_steps_bind_round_and_owner)
     CHECK_OK(gdn_fl_pine_unshard(v, out, global, agg, agg2.data + 8, ok));
     for (int c = 0; c < DIM; c++)
         CHECK_NEAR((double)out[c], (double)global[c] + want[c], 1e-6);
+    /* below the helper's minimum batch: no aggregate share */
+    h.min_batch = 3;
+    CHECK_EQ(net_prio_helper_aggregate(&h, &agg2, &accepted, e, nent, &flags), GDN_ESTATE);
+    CHECK(strstr(gdn_errmsg(), "minimum batch"));
+    CHECK_EQ(agg2.len, 0);
+    h.min_batch = 0;
     /* a leader claiming a report the helper rejected is refused */
     flags.data[4 + 2] = 1;
     CHECK_EQ(net_prio_helper_aggregate(&h, &agg2, &accepted, e, nent, &flags), GDN_EFORMAT);

@@ -206,6 +206,10 @@ typedef struct gdn_helper_config {
     uint16_t port;            /* 0: an ephemeral port (see on_listen) */
     gdn_tls_config tls;       /* its credentials: a server certificate */
     const uint8_t *leader_pin; /* GDN_NET_FINGERPRINT_BYTES, required */
+    /* No aggregate share of fewer accepted reports (0: 2), and each round
+     * number served once, increasing: a leader cannot isolate one owner's
+     * update by asking for the sum of a batch of one (or again, with fewer). */
+    size_t min_batch;
     const char *federation_id;
     void (*on_listen)(void *ctx, uint16_t port);
     /* when a round's reports arrive (fault tests use it); may be NULL */

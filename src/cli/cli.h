@@ -212,7 +212,9 @@ int cli_parse_fingerprint(uint8_t fp[32], const char *option, const char *hex);
      "--prio rounds (needs --listen, --port, --key, --leader-pin)",            \
      "coordinator", 0},                                                        \
     {"leader-pin", "FP", "helper: the only leader (its helper-link key "       \
-     "fingerprint) it serves", NULL, 0}
+     "fingerprint) it serves", NULL, 0},                                       \
+    {"min-batch", "N", "helper: no aggregate share of fewer accepted reports", \
+     "2", 0}
 
 int cli_serve(cli_opt *opts);
 extern cli_opt cli_serve_opts[];

@@ -208,7 +208,7 @@ static int serve_helper(cli_opt *opts)
 {
     gdn_helper_config hc;
     uint8_t leader[32];
-    long port;
+    long port, min_batch;
     int rc;
 
     memset(&hc, 0, sizeof hc);
@@ -218,8 +218,10 @@ static int serve_helper(cli_opt *opts)
         return GDN_EINVAL;
     }
     if (cli_parse_fingerprint(leader, "leader-pin", cli_str(opts, "leader-pin")) ||
-        cli_long(opts, "port", 0, 65535, &port))
+        cli_long(opts, "port", 0, 65535, &port) ||
+        cli_long(opts, "min-batch", 1, 1000000, &min_batch))
         return GDN_EINVAL;
+    hc.min_batch = (size_t)min_batch;
     hc.host = cli_str(opts, "listen");
     hc.port = (uint16_t)port;
     hc.tls.dir = cli_str(opts, "key");

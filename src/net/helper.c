@@ -130,6 +130,12 @@ int net_prio_helper_verify(net_prio_helper *h, gdn_buf *reply, net_prio_entry **
     int rc = 0;
 
     *out = NULL, *count = 0, *rejected = 0;
+    /* A round is verified once: a leader cannot ask again with a subset of
+     * its reports (or old ones) and learn one owner's update from the sums. */
+    if (round <= h->last_round)
+        return gdn_error(GDN_ESTATE, "PrioStep 1 for round %llu, but round %llu was already "
+                         "served", (unsigned long long)round,
+                         (unsigned long long)h->last_round);
     if (!(p = take(&r, 16)))
         return gdn_error(GDN_EFORMAT, "PrioStep 1: shorter than its header");
     dim = gdn_load_le64(p), bits = gdn_load_le64(p + 8);
@@ -205,6 +211,7 @@ int net_prio_helper_verify(net_prio_helper *h, gdn_buf *reply, net_prio_entry **
         goto fail;
     }
     *out = e, *count = n;
+    h->last_round = round;
     gdn_buf_free(&share), gdn_buf_free(&fin);
     return 0;
 fail:
@@ -244,6 +251,12 @@ int net_prio_helper_aggregate(net_prio_helper *h, gdn_buf *reply, size_t *accept
                                         e[i].out_share.len)))
             return rc;
         ok++;
+    }
+    if (ok < (h->min_batch ? h->min_batch : 1)) {
+        sodium_memzero(reply->data, reply->len);
+        reply->len = 0;
+        return gdn_error(GDN_ESTATE, "%zu accepted reports, fewer than this helper's minimum "
+                         "batch of %zu: no aggregate share", ok, h->min_batch);
     }
     gdn_store_le64(reply->data, ok);
     *accepted = ok;
@@ -380,6 +393,7 @@ int gdn_helper_run(const gdn_helper_config *cfg)
     h.cfg = cfg;
     if (!cfg->leader_pin)
         return gdn_error(GDN_EINVAL, "the helper serves one pinned leader (--leader-pin FP)");
+    h.ph.min_batch = cfg->min_batch ? cfg->min_batch : 2;
     if ((rc = sealing_keys(&h)) || (rc = gdn_tls_ctx_new_server(&h.tls, &cfg->tls)))
         goto done;
     gdn_tls_ctx_fingerprint(h.fp, h.tls);

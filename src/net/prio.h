@@ -44,6 +44,8 @@ typedef struct net_prio_helper {
     gdn_fl_pine *vdaf;        /* the last round's instance */
     size_t dim;
     double bound;
+    size_t min_batch;         /* no aggregate share of fewer accepted reports (0: 1) */
+    uint64_t last_round;      /* rounds are served once, in increasing order */
 } net_prio_helper;
 
 /* One report of a step 1: what the helper keeps of it until step 3. */
@@ -52,7 +54,8 @@ typedef struct net_prio_entry {
     gdn_buf out_share;
 } net_prio_entry;
 
-/* Step 1 -> step 2: opens and checks each sealed share (round, owner,
+/* Step 1 -> step 2: refuses a round not above the last one served
+ * (GDN_ESTATE), opens and checks each sealed share (round, owner,
  * nonce), verifies each report with the leader's `initialize`, writes the
  * verdicts into *reply and keeps each accepted output share in *out
  * (count entries; free with net_prio_entries_free). GDN_EFORMAT for a
@@ -61,7 +64,8 @@ int net_prio_helper_verify(net_prio_helper *h, gdn_buf *reply, net_prio_entry **
                            size_t *count, size_t *rejected, uint64_t round,
                            const uint8_t *job, size_t job_len);
 /* Step 3 -> step 4: the aggregate share of the reports both accept
- * (flags: le32 count || one byte per report, 1 accepted). */
+ * (flags: le32 count || one byte per report, 1 accepted); GDN_ESTATE, and
+ * no share, when they are fewer than min_batch. */
 int net_prio_helper_aggregate(net_prio_helper *h, gdn_buf *reply, size_t *accepted,
                               const net_prio_entry *e, size_t n, const gdn_buf *flags);
 void net_prio_entries_free(net_prio_entry *e, size_t n);
