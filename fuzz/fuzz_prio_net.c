@@ -4,6 +4,7 @@
  *   1: a valid job with one byte flipped (position and mask from the input),
  *   2: the helper's verdicts as the leader reads them (step 2),
  *   3: the leader's accepted-report flags as the helper reads them (step 3),
+ *   4: an owner's report as the leader reads it (step 1's preparation),
  * over a fixed round of two honest reports of a 8-entry vector. */
 #include <stddef.h>
 #include <stdint.h>
@@ -84,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     F.h0.last_round = 0; /* each input is a fresh round for it */
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0: /* an arbitrary job, dimension at most 64 */
         if (gdn_buf_append(&buf, data + 1, size - 1))
             break;
@@ -108,10 +109,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         free(agg);
         break;
-    default: /* accepted-report flags */
+    case 3: /* accepted-report flags */
         if (gdn_buf_append(&flags, data + 1, size - 1))
             break;
         net_prio_helper_aggregate(&F.h, &reply, &ok, F.e, F.ne, &flags);
+        break;
+    case 4: { /* a report: the right size is mostly a valid report with bytes changed */
+        net_prio_input one = {0, NULL, 0, 0};
+        gdn_buf st = {0};
+        uint8_t sent1 = 0;
+        size_t cnt = 0;
+        if (gdn_buf_append(&buf, F.report[0].data, F.report[0].len))
+            break;
+        if (size - 1 >= F.report[0].len)
+            memcpy(buf.data, data + 1, F.report[0].len);
+        else
+            for (size_t i = 1; i < size; i++)
+                buf.data[(i * 131 + data[i]) % buf.len] ^= data[i];
+        one.report = buf.data, one.len = size % 7 == 0 ? size - 1 : buf.len;
+        if (one.len > buf.len)
+            one.len = buf.len;
+        if (net_prio_leader_job(F.v, &reply, &st, &sent1, &cnt, &one, 1, F.key, 3) == 0 &&
+            cnt > 1)
+            __builtin_trap();
+        gdn_buf_free(&st);
+        break;
+    }
+    default:
         break;
     }
     net_prio_entries_free(e, n);
