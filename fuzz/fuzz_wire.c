@@ -1,7 +1,7 @@
 /* libFuzzer target for the protocol message decoders (include/guardian/wire.h).
- * Byte 0 picks the decoder family: 0 decodes the rest as an Envelope; 1..9
+ * Byte 0 picks the decoder family: 0 decodes the rest as an Envelope; 1..14
  * wrap the rest as the body of that message type (gdn_wire_type), so the
- * fuzzer mutates one message's fields directly, 13 as an HePhase; 14 decodes
+ * fuzzer mutates one message's fields directly, 15 as an HePhase; 16 decodes
  * the rest as a float32 vector of (len - 1) / 4 values. Properties: a decoded message
  * passes gdn_wire_check, is of the type its envelope named, re-encodes, and
  * decodes again to the same struct; decoded floats are finite and
@@ -78,16 +78,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    family = data[0] % 15;
+    family = data[0] % (GDN_WIRE_HE_PHASE + 1);
     data++;
     size--;
     if (family == 0)
         messages(data, size, 0);
-    else if (family <= GDN_WIRE_COSIGN) {
+    else if (family <= GDN_WIRE_PRIO_STEP) {
         if (size > GDN_WIRE_MAX_MESSAGE_BYTES)
             return 0;
         messages(wrapped, wrap(wrapped, family, data, size), family);
-    } else if (family == 13) {
+    } else if (family == GDN_WIRE_PRIO_STEP + 1) {
         if (size > GDN_WIRE_MAX_MESSAGE_BYTES)
             return 0;
         messages(wrapped, wrap(wrapped, GDN_WIRE_HE_PHASE, data, size), GDN_WIRE_HE_PHASE);

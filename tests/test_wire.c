@@ -153,6 +153,12 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
         put_u(p, 17, r->cohort);
         if (r->aggregation == GDN_WIRE_AGG_HE)
             put_sub(p, 19, s);
+        if (r->aggregation == GDN_WIRE_AGG_PRIO3) {
+            s->n = 0;
+            put_f64(s, 1, r->prio.bound);
+            put_bytes(s, 2, r->prio.helper_key, 32, 0);
+            put_sub(p, 18, s);
+        }
         break;
     }
     case GDN_WIRE_UPDATE:
@@ -215,6 +221,20 @@ static void ref_body(pbuf *p, const gdn_wire_msg *m)
         put_u(p, 2, m->u.he_phase.phase);
         put_u(p, 3, m->u.he_phase.stream);
         put_u(p, 4, m->u.he_phase.bytes);
+        break;
+    case GDN_WIRE_PRIO_REPORT:
+        put_u(p, 1, m->u.prio_report.round);
+        put_u(p, 2, m->u.prio_report.client_index);
+        put_u(p, 3, m->u.prio_report.examples);
+        put_f64(p, 4, m->u.prio_report.mean_loss);
+        put_u(p, 5, m->u.prio_report.stream);
+        put_u(p, 6, m->u.prio_report.bytes);
+        break;
+    case GDN_WIRE_PRIO_STEP:
+        put_u(p, 1, m->u.prio_step.round);
+        put_u(p, 2, m->u.prio_step.step);
+        put_u(p, 3, m->u.prio_step.stream);
+        put_u(p, 4, m->u.prio_step.bytes);
         break;
     }
 }
@@ -362,6 +382,20 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
         m->u.he_phase.stream = 20;
         m->u.he_phase.bytes = 1u << 20;
         break;
+    case GDN_WIRE_PRIO_REPORT:
+        m->u.prio_report.round = 7;
+        m->u.prio_report.client_index = 41;
+        m->u.prio_report.examples = 600;
+        m->u.prio_report.mean_loss = 0.4375;
+        m->u.prio_report.stream = 1;
+        m->u.prio_report.bytes = 244436;
+        break;
+    case GDN_WIRE_PRIO_STEP:
+        m->u.prio_step.round = 7;
+        m->u.prio_step.step = 2;
+        m->u.prio_step.stream = 2;
+        m->u.prio_step.bytes = 1200;
+        break;
     }
 }
 
@@ -369,7 +403,7 @@ static void sample(gdn_wire_msg *m, gdn_wire_type type)
 
 GDN_TEST(wire_round_trip_every_message)
 {
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_COSIGN; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_PRIO_STEP; t++) {
         gdn_wire_msg m, d;
         gdn_buf b = {0};
         pbuf ref;
@@ -427,6 +461,55 @@ GDN_TEST(wire_round_trip_values)
     CHECK_OK(gdn_wire_decode(&d, b.data, b.len));
     CHECK(memcmp(&m, &d, sizeof m) == 0);
     CHECK(!d.u.round_start.dp.enabled && d.u.round_start.secagg.n == 0);
+
+    /* A validated (PINE) round: its PrioParams come back; the reference
+     * writer's bytes are the same; without them, or with them in a plain
+     * round, or with DP, it does not decode. */
+    m.u.round_start.aggregation = GDN_WIRE_AGG_PRIO3;
+    m.u.round_start.prio.bound = 0.5;
+    fill(m.u.round_start.prio.helper_key, 32, 11);
+    b.len = 0;
+    CHECK_OK(gdn_wire_encode(&b, &m));
+    {
+        pbuf ref;
+        ref_encode(&ref, &m, NULL, 0);
+        CHECK(b.len == ref.n && memcmp(b.data, ref.b, ref.n) == 0);
+        m.u.round_start.aggregation = GDN_WIRE_AGG_PLAIN; /* prio params, plain round */
+        ref_encode(&ref, &m, NULL, 0);
+        CHECK(gdn_wire_decode(&d, ref.b, ref.n) == 0); /* the writer leaves them out */
+        m.u.round_start.aggregation = GDN_WIRE_AGG_PRIO3;
+    }
+    CHECK_OK(gdn_wire_decode(&d, b.data, b.len));
+    CHECK(memcmp(&m, &d, sizeof m) == 0);
+    CHECK(d.u.round_start.prio.bound == 0.5 && d.u.round_start.prio.helper_key[1] == 18);
+    m.u.round_start.prio.bound = 0;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "RoundStart.prio.bound"));
+    m.u.round_start.prio.bound = 2e6;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    m.u.round_start.prio.bound = 0.5;
+    m.u.round_start.dp.enabled = 1, m.u.round_start.dp.clip = 1, m.u.round_start.dp.delta = 1e-5;
+    m.u.round_start.dp.sampling_rate = 0.5;
+    CHECK_EQ(gdn_wire_check(&m), GDN_EFORMAT);
+    CHECK(strstr(gdn_errmsg(), "RoundStart.dp"));
+    memset(&m.u.round_start.dp, 0, sizeof m.u.round_start.dp);
+    {   /* a PRIO3 round without its PrioParams: field 18 cut from the body */
+        pbuf body;
+        size_t cut;
+        ref_body(&body, &m);
+        cut = body.n - (2 + 1 + 9 + 2 + 32); /* tag 18, length, bound, helper_key */
+        CHECK(body.b[cut] == 0x92 && body.b[cut + 1] == 0x01);
+        scratch[1].n = 0;
+        memcpy(scratch[1].b, body.b, cut);
+        scratch[1].n = cut;
+        {
+            pbuf env;
+            env.n = 0;
+            put_sub(&env, GDN_WIRE_ROUND_START, &scratch[1]);
+            CHECK_EQ(gdn_wire_decode(&d, env.b, env.n), GDN_EFORMAT);
+            CHECK(strstr(gdn_errmsg(), "missing for a prio3 round"));
+        }
+    }
 
     /* A refused Welcome; a RoundEnd without evaluation; encode appends. */
     sample(&m, GDN_WIRE_WELCOME);
@@ -547,6 +630,18 @@ V(bye, msg, memcpy(M(bye.message), "\xff", 2))
 V(err, code0, M(error.code) = (gdn_wire_error_code)0)
 V(err, code7, M(error.code) = (gdn_wire_error_code)7)
 V(err, msg, memcpy(M(error.message), "\xe2\x82", 3))
+V(pr, round0, M(prio_report.round) = 0)
+V(pr, client_big, M(prio_report.client_index) = (uint64_t)UINT32_MAX + 1)
+V(pr, examples0, M(prio_report.examples) = 0)
+V(pr, loss_nan, M(prio_report.mean_loss) = NAN)
+V(pr, stream0, M(prio_report.stream) = 0)
+V(pr, bytes0, M(prio_report.bytes) = 0)
+V(pr, bytes_big, M(prio_report.bytes) = ((uint64_t)1 << 32) + 1)
+V(ps, round0, M(prio_step.round) = 0)
+V(ps, step0, M(prio_step.step) = 0)
+V(ps, step5, M(prio_step.step) = 5)
+V(ps, stream0, M(prio_step.stream) = 0)
+V(ps, bytes_big, M(prio_step.bytes) = ((uint64_t)1 << 32) + 1)
 
 static const violation violations[] = {
     {GDN_WIRE_HELLO, "Hello.protocol_version", mut_hello_version, 0},
@@ -633,6 +728,18 @@ static const violation violations[] = {
     {GDN_WIRE_ERROR, "Error.code", mut_err_code0, 0},
     {GDN_WIRE_ERROR, "Error.code", mut_err_code7, 0},
     {GDN_WIRE_ERROR, "Error.message", mut_err_msg, 0},
+    {GDN_WIRE_PRIO_REPORT, "PrioReport.round", mut_pr_round0, 0},
+    {GDN_WIRE_PRIO_REPORT, "PrioReport.client_index", mut_pr_client_big, 0},
+    {GDN_WIRE_PRIO_REPORT, "PrioReport.examples", mut_pr_examples0, 0},
+    {GDN_WIRE_PRIO_REPORT, "PrioReport.mean_loss", mut_pr_loss_nan, 0},
+    {GDN_WIRE_PRIO_REPORT, "PrioReport.stream", mut_pr_stream0, 0},
+    {GDN_WIRE_PRIO_REPORT, "PrioReport.bytes", mut_pr_bytes0, 0},
+    {GDN_WIRE_PRIO_REPORT, "PrioReport.bytes", mut_pr_bytes_big, 0},
+    {GDN_WIRE_PRIO_STEP, "PrioStep.round", mut_ps_round0, 0},
+    {GDN_WIRE_PRIO_STEP, "PrioStep.step", mut_ps_step0, 0},
+    {GDN_WIRE_PRIO_STEP, "PrioStep.step", mut_ps_step5, 0},
+    {GDN_WIRE_PRIO_STEP, "PrioStep.stream", mut_ps_stream0, 0},
+    {GDN_WIRE_PRIO_STEP, "PrioStep.bytes", mut_ps_bytes_big, 0},
 };
 
 /* Each violation: encode refuses it (GDN_EINVAL, nothing appended), check
@@ -727,7 +834,7 @@ GDN_TEST(wire_truncated_and_garbage)
     uint8_t junk[256];
     size_t accepted = 0;
 
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_COSIGN; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_PRIO_STEP; t++) {
         sample(&m, (gdn_wire_type)t);
         b.len = 0;
         CHECK_OK(gdn_wire_encode(&b, &m));
@@ -776,7 +883,7 @@ GDN_TEST(wire_unknown_fields_rejected)
     static const uint8_t f99[] = {0x98, 0x06, 0x01}; /* field 99, varint 1 */
     static const uint8_t f20[] = {0xa0, 0x01, 0x01}; /* field 20, varint 1 */
 
-    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_COSIGN; t++) {
+    for (int t = GDN_WIRE_HELLO; t <= GDN_WIRE_PRIO_STEP; t++) {
         sample(&m, (gdn_wire_type)t);
         ref_encode(&ref, &m, f99, sizeof f99);
         CHECK_EQ(gdn_wire_decode(&d, ref.b, ref.n), GDN_EFORMAT);

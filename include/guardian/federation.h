@@ -33,6 +33,7 @@ typedef struct gdn_coord_round {
     int evaluated;
     double test_loss, test_accuracy;
     double epsilon;   /* client-level DP: ε spent after this round (0 without) */
+    size_t rejected;  /* validated aggregation: reports whose proof failed */
     double seconds;   /* wall time of the round */
     uint8_t model_sha256[32]; /* the global model after the round */
 } gdn_coord_round;
@@ -105,6 +106,15 @@ typedef struct gdn_coord_config {
     /* Encrypted aggregation (fl.he.enabled): key holders among the owners
      * (0: min(clients, 32)); fl.he.threshold of them decrypt (0: a majority). */
     unsigned he_holders;
+    /* Validated aggregation (fl.prio.enabled): this coordinator is PINE's
+     * leader; the helper, another operator's `guardian serve --role
+     * helper`, listens at helper_host:helper_port and must present the
+     * identity helper_pin. The leader's side of that link is a TLS client:
+     * helper_tls holds a client certificate of the federation CA. */
+    const char *helper_host;
+    uint16_t helper_port;
+    const uint8_t *helper_pin;  /* GDN_NET_FINGERPRINT_BYTES */
+    gdn_tls_config helper_tls;
     gdn_coord_round_fn on_round;
     void (*on_listen)(void *ctx, uint16_t port); /* once listening */
     void *ctx;
@@ -171,6 +181,13 @@ typedef struct gdn_owner_config {
      * keeps its threshold key and the rounds it decrypted (its --state DIR);
      * NULL: it does not offer HE. */
     const char *he_dir;
+    /* Validated aggregation rounds: the helper's fingerprint this owner
+     * trusts (NULL: it declines them, rule "prio"); the bound it expects
+     * (0: the coordinator's); attack_scale, tests only: a scaled update
+     * (as simulate --attack scale:S), 0 or 1 for none. */
+    const uint8_t *helper_pin;
+    double prio_bound;
+    double attack_scale;
     /* Called at the steps of a round: "model" when its model has arrived,
      * "secagg1" .. "secagg4" when a SecAgg+ phase's request has, "he-decrypt"
      * when a decryption request has (fault tests
@@ -184,5 +201,34 @@ typedef struct gdn_owner_config {
  * *stop is set (0), or the coordinator cannot be reached for retry_ms
  * (an error naming the last failure). Rounds trained are logged. */
 int gdn_owner_run(const gdn_owner_config *cfg);
+
+/* ---- Validated aggregation's helper -------------------------------------------
+ * The second PINE aggregator, run by another operator than the coordinator
+ * (`guardian serve --role helper`). It accepts one leader at a time over
+ * mutually authenticated TLS 1.3, only the one whose identity is
+ * leader_pin, opens the owners' sealed shares with its own identity key
+ * (X25519 from its Ed25519 key), verifies each report with the leader and
+ * returns only its aggregate share of the accepted ones. */
+typedef struct gdn_helper_config {
+    const char *host;         /* address to listen on (NULL: 127.0.0.1) */
+    uint16_t port;            /* 0: an ephemeral port (see on_listen) */
+    gdn_tls_config tls;       /* its credentials: a server certificate */
+    const uint8_t *leader_pin; /* GDN_NET_FINGERPRINT_BYTES, required */
+    /* No aggregate share of fewer accepted reports (0: 2), and each round
+     * number served once, increasing: a leader cannot isolate one owner's
+     * update by asking for the sum of a batch of one (or again, with fewer). */
+    size_t min_batch;
+    const char *federation_id;
+    void (*on_listen)(void *ctx, uint16_t port);
+    /* when a round's reports arrive (fault tests use it); may be NULL */
+    void (*on_job)(void *ctx, uint64_t round);
+    /* after each round's aggregate share: accepted and rejected reports */
+    void (*on_round)(void *ctx, uint64_t round, size_t accepted, size_t rejected);
+    void *ctx;
+    volatile int *stop;       /* set: return 0 */
+} gdn_helper_config;
+
+/* Serves leaders until *stop is set; errors only for the set-up. */
+int gdn_helper_run(const gdn_helper_config *cfg);
 
 #endif

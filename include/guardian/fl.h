@@ -136,6 +136,61 @@ size_t gdn_aggregator_rejected(const gdn_aggregator *agg);
  * gdn_aggregator_new_prio(.., bound): a little below the bound, so that
  * its fixed-point encoding passes. */
 double gdn_aggregator_prio_clip(size_t dim, double bound);
+/* Validated aggregation between processes (the networked leader and
+ * helper, net/): the pieces gdn_aggregator_new_prio runs in one process.
+ * An owner clips (and, in attack tests, scales) its local model, then
+ * shards local - global into a public share and one input share per
+ * aggregator; each aggregator verifies its share of a report with the
+ * ping-pong exchange (the leader's `initialize`, the helper's `finish`),
+ * adds the output shares of the reports both accept, and the leader
+ * unshards the two aggregate shares into global + mean accepted update,
+ * exactly as the simulation does. Bytes in, bytes out. */
+typedef struct gdn_fl_pine gdn_fl_pine; /* opaque: PINE for (dim, bound) */
+#define GDN_FL_PINE_NONCE_BYTES 16
+typedef enum {
+    GDN_FL_PINE_PUBLIC,     /* public share */
+    GDN_FL_PINE_LEADER,     /* the leader's input share */
+    GDN_FL_PINE_HELPER,     /* the helper's input share */
+    GDN_FL_PINE_AGGREGATE,  /* an output share = an aggregate share */
+    GDN_FL_PINE_VERIFY_KEY  /* the aggregators' shared verification key */
+} gdn_fl_pine_part;
+int gdn_fl_pine_new(gdn_fl_pine **out, size_t dim, double bound);
+void gdn_fl_pine_free(gdn_fl_pine *p);
+size_t gdn_fl_pine_size(const gdn_fl_pine *p, gdn_fl_pine_part part);
+size_t gdn_fl_pine_dimension(const gdn_fl_pine *p);
+double gdn_fl_pine_bound(const gdn_fl_pine *p);
+/* An honest owner's clipping to gdn_aggregator_prio_clip(dim, bound), in
+ * place on its local model x: x = g + f (x - g), as the simulation does. */
+void gdn_fl_prio_clip_update(float *x, const float *g, size_t dim, double bound);
+/* The simulated attack: x = g + scale (x - g) in float (negative: sign flip). */
+void gdn_fl_attack_update(float *x, const float *g, size_t dim, double scale);
+/* Shards local - global with a fresh nonce; the buffers are overwritten.
+ * GDN_ERANGE when the update is over the bound (or cannot be encoded),
+ * unless `forge` (attack tests only), which sends it out forged. */
+int gdn_fl_pine_shard(gdn_fl_pine *p, gdn_buf *pub, gdn_buf *leader, gdn_buf *helper,
+                      uint8_t nonce[GDN_FL_PINE_NONCE_BYTES], const float *local,
+                      const float *global, int forge, gdn_rng *rng);
+/* Leader: appends its `initialize` message and its verify state. */
+int gdn_fl_pine_leader_init(const gdn_fl_pine *p, gdn_buf *outbound, gdn_buf *state,
+                            const uint8_t *key, const uint8_t nonce[GDN_FL_PINE_NONCE_BYTES],
+                            const uint8_t *pub, size_t pub_len, const uint8_t *share,
+                            size_t share_len);
+/* Helper: on the leader's `initialize`, appends `finish` and its output
+ * share; GDN_ECRYPTO (or GDN_EFORMAT) when the report is rejected. */
+int gdn_fl_pine_helper_verify(const gdn_fl_pine *p, gdn_buf *outbound, gdn_buf *out_share,
+                              const uint8_t *key,
+                              const uint8_t nonce[GDN_FL_PINE_NONCE_BYTES],
+                              const uint8_t *pub, size_t pub_len, const uint8_t *share,
+                              size_t share_len, const uint8_t *inbound, size_t inbound_len);
+/* Leader: on the helper's `finish`, appends its output share. */
+int gdn_fl_pine_leader_finish(const gdn_fl_pine *p, gdn_buf *out_share, const uint8_t *state,
+                              size_t state_len, const uint8_t *inbound, size_t inbound_len);
+/* agg += out_share (both gdn_fl_pine_size(.., AGGREGATE) bytes; all-zero: empty). */
+int gdn_fl_pine_aggregate(const gdn_fl_pine *p, uint8_t *agg, const uint8_t *out_share,
+                          size_t len);
+/* out = global + (sum of the accepted updates) / accepted (global if none). */
+int gdn_fl_pine_unshard(gdn_fl_pine *p, float *out, const float *global,
+                        const uint8_t *agg_leader, const uint8_t *agg_helper, size_t accepted);
 /* Distributed DP (Kairouz-Liu-Steinke, ICML 2021) under SecAgg+: every
  * client encodes its update (vector minus global) with gdn_dp_ddg_encode
  * (clip, rotation, rounding, its share of the discrete Gaussian noise,

@@ -51,6 +51,8 @@ typedef enum {
     GDN_WIRE_SECAGG_PHASE = 10,
     GDN_WIRE_LEDGER_HEAD = 11,
     GDN_WIRE_COSIGN = 12,
+    GDN_WIRE_PRIO_REPORT = 13,
+    GDN_WIRE_PRIO_STEP = 14,
     GDN_WIRE_HE_PHASE = 16
 } gdn_wire_type;
 
@@ -131,6 +133,15 @@ typedef struct gdn_wire_secagg {
     double weight_scale; /* >= 1, finite */
 } gdn_wire_secagg;
 
+/* Validated aggregation (PINE, two aggregators): RoundStart.prio. */
+typedef struct gdn_wire_prio {
+    double bound;           /* (0, GDN_WIRE_MAX_PRIO_BOUND] */
+    uint8_t helper_key[32]; /* the helper's Ed25519 identity key */
+} gdn_wire_prio;
+#define GDN_WIRE_MAX_PRIO_BOUND 1e6
+#define GDN_WIRE_MAX_PRIO_BYTES ((uint64_t)1 << 32) /* a report, a step's bytes */
+#define GDN_WIRE_MAX_PRIO_STEP 4
+
 #define GDN_WIRE_HE_MAX_HOLDERS 32 /* = GDN_FL_HE_MAX_HOLDERS */
 #define GDN_WIRE_HE_KEY_ID_BYTES 32
 
@@ -160,7 +171,24 @@ typedef struct gdn_wire_round_start {
     uint64_t model_bytes;   /* 4 x parameters, 1 .. GDN_WIRE_MAX_PARAMS of them */
     uint32_t deadline_ms;   /* >= 1 */
     uint64_t cohort;        /* owners sampled, 1 .. GDN_WIRE_MAX_CLIENT_INDEX */
+    gdn_wire_prio prio;     /* used iff aggregation is GDN_WIRE_AGG_PRIO3 */
 } gdn_wire_round_start;
+
+typedef struct gdn_wire_prio_report {
+    uint64_t round;        /* >= 1 */
+    uint64_t client_index; /* <= GDN_WIRE_MAX_CLIENT_INDEX */
+    uint64_t examples;     /* 1 .. GDN_WIRE_MAX_EXAMPLES */
+    double mean_loss;      /* >= 0, finite */
+    uint32_t stream;       /* >= 1 */
+    uint64_t bytes;        /* 1 .. GDN_WIRE_MAX_PRIO_BYTES */
+} gdn_wire_prio_report;
+
+typedef struct gdn_wire_prio_step {
+    uint64_t round;  /* >= 1 */
+    uint32_t step;   /* 1 .. GDN_WIRE_MAX_PRIO_STEP */
+    uint32_t stream; /* >= 1 */
+    uint64_t bytes;  /* 1 .. GDN_WIRE_MAX_PRIO_BYTES */
+} gdn_wire_prio_step;
 
 typedef struct gdn_wire_update {
     uint64_t round;        /* >= 1 */
@@ -266,6 +294,8 @@ typedef struct gdn_wire_msg {
         gdn_wire_secagg_phase secagg_phase;
         gdn_wire_ledger_head ledger_head;
         gdn_wire_cosign cosign;
+        gdn_wire_prio_report prio_report;
+        gdn_wire_prio_step prio_step;
         gdn_wire_he_phase he_phase;
     } u;
 } gdn_wire_msg;

@@ -189,6 +189,33 @@ int cli_dp_config(gdn_fl_config *cfg, cli_opt *opts, int allow_sample);
 /* Reads them into cfg->secagg (nothing unless --secagg). */
 int cli_secagg_config(gdn_fl_config *cfg, cli_opt *opts);
 
+/* "HOST:PORT" (or "[v6]:PORT") into host (cap bytes) and port: 0 or -1. */
+int cli_parse_host_port(const char *s, char *host, size_t cap, uint16_t *port);
+/* 64 hex digits into fp, or a message naming option on stderr and -1. */
+int cli_parse_fingerprint(uint8_t fp[32], const char *option, const char *hex);
+
+/* Validated aggregation's options of serve (docs/prio.md). */
+#define CLI_PRIO_SERVE_OPTS                                                    \
+    {"prio", NULL, "validated aggregation (PINE): owners share each update "   \
+     "between this coordinator (the leader) and a helper with a proof that "   \
+     "its L2 norm is at most --prio-bound; failing reports are dropped",       \
+     NULL, 0},                                                                 \
+    {"prio-bound", "B", "PINE: L2 bound of an owner's update (it clips to "    \
+     "it)", "2.0", 0},                                                         \
+    {"helper", "HOST:PORT", "with --prio: the helper (guardian serve --role "  \
+     "helper)", NULL, 0},                                                      \
+    {"helper-pin", "FP", "with --prio: the helper's key fingerprint", NULL, 0}, \
+    {"helper-key", "DIR", "with --prio: the leader's client credentials for "  \
+     "the helper link (a client certificate of the CA; default: --key's "      \
+     "DIR/helper-link)", NULL, 0},                                             \
+    {"role", "ROLE", "coordinator, or helper: the second aggregator of "       \
+     "--prio rounds (needs --listen, --port, --key, --leader-pin)",            \
+     "coordinator", 0},                                                        \
+    {"leader-pin", "FP", "helper: the only leader (its helper-link key "       \
+     "fingerprint) it serves", NULL, 0},                                       \
+    {"min-batch", "N", "helper: no aggregate share of fewer accepted reports", \
+     "2", 0}
+
 int cli_serve(cli_opt *opts);
 extern cli_opt cli_serve_opts[];
 int cli_join(cli_opt *opts);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cli/cli.h"
 
 volatile int cli_interrupted;
@@ -394,4 +396,39 @@ int cli_write_config(const char *dir, const char *command, const cli_opt *opts)
         rc = gdn_file_write_atomic(path, b.data, b.len);
     gdn_buf_free(&b);
     return rc;
+}
+
+int cli_parse_host_port(const char *s, char *host, size_t cap, uint16_t *port)
+{
+    const char *colon = strrchr(s, ':');
+    char *end;
+    unsigned long p;
+    size_t len;
+
+    if (!colon || colon == s)
+        return -1;
+    p = strtoul(colon + 1, &end, 10);
+    if (*end || p == 0 || p > 65535)
+        return -1;
+    len = (size_t)(colon - s);
+    if (s[0] == '[' && colon[-1] == ']') /* [::1]:7800 */
+        s++, len -= 2;
+    if (len + 1 > cap)
+        return -1;
+    memcpy(host, s, len);
+    host[len] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+int cli_parse_fingerprint(uint8_t fp[32], const char *option, const char *hex)
+{
+    size_t bin = 0;
+
+    if (!hex || strlen(hex) != 64 || sodium_hex2bin(fp, 32, hex, 64, NULL, &bin, NULL) != 0 ||
+        bin != 32) {
+        fprintf(stderr, "guardian: --%s: expected 64 hex digits (a key fingerprint)\n", option);
+        return -1;
+    }
+    return 0;
 }

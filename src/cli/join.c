@@ -32,6 +32,12 @@ cli_opt cli_join_opts[] = {
      "rounds it took part in (default: the --key directory)", NULL, 0},
     {"retry", "S", "keep reconnecting this long when the coordinator is away", "60", 0},
     {"no-reconnect", NULL, "end when the connection is lost", NULL, 0},
+    {"helper-pin", "FP", "validated (--prio) rounds: the key fingerprint of the helper "
+     "this owner trusts with its helper share; without it such rounds are declined", NULL,
+     0},
+    {"prio-bound", "B", "validated rounds: decline a norm bound other than B", NULL, 0},
+    {"attack", "SPEC", "tests only: scale:S sends S x its update, as simulate --attack "
+     "does to its attackers", NULL, 0},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -293,7 +299,7 @@ int cli_join(cli_opt *opts)
     gdn_owner_ledger ledger = {held_size, check_head, NULL};
     gdn_dataset train = {0}, test = {0};
     gdn_partition part = {0};
-    uint8_t pin[32];
+    uint8_t pin[32], helper_pin[32];
     char host[256];
     double retry;
     int rc;
@@ -323,6 +329,25 @@ int cli_join(cli_opt *opts)
             return GDN_EINVAL;
         }
         cfg.coordinator = pin;
+    }
+    if (cli_str(opts, "helper-pin")) {
+        if (cli_parse_fingerprint(helper_pin, "helper-pin", cli_str(opts, "helper-pin")))
+            return GDN_EINVAL;
+        cfg.helper_pin = helper_pin;
+    }
+    if (cli_str(opts, "prio-bound") && cli_double(opts, "prio-bound", 1e-3, 1e6, &cfg.prio_bound))
+        return GDN_EINVAL;
+    if (cli_str(opts, "attack")) {
+        const char *a = cli_str(opts, "attack");
+        char *end;
+        cfg.attack_scale = strncmp(a, "scale:", 6) == 0 ? strtod(a + 6, &end) : 0;
+        if (strncmp(a, "scale:", 6) != 0 || *end || !(cfg.attack_scale > 0) ||
+            cfg.attack_scale > 1e6) {
+            fprintf(stderr, "guardian join: --attack %s: expected scale:S, S in (0, 1e6]\n", a);
+            return GDN_EINVAL;
+        }
+        fprintf(stderr, "join: attack emulation: this owner sends %g x its update\n",
+                cfg.attack_scale);
     }
     if ((rc = cli_load_data(opts, &train, &test)))
         goto out;

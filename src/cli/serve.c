@@ -34,6 +34,7 @@ cli_opt cli_serve_opts[] = {
     {"he-holders", "H", "HE: key holders among the owners (0: min(clients, 32))", "0", 0},
     {"he-threshold", "T", "HE: key holders needed to decrypt (0: a majority)", "0", 0},
     {"he-clip", "C", "HE: range [-C, C] of a weighted update coordinate", "1.0", 0},
+    CLI_PRIO_SERVE_OPTS,
     {"input", "CxHxW", "the model's input shape with --data none", "1x28x28", 0},
     {"classes", "K", "the model's classes with --data none", "10", 0},
     {"min-clients", "N", "updates a round needs to complete", "1", 0},
@@ -103,18 +104,20 @@ static int on_round(void *p, const gdn_coord_round *h, size_t n, gdn_model *glob
         printf("  %zu dropouts", r->dropouts);
     if (r->refusals)
         printf("  %zu declined", r->refusals);
+    if (ctx->fl->prio.enabled)
+        printf("  %zu rejected", r->rejected);
     printf("  %.2fs\n", r->seconds);
     fflush(stdout);
     gdn_buf_printf(&csv, "round,cohort,updates,dropouts,refusals,completed,train_loss,"
-                         "test_loss,test_accuracy,seconds,epsilon,model_sha256\n");
+                         "test_loss,test_accuracy,seconds,epsilon,model_sha256,rejected\n");
     for (size_t i = 0; i < n; i++) {
         char hex[65];
         sodium_bin2hex(hex, sizeof hex, h[i].model_sha256, 32);
-        gdn_buf_printf(&csv, "%u,%zu,%zu,%zu,%zu,%d,%.6f,%.6f,%.6f,%.3f,%.6g,%s\n", h[i].round,
+        gdn_buf_printf(&csv, "%u,%zu,%zu,%zu,%zu,%d,%.6f,%.6f,%.6f,%.3f,%.6g,%s,%zu\n", h[i].round,
                        h[i].cohort, h[i].updates, h[i].dropouts, h[i].refusals,
                        h[i].completed, h[i].train_loss, h[i].evaluated ? h[i].test_loss : -1.0,
                        h[i].evaluated ? h[i].test_accuracy : -1.0, h[i].seconds,
-                       h[i].epsilon, hex);
+                       h[i].epsilon, hex, h[i].rejected);
     }
     snprintf(path, sizeof path, "%s/metrics.csv", ctx->dir);
     rc = csv.data ? gdn_file_write_atomic(path, csv.data, csv.len) : GDN_ENOMEM;
@@ -181,6 +184,99 @@ static int ms_option(cli_opt *opts, const char *name, double lo, double hi, uint
     return 0;
 }
 
+/* ---- guardian serve --role helper: validated aggregation's second aggregator */
+
+/* Fault tests: GDN_TEST_HELPER_DIE_IN_ROUND=R kills the helper (SIGKILL) when
+ * round R's reports arrive, mid-verification; GDN_TEST_HELPER_DIE_AFTER=R
+ * once it has sent round R's aggregate share. */
+static void helper_on_job(void *ctx, uint64_t round)
+{
+    const char *die = getenv("GDN_TEST_HELPER_DIE_IN_ROUND");
+    (void)ctx;
+    if (die && strtoull(die, NULL, 10) == round)
+        raise(SIGKILL);
+}
+
+/* Fault tests: GDN_TEST_HELPER_DIE_AFTER=R kills the helper (SIGKILL) once
+ * it has sent round R's aggregate share. */
+static void helper_on_round(void *ctx, uint64_t round, size_t accepted, size_t rejected)
+{
+    const char *die = getenv("GDN_TEST_HELPER_DIE_AFTER");
+    (void)ctx;
+    printf("helper round %llu: %zu accepted, %zu rejected\n", (unsigned long long)round,
+           accepted, rejected);
+    fflush(stdout);
+    if (die && strtoull(die, NULL, 10) == round)
+        raise(SIGKILL);
+}
+
+static int serve_helper(cli_opt *opts)
+{
+    gdn_helper_config hc;
+    uint8_t leader[32];
+    long port, min_batch;
+    int rc;
+
+    memset(&hc, 0, sizeof hc);
+    if (!cli_str(opts, "key") || !cli_str(opts, "leader-pin")) {
+        fprintf(stderr, "guardian serve --role helper: --key DIR and --leader-pin FP are "
+                        "required\n");
+        return GDN_EINVAL;
+    }
+    if (cli_parse_fingerprint(leader, "leader-pin", cli_str(opts, "leader-pin")) ||
+        cli_long(opts, "port", 0, 65535, &port) ||
+        cli_long(opts, "min-batch", 1, 1000000, &min_batch))
+        return GDN_EINVAL;
+    hc.min_batch = (size_t)min_batch;
+    hc.host = cli_str(opts, "listen");
+    hc.port = (uint16_t)port;
+    hc.tls.dir = cli_str(opts, "key");
+    hc.tls.crl_file = cli_str(opts, "crl");
+    hc.leader_pin = leader;
+    hc.federation_id = cli_str(opts, "federation");
+    hc.on_listen = on_listen;
+    hc.on_round = helper_on_round;
+    hc.on_job = helper_on_job;
+    hc.stop = &cli_interrupted;
+    cli_catch_sigint();
+    if ((rc = gdn_helper_run(&hc)))
+        return cli_fail("helper", rc);
+    printf("helper done\n");
+    return 0;
+}
+
+/* --prio's leader settings into cfg (helper_pin and helper_key: caller's storage). */
+static int prio_config(gdn_coord_config *cfg, cli_opt *opts, uint8_t pin[32], char *host,
+                       size_t cap, char *link, size_t link_cap)
+{
+    if (!cli_flag(opts, "prio"))
+        return 0;
+    cfg->fl.prio.enabled = 1;
+    if (cli_double(opts, "prio-bound", 1e-3, 1e6, &cfg->fl.prio.bound))
+        return GDN_EINVAL;
+    if (!cli_str(opts, "helper") || !cli_str(opts, "helper-pin")) {
+        fprintf(stderr, "guardian serve --prio: --helper HOST:PORT and --helper-pin FP are "
+                        "required (the second aggregator, docs/prio.md)\n");
+        return GDN_EINVAL;
+    }
+    if (cli_parse_host_port(cli_str(opts, "helper"), host, cap, &cfg->helper_port)) {
+        fprintf(stderr, "guardian serve: --helper %s: expected HOST:PORT\n",
+                cli_str(opts, "helper"));
+        return GDN_EINVAL;
+    }
+    if (cli_parse_fingerprint(pin, "helper-pin", cli_str(opts, "helper-pin")))
+        return GDN_EINVAL;
+    cfg->helper_host = host;
+    cfg->helper_pin = pin;
+    if (cli_str(opts, "helper-key"))
+        snprintf(link, link_cap, "%s", cli_str(opts, "helper-key"));
+    else
+        snprintf(link, link_cap, "%s/helper-link", cli_str(opts, "key"));
+    cfg->helper_tls.dir = link;
+    cfg->helper_tls.crl_file = cli_str(opts, "crl");
+    return 0;
+}
+
 int cli_serve(cli_opt *opts)
 {
     gdn_coord_config cfg;
@@ -193,11 +289,23 @@ int cli_serve(cli_opt *opts)
     const char *dir;
     long port, min_clients, wait_clients, maxconn, maxframe, classes;
     int rc, have_data;
+    uint8_t helper_pin[32];
+    char helper_host[256], helper_link[4200];
 
     memset(&ctx, 0, sizeof ctx);
     if (cli_str(opts, "config") && cli_apply_config(&(cli_cmd){"serve", "", "", opts, NULL},
                                                     cli_str(opts, "config")))
         return GDN_EINVAL;
+    if (strcmp(cli_str(opts, "role"), "helper") == 0) {
+        rc = serve_helper(opts);
+        cli_config_release();
+        return rc;
+    }
+    if (strcmp(cli_str(opts, "role"), "coordinator") != 0) {
+        fprintf(stderr, "guardian serve: --role %s: expected coordinator or helper\n",
+                cli_str(opts, "role"));
+        return GDN_EINVAL;
+    }
     gdn_coord_config_default(&cfg);
     if (cli_fl_config(&cfg.fl, opts) || cli_secagg_config(&cfg.fl, opts) ||
         cli_long(opts, "port", 0, 65535, &port) ||
@@ -222,6 +330,8 @@ int cli_serve(cli_opt *opts)
         cfg.he_holders = (unsigned)holders;
     }
     if (cli_dp_config(&cfg.fl, opts, 0) ||
+        prio_config(&cfg, opts, helper_pin, helper_host, sizeof helper_host, helper_link,
+                    sizeof helper_link) ||
         (cli_str(opts, "target-epsilon") &&
          cli_double(opts, "target-epsilon", 1e-9, 1e9, &cfg.target_epsilon)))
         return GDN_EINVAL;
@@ -279,9 +389,9 @@ int cli_serve(cli_opt *opts)
         uint8_t sk[64];
         snprintf(key, sizeof key, "%s/key.pem", cfg.tls.dir);
         snprintf(conf, sizeof conf, "serve model=%s clients=%zu seed=%llu strategy=%s "
-                 "aggregator=%s secagg=%d", cfg.fl.model, cfg.fl.clients,
+                 "aggregator=%s secagg=%d%s", cfg.fl.model, cfg.fl.clients,
                  (unsigned long long)cfg.fl.seed, cfg.fl.server.strategy, cfg.fl.aggregator,
-                 cfg.fl.secagg.enabled);
+                 cfg.fl.secagg.enabled, cfg.fl.prio.enabled ? " prio=1" : "");
         char pub[4200];
         snprintf(pub, sizeof pub, "%s/coordinator.pub", dir); /* what audit checks with */
         rc = gdn_net_identity_secret(sk, key);

@@ -377,25 +377,9 @@ static size_t sample_cohort(gdn_fl_sim *s, unsigned round)
  * -scale * u for sign flipping. */
 static void attack(const gdn_fl_sim *s, float *x, const float *g, size_t dim)
 {
-    float a = (float)(s->cfg.attack == GDN_ATTACK_SIGNFLIP ? -s->cfg.attack_scale
-                                                            : s->cfg.attack_scale);
-    for (size_t i = 0; i < dim; i++)
-        x[i] = g[i] + a * (x[i] - g[i]);
-}
-
-/* Scales the update x - g down to L2 norm `bound` when it is longer. */
-static void clip_update(float *x, const float *g, size_t dim, double bound)
-{
-    double ss = 0;
-    for (size_t i = 0; i < dim; i++) {
-        double d = (double)x[i] - (double)g[i];
-        ss += d * d;
-    }
-    if (!(sqrt(ss) > bound))
-        return;
-    double f = bound / sqrt(ss);
-    for (size_t i = 0; i < dim; i++)
-        x[i] = (float)((double)g[i] + f * ((double)x[i] - (double)g[i]));
+    gdn_fl_attack_update(x, g, dim, s->cfg.attack == GDN_ATTACK_SIGNFLIP
+                                        ? -s->cfg.attack_scale
+                                        : s->cfg.attack_scale);
 }
 
 /* Each sampled owner may decline (its policy, its budget): it then sends
@@ -464,8 +448,8 @@ static void *train_worker(void *p)
                                  s->part->idx + s->part->offset[client], n,
                                  &s->cfg.local, &rng);
         if (!rc && s->cfg.prio.enabled) /* honest clients keep within the bound */
-            clip_update(gdn_model_params(model), global, dim,
-                        gdn_aggregator_prio_clip(dim, s->cfg.prio.bound));
+            gdn_fl_prio_clip_update(gdn_model_params(model), global, dim,
+                                    s->cfg.prio.bound);
         if (!rc && s->malicious[client])
             attack(s, gdn_model_params(model), global, dim);
         /* Distributed DP: each client encodes its own update, in parallel;

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "fl/internal.h"
+#include "guardian/fl.h"
 #include "guardian/prio.h"
 
 #define VERIFY_KEY_MAX 32
@@ -45,29 +48,37 @@ double gdn_fl_prio_clip_norm(double bound, size_t dim)
     return bound * (1 - 1e-5) - sqrt((double)dim) * unit;
 }
 
-int gdn_fl_prio_new(gdn_fl_prio **out, size_t dim, double bound)
+/* The PINE instance of (dim, bound), the same in the simulation, the
+ * owners and both networked aggregators. */
+static int pine_for(gdn_pine **out, unsigned *frac, size_t dim, double bound)
 {
     gdn_pine_params pp = {0};
-    gdn_fl_prio *p;
-    int rc;
     *out = NULL;
     if (!(bound > 0) || !isfinite(bound) || bound > 1e6 || dim == 0)
         return gdn_error(GDN_EINVAL, "prio: the norm bound must be in (0, 1e6], got %g",
                          bound);
-    p = calloc(1, sizeof *p);
-    if (!p)
-        return GDN_ENOMEM;
-    p->dim = dim, p->bound = bound, p->frac_bits = frac_bits_for(bound);
+    *frac = frac_bits_for(bound);
     pp.variant = GDN_PINE64, pp.num_shares = 2, pp.dimension = dim;
-    pp.num_frac_bits = p->frac_bits;
-    pp.l2_norm_bound = (uint64_t)floor(ldexp(bound, (int)p->frac_bits));
+    pp.num_frac_bits = *frac;
+    pp.l2_norm_bound = (uint64_t)floor(ldexp(bound, (int)*frac));
     pp.chunk_length_norm_equality = (size_t)sqrt((double)dim) + 1;
     pp.chunk_length = 48; /* ~ sqrt of the bit-checked length (~ 100 x 22) */
     if (pp.l2_norm_bound < 1024 || gdn_fl_prio_clip_norm(bound, dim) <= 0)
-        rc = gdn_error(GDN_EINVAL, "prio: the norm bound %g is too small to encode %zu "
-                       "coordinates with %u fractional bits", bound, dim, p->frac_bits);
-    else
-        rc = gdn_pine_new(&p->vdaf, &pp);
+        return gdn_error(GDN_EINVAL, "prio: the norm bound %g is too small to encode %zu "
+                         "coordinates with %u fractional bits", bound, dim, *frac);
+    return gdn_pine_new(out, &pp);
+}
+
+int gdn_fl_prio_new(gdn_fl_prio **out, size_t dim, double bound)
+{
+    gdn_fl_prio *p;
+    int rc;
+    *out = NULL;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return GDN_ENOMEM;
+    p->dim = dim, p->bound = bound;
+    rc = pine_for(&p->vdaf, &p->frac_bits, dim, bound);
     if (!rc && !(p->u = malloc(dim * sizeof *p->u)))
         rc = GDN_ENOMEM;
     if (rc) {
@@ -122,10 +133,34 @@ int gdn_fl_prio_begin(gdn_fl_prio *p, size_t cohort)
     return 0;
 }
 
+/* One report of u (dim doubles): shard; an update over the bound is
+ * refused by the library, and goes out forged when `forge` (an attacker:
+ * honest clients clip first), for the aggregators to catch. Returns 0,
+ * GDN_ERANGE / GDN_ESTATE (cannot even be encoded: not sent), or an error. */
+static int shard_report(const gdn_pine *v, gdn_buf *pub, gdn_buf in[2], const double *u,
+                        size_t dim, const uint8_t nonce[GDN_PRIO3_NONCE_BYTES], int forge,
+                        gdn_rng *rng)
+{
+    int rc = gdn_pine_shard(v, pub, in, u, dim, nonce, rng);
+    if (rc == GDN_ERANGE && forge) { /* over the bound: the attacker forges */
+        size_t n = gdn_pine_rand_size(v);
+        uint8_t *coins = malloc(n);
+        if (!coins)
+            return GDN_ENOMEM;
+        in[0].len = in[1].len = 0, pub->len = 0;
+        gdn_rng_bytes(rng, coins, n);
+        rc = gdn_pine_shard_with_rand(v, pub, in, u, dim, nonce, coins, n,
+                                      GDN_PINE_SHARD_FORGE_NORM);
+        sodium_memzero(coins, n);
+        free(coins);
+    }
+    return rc;
+}
+
 /* The client's side: shard u = vec - global. A client whose update exceeds
  * the bound would be refused by the library; in the simulation it can only
- * be an attacker (honest clients clip first), which forges its encoding so
- * that the report goes out anyway, and the aggregators must catch it. */
+ * be an attacker (honest clients clip first), which forges its encoding
+ * so that the report goes out anyway, and the aggregators must catch it. */
 int gdn_fl_prio_add(gdn_fl_prio *p, const float *vec, const float *global, gdn_rng *rng)
 {
     size_t i = p->count;
@@ -138,18 +173,7 @@ int gdn_fl_prio_add(gdn_fl_prio *p, const float *vec, const float *global, gdn_r
     gdn_rng_bytes(rng, p->nonce[i], GDN_PRIO3_NONCE_BYTES);
     p->pub[i].len = p->leader[i].len = p->helper[i].len = 0;
     in[0] = p->leader[i], in[1] = p->helper[i];
-    rc = gdn_pine_shard(p->vdaf, &p->pub[i], in, p->u, p->dim, p->nonce[i], rng);
-    if (rc == GDN_ERANGE) { /* over the bound: the attacker forges */
-        size_t n = gdn_pine_rand_size(p->vdaf);
-        uint8_t *coins = malloc(n);
-        if (!coins)
-            return GDN_ENOMEM;
-        in[0].len = in[1].len = 0, p->pub[i].len = 0;
-        gdn_rng_bytes(rng, coins, n);
-        rc = gdn_pine_shard_with_rand(p->vdaf, &p->pub[i], in, p->u, p->dim, p->nonce[i],
-                                      coins, n, GDN_PINE_SHARD_FORGE_NORM);
-        free(coins);
-    }
+    rc = shard_report(p->vdaf, &p->pub[i], in, p->u, p->dim, p->nonce[i], 1, rng);
     p->leader[i] = in[0], p->helper[i] = in[1];
     /* A report that cannot even be encoded (entries beyond 2^62 units) is
      * not sent: it is dropped like a rejected one. */
@@ -159,6 +183,14 @@ int gdn_fl_prio_add(gdn_fl_prio *p, const float *vec, const float *global, gdn_r
     gdn_error_clear();
     p->count++;
     return 0;
+}
+
+/* out = global + u / accepted, in the simulation's arithmetic. */
+static void apply_mean(float *out, const float *global, const double *u, size_t dim,
+                       size_t accepted)
+{
+    for (size_t c = 0; c < dim; c++)
+        out[c] = (float)((double)global[c] + u[c] / (double)accepted);
 }
 
 /* The two aggregators: for each report, the draft's ping-pong exchange
@@ -216,8 +248,7 @@ int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng 
         size_t lens[2] = {os, os};
         if ((rc = gdn_pine_unshard(v, p->u, p->dim, ptr, lens, 2)))
             goto done;
-        for (size_t c = 0; c < p->dim; c++)
-            out[c] = (float)((double)global[c] + p->u[c] / (double)accepted);
+        apply_mean(out, global, p->u, p->dim, accepted);
     }
     *rejected = p->rejected;
 done:
@@ -226,4 +257,174 @@ done:
     free(agg[0]);
     free(agg[1]);
     return rc;
+}
+
+/* ---- The same pieces for aggregators in separate processes ---------------------
+ * An owner shards (gdn_fl_pine_shard), the leader and the helper each verify
+ * their share of a report with the ping-pong exchange and add the output
+ * shares of the reports both accept, the leader unshards. Bytes in, bytes
+ * out: the transport is the caller's (net/). */
+
+struct gdn_fl_pine {
+    gdn_pine *vdaf;
+    size_t dim;
+    double bound;
+    unsigned frac_bits;
+    double *u; /* dim */
+};
+
+int gdn_fl_pine_new(gdn_fl_pine **out, size_t dim, double bound)
+{
+    gdn_fl_pine *p = calloc(1, sizeof *p);
+    int rc;
+    *out = NULL;
+    if (!p)
+        return GDN_ENOMEM;
+    p->dim = dim, p->bound = bound;
+    rc = pine_for(&p->vdaf, &p->frac_bits, dim, bound);
+    if (!rc && !(p->u = malloc(dim * sizeof *p->u)))
+        rc = GDN_ENOMEM;
+    if (rc) {
+        gdn_fl_pine_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void gdn_fl_pine_free(gdn_fl_pine *p)
+{
+    if (!p)
+        return;
+    gdn_pine_free(p->vdaf);
+    free(p->u);
+    free(p);
+}
+
+size_t gdn_fl_pine_size(const gdn_fl_pine *p, gdn_fl_pine_part part)
+{
+    switch (part) {
+    case GDN_FL_PINE_PUBLIC:
+        return gdn_pine_public_share_size(p->vdaf);
+    case GDN_FL_PINE_LEADER:
+        return gdn_pine_input_share_size(p->vdaf, 0);
+    case GDN_FL_PINE_HELPER:
+        return gdn_pine_input_share_size(p->vdaf, 1);
+    case GDN_FL_PINE_AGGREGATE:
+        return gdn_pine_out_share_size(p->vdaf);
+    case GDN_FL_PINE_VERIFY_KEY:
+        return gdn_pine_verify_key_size(p->vdaf);
+    }
+    return 0;
+}
+
+size_t gdn_fl_pine_dimension(const gdn_fl_pine *p) { return p->dim; }
+double gdn_fl_pine_bound(const gdn_fl_pine *p) { return p->bound; }
+
+void gdn_fl_prio_clip_update(float *x, const float *g, size_t dim, double bound)
+{
+    double ss = 0, clip = gdn_fl_prio_clip_norm(bound, dim);
+    for (size_t i = 0; i < dim; i++) {
+        double d = (double)x[i] - (double)g[i];
+        ss += d * d;
+    }
+    if (!(sqrt(ss) > clip))
+        return;
+    double f = clip / sqrt(ss);
+    for (size_t i = 0; i < dim; i++)
+        x[i] = (float)((double)g[i] + f * ((double)x[i] - (double)g[i]));
+}
+
+void gdn_fl_attack_update(float *x, const float *g, size_t dim, double scale)
+{
+    float a = (float)scale;
+    for (size_t i = 0; i < dim; i++)
+        x[i] = g[i] + a * (x[i] - g[i]);
+}
+
+int gdn_fl_pine_shard(gdn_fl_pine *p, gdn_buf *pub, gdn_buf *leader, gdn_buf *helper,
+                      uint8_t nonce[GDN_FL_PINE_NONCE_BYTES], const float *local,
+                      const float *global, int forge, gdn_rng *rng)
+{
+    gdn_buf in[2] = {*leader, *helper};
+    int rc;
+    for (size_t c = 0; c < p->dim; c++)
+        p->u[c] = (double)local[c] - (double)global[c];
+    gdn_rng_bytes(rng, nonce, GDN_FL_PINE_NONCE_BYTES);
+    pub->len = in[0].len = in[1].len = 0;
+    rc = shard_report(p->vdaf, pub, in, p->u, p->dim, nonce, forge, rng);
+    *leader = in[0], *helper = in[1];
+    sodium_memzero(p->u, p->dim * sizeof *p->u);
+    return rc;
+}
+
+int gdn_fl_pine_leader_init(const gdn_fl_pine *p, gdn_buf *outbound, gdn_buf *state,
+                            const uint8_t *key, const uint8_t nonce[GDN_FL_PINE_NONCE_BYTES],
+                            const uint8_t *pub, size_t pub_len, const uint8_t *share,
+                            size_t share_len)
+{
+    gdn_pingpong_state st = {0};
+    int rc = gdn_pingpong_pine_leader_init(&st, p->vdaf, key, nonce, pub, pub_len, share,
+                                           share_len);
+    if (!rc)
+        rc = gdn_buf_append(outbound, st.outbound.data, st.outbound.len);
+    if (!rc)
+        rc = gdn_buf_append(state, st.verify_state.data, st.verify_state.len);
+    gdn_pingpong_state_free(&st);
+    return rc;
+}
+
+int gdn_fl_pine_helper_verify(const gdn_fl_pine *p, gdn_buf *outbound, gdn_buf *out_share,
+                              const uint8_t *key,
+                              const uint8_t nonce[GDN_FL_PINE_NONCE_BYTES],
+                              const uint8_t *pub, size_t pub_len, const uint8_t *share,
+                              size_t share_len, const uint8_t *inbound, size_t inbound_len)
+{
+    gdn_pingpong_state st = {0};
+    int rc = gdn_pingpong_pine_helper_init(&st, p->vdaf, key, nonce, pub, pub_len, share,
+                                           share_len, inbound, inbound_len);
+    if (!rc)
+        rc = gdn_buf_append(outbound, st.outbound.data, st.outbound.len);
+    if (!rc)
+        rc = gdn_buf_append(out_share, st.out_share.data, st.out_share.len);
+    gdn_pingpong_state_free(&st);
+    return rc;
+}
+
+int gdn_fl_pine_leader_finish(const gdn_fl_pine *p, gdn_buf *out_share, const uint8_t *state,
+                              size_t state_len, const uint8_t *inbound, size_t inbound_len)
+{
+    gdn_pingpong_state st = {0};
+    int rc;
+    st.status = GDN_PINGPONG_CONTINUED;
+    if ((rc = gdn_buf_append(&st.verify_state, state, state_len)))
+        return rc;
+    rc = gdn_pingpong_pine_continued(&st, p->vdaf, inbound, inbound_len);
+    if (!rc)
+        rc = gdn_buf_append(out_share, st.out_share.data, st.out_share.len);
+    gdn_pingpong_state_free(&st);
+    return rc;
+}
+
+int gdn_fl_pine_aggregate(const gdn_fl_pine *p, uint8_t *agg, const uint8_t *out_share,
+                          size_t len)
+{
+    return gdn_pine_aggregate(p->vdaf, agg, out_share, len);
+}
+
+int gdn_fl_pine_unshard(gdn_fl_pine *p, float *out, const float *global,
+                        const uint8_t *agg_leader, const uint8_t *agg_helper, size_t accepted)
+{
+    size_t os = gdn_pine_out_share_size(p->vdaf);
+    const uint8_t *ptr[2] = {agg_leader, agg_helper};
+    size_t lens[2] = {os, os};
+    int rc;
+    if (accepted == 0) {
+        memcpy(out, global, p->dim * sizeof *out);
+        return 0;
+    }
+    if ((rc = gdn_pine_unshard(p->vdaf, p->u, p->dim, ptr, lens, 2)))
+        return rc;
+    apply_mean(out, global, p->u, p->dim, accepted);
+    return 0;
 }

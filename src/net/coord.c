@@ -28,6 +28,7 @@
 
 #include "net/he.h"
 #include "net/internal.h"
+#include "net/prio.h"
 #include "net/state.h"
 
 #define READ_BYTES 16384
@@ -136,6 +137,12 @@ typedef struct coord {
     uint8_t *sa_answered;  /* in this phase */
     uint32_t *sa_sum;      /* dim + 1 */
     gdn_buf sa_roster;     /* the participants' identity keys, 32 bytes each */
+    /* validated aggregation: this coordinator is PINE's leader (net/prio.c) */
+    net_prio_leader *prio;
+    uint8_t helper_pk[32];
+    uint64_t prio_bytes;   /* one owner's report */
+    size_t rejected;       /* this round's reports whose proof failed */
+    double prio_retry;     /* after a round the helper failed: no round before */
     /* distributed DP: the owners' encoding, the round's rotation seed */
     gdn_dp_ddg_params ddg;
     uint8_t ddg_seed[32];
@@ -575,7 +582,12 @@ static void advance(coord *co)
         slot *s = &co->slots[co->next_add];
         if (s->status == S_PENDING)
             return;
-        if (s->status == S_RECEIVED) {
+        if (s->status == S_RECEIVED && co->prio) { /* verified at the round's end */
+            s->status = S_ADDED;
+            co->updates++;
+            co->loss_sum += s->loss * (double)s->examples;
+            co->weight_sum += (double)s->examples;
+        } else if (s->status == S_RECEIVED) {
             if (add_update(co, s)) {
                 gdn_log(GDN_LOG_WARN, "round %u: owner %u's update rejected: %s", co->round,
                         s->owner, gdn_errmsg());
@@ -832,6 +844,67 @@ static int sa_setup(coord *co, const size_t *parts, size_t np)
     return 0;
 }
 
+/* ---- Validated aggregation (PINE with a helper, net/prio.c) ------------------------
+ * Owners send PrioReports instead of Updates; they wait in their slots like
+ * updates and, at the round's end, the leader runs the verification with
+ * the helper over their own connection (blocking, a few seconds at most)
+ * and publishes global + the mean of the accepted updates. A helper that
+ * cannot be reached fails the round; rejected reports are dropped and
+ * counted. */
+
+#define PRIO_RETRY_S 1.0 /* after the helper failed a round, the next waits this long */
+
+/* Before the round's RoundStarts: the helper's identity, which they carry. */
+static int prio_begin(coord *co)
+{
+    if (net_prio_leader_connect(co->prio, co->helper_pk)) {
+        gdn_log(GDN_LOG_WARN, "round %u: validated aggregation impossible, the round fails: "
+                "%s", co->round, gdn_errmsg());
+        co->prio_retry = gdn_now() + PRIO_RETRY_S;
+        return -1;
+    }
+    return 0;
+}
+
+/* At the round's end: verification with the helper; 0 when it failed. */
+static int prio_finish(coord *co)
+{
+    net_prio_input *in = calloc(co->m ? co->m : 1, sizeof *in);
+    size_t n = 0, accepted = 0;
+    int rc;
+
+    if (!in) {
+        gdn_log(GDN_LOG_WARN, "round %u: out of memory for the reports", co->round);
+        return 0;
+    }
+    for (size_t i = 0; i < co->m; i++)
+        if (co->slots[i].status == S_ADDED) {
+            in[n].client_index = co->slots[i].owner;
+            in[n].report = co->slots[i].bytes.data;
+            in[n++].len = co->slots[i].bytes.len;
+        }
+    double t0 = gdn_now();
+    rc = net_prio_leader_aggregate(co->prio, co->aggregate, &accepted, in, n, co->round,
+                                   gdn_model_params(co->global), co->dim, co->fl.prio.bound);
+    if (rc) {
+        gdn_log(GDN_LOG_WARN, "round %u: validated aggregation failed, the round fails and "
+                "the model stays: %s", co->round, gdn_errmsg());
+        co->prio_retry = gdn_now() + PRIO_RETRY_S;
+    } else {
+        n = 0;
+        for (size_t i = 0; i < co->m; i++)
+            if (co->slots[i].status == S_ADDED && !in[n++].accepted)
+                co->slots[i].status = S_REJECTED;
+        co->rejected = n - accepted;
+        co->updates = accepted;
+        gdn_log(GDN_LOG_INFO, "round %u: validated aggregation: %zu reports accepted, %zu "
+                "rejected (%.3f s with the helper)", co->round, accepted, co->rejected,
+                gdn_now() - t0);
+    }
+    free(in);
+    return rc == 0;
+}
+
 static int start_round(coord *co)
 {
     const gdn_coord_config *cfg = co->cfg;
@@ -842,7 +915,7 @@ static int start_round(coord *co)
 
     co->round = co->done + 1;
     co->m = gdn_fl_sample_cohort(co->cohort, co->pool, &co->fl, co->round);
-    co->next_add = co->updates = 0;
+    co->next_add = co->updates = co->rejected = 0;
     co->loss_sum = co->weight_sum = 0;
     /* the aggregator's stream, as the simulation sets it */
     gdn_fl_server_rng(&server, co->fl.seed, co->round);
@@ -866,11 +939,16 @@ static int start_round(coord *co)
     co->deadline = co->t_round + cfg->round_timeout_ms / 1000.0;
     co->in_round = 1;
     sa_reset(co);
+    int no_helper = co->prio && prio_begin(co);
     for (size_t i = 0; i < co->m; i++) { /* who is there to take part */
         slot *s = &co->slots[i];
         conn *c = co->cohort[i] < co->nroster ? co->by_owner[co->cohort[i]] : NULL;
         memset(s, 0, sizeof *s);
         s->owner = co->cohort[i];
+        if (no_helper) {
+            s->status = S_DROPPED;
+            continue;
+        }
         if (!c || c->state != C_IDLE || c->closing) {
             s->status = S_DROPPED;
             gdn_log(GDN_LOG_INFO, "round %u: owner %u is not connected", co->round,
@@ -920,6 +998,11 @@ static int start_round(coord *co)
             rs->aggregation = GDN_WIRE_AGG_HE;
             net_he_coord_params(co->he, &rs->he);
             rs->he.weight_scale = co->wscale;
+        }
+        if (co->prio) {
+            rs->aggregation = GDN_WIRE_AGG_PRIO3;
+            rs->prio.bound = co->fl.prio.bound;
+            memcpy(rs->prio.helper_key, co->helper_pk, 32);
         }
         if (secagg) {
             gdn_wire_secagg *w = &rs->secagg;
@@ -1019,10 +1102,16 @@ static void end_round_messages(coord *co, const gdn_coord_round *r)
         m.u.round_end.epsilon = isfinite(r->epsilon) ? r->epsilon : 1e300;
         if (!r->completed && co->he_failed)
             snprintf(m.u.round_end.message, sizeof m.u.round_end.message, "%s", co->he_why);
+        else if (!r->completed && co->prio && co->updates >= co->cfg->min_clients)
+            snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
+                     "validated aggregation with the helper failed");
         else if (!r->completed)
             snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
                      "%zu updates, fewer than the %zu needed", r->updates,
                      co->cfg->min_clients);
+        else if (co->prio)
+            snprintf(m.u.round_end.message, sizeof m.u.round_end.message,
+                     "%zu reports rejected by validated aggregation", r->rejected);
         if (c->slot == (long)i) {
             c->slot = -1;
             c->state = C_IDLE;
@@ -1196,8 +1285,15 @@ static void finish_round(coord *co)
     r.completed = co->fl.dp.enabled || (co->updates >= co->cfg->min_clients && !co->he_failed);
     r.epsilon = epsilon_after(co, co->round);
     r.train_loss = co->weight_sum > 0 ? co->loss_sum / co->weight_sum : 0;
+    if (r.completed && co->prio) {
+        r.completed = prio_finish(co);
+        r.updates = co->updates;
+        r.rejected = co->rejected;
+    }
+    for (size_t i = 0; co->prio && i < co->m; i++) /* the round's reports: done with */
+        gdn_buf_free(&co->slots[i].bytes);
     if (r.completed) {
-        if (!co->fl.secagg.enabled && !co->he &&
+        if (!co->fl.secagg.enabled && !co->he && !co->prio &&
             (rc = gdn_aggregator_finish(co->agg, co->aggregate)))
             goto fail;
         gdn_fl_server_step(co->server, gdn_model_params(co->global), co->aggregate);
@@ -1235,6 +1331,9 @@ static void finish_round(coord *co)
     else if (co->he_failed)
         gdn_log(GDN_LOG_WARN, "round %u/%u failed: %s; the model stays", r.round, r.rounds,
                 co->he_why);
+    else if (co->prio && co->updates >= co->cfg->min_clients)
+        gdn_log(GDN_LOG_WARN, "round %u/%u failed: no validated aggregation with the helper; "
+                "the model stays", r.round, r.rounds);
     else
         gdn_log(GDN_LOG_WARN, "round %u/%u failed: %zu updates, fewer than min_clients "
                 "%zu; the model stays", r.round, r.rounds, r.updates, co->cfg->min_clients);
@@ -1301,6 +1400,31 @@ static void on_update(coord *co, conn *c, const gdn_wire_update *u)
         c->slot = -1; /* late: read and drop */
     else if (co->nspare)
         gdn_frame_reasm_give(c->reasm, &co->spare[--co->nspare]);
+    c->update_examples = u->examples;
+    c->update_loss = u->mean_loss;
+}
+
+/* A validated-aggregation report is announced (instead of an Update); its
+ * bytes follow, exactly one report's size. */
+static void on_prio_report(coord *co, conn *c, const gdn_wire_prio_report *u)
+{
+    if (!co->prio || (c->state != C_TRAINING && !(u->round <= co->done || u->round < co->round))) {
+        fail_conn(c, GDN_WIRE_ERR_STATE, "PrioReport without a validated round");
+        return;
+    }
+    if (c->state == C_TRAINING &&
+        (u->round != c->round_sent || u->client_index != c->index_sent)) {
+        fail_conn(c, GDN_WIRE_ERR_STATE, "PrioReport for another round or index");
+        return;
+    }
+    if (u->bytes != co->prio_bytes) {
+        fail_conn(c, GDN_WIRE_ERR_LIMIT, "PrioReport of another size than the round's");
+        return;
+    }
+    if (expect_object(c, u->bytes))
+        return;
+    if (c->state != C_TRAINING)
+        c->slot = -1; /* late: read and drop */
     c->update_examples = u->examples;
     c->update_loss = u->mean_loss;
 }
@@ -1436,6 +1560,11 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
                                                 "certificate's");
             return;
         }
+        if (co->prio && !(m.u.hello.capabilities & GDN_WIRE_CAP_PRIO3)) {
+            fail_conn(c, GDN_WIRE_ERR_STATE, "this federation runs validated (PINE) rounds, "
+                                             "which this owner does not speak");
+            return;
+        }
         if (co->fl.secagg.enabled && !(m.u.hello.capabilities & GDN_WIRE_CAP_SECAGG)) {
             fail_conn(c, GDN_WIRE_ERR_STATE, "this federation runs SecAgg+ rounds, which "
                                              "this owner does not speak");
@@ -1495,6 +1624,11 @@ static void on_message(coord *co, conn *c, const gdn_frame *f)
         if (c->state == C_WELCOMED || c->state == C_HANDSHAKE || !co->he)
             break;
         on_he_phase(co, c, &m.u.he_phase);
+        return;
+    case GDN_WIRE_PRIO_REPORT:
+        if (c->state == C_WELCOMED || c->state == C_HANDSHAKE)
+            break;
+        on_prio_report(co, c, &m.u.prio_report);
         return;
     case GDN_WIRE_COSIGN:
         if (c->state == C_WELCOMED || c->state == C_HANDSHAKE || !co->cfg->ledger)
@@ -1739,7 +1873,8 @@ static int maybe_start(coord *co)
     const gdn_coord_config *cfg = co->cfg;
     size_t ready, want;
 
-    if (co->in_round || co->finishing || co->t_last)
+    if (co->in_round || co->finishing || co->t_last ||
+        (co->prio && gdn_now() < co->prio_retry))
         return 0;
     if (cfg->target_epsilon > 0 && epsilon_after(co, co->done + 1) > cfg->target_epsilon) {
         gdn_log(GDN_LOG_INFO, "privacy budget reached: round %u would spend epsilon %.4g > "
@@ -1796,6 +1931,10 @@ static void describe_config(char *out, size_t cap, const gdn_fl_config *f, unsig
     if (f->he.enabled && n > 0 && (size_t)n < cap) /* only then: older files stay valid */
         snprintf(out + n, cap - (size_t)n, " he=%u:%u:%.9g", holders, f->he.threshold,
                  f->he.clip);
+    if (f->prio.enabled) { /* validated aggregation (absent before it existed) */
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, " prio=%.17g", f->prio.bound);
+    }
 }
 
 static int check_config(const gdn_coord_config *cfg)
@@ -1813,6 +1952,10 @@ static int check_config(const gdn_coord_config *cfg)
         return gdn_error(GDN_EINVAL, "coordinator: %s", f->dp.distributed
                          ? "distributed DP needs SecAgg+ (the noise is in the masked sum)"
                          : "SecAgg+ with client-level DP is distributed DP (--dp distributed)");
+    if (f->prio.enabled && (f->secagg.enabled || f->dp.enabled ||
+                            strcmp(f->aggregator, "mean") != 0))
+        return gdn_error(GDN_EINVAL, "coordinator: validated aggregation (prio) replaces the "
+                         "aggregation: not with SecAgg+, DP or a robust aggregator");
     if (f->secagg.enabled && (strcmp(f->aggregator, "mean") != 0 || !(f->secagg.clip > 0) ||
                               f->secagg.levels < 2))
         return gdn_error(GDN_EINVAL, "coordinator: secure aggregation sums: it needs the "
@@ -1882,6 +2025,7 @@ static void coord_free(coord *co)
     gdn_buf_free(&co->sa_roster);
     gdn_secagg_server_free(co->sa);
     net_he_coord_free(co->he);
+    net_prio_leader_free(co->prio);
     gdn_buf_free(&co->model_bytes);
     gdn_free_aligned(co->scratch);
     gdn_free_aligned(co->aggregate);
@@ -1942,6 +2086,9 @@ static int setup(coord *co, const gdn_coord_config *cfg)
     } else {
         rc = gdn_aggregator_new(&co->agg, co->fl.aggregator, co->dim);
     }
+    if (!rc && co->fl.prio.enabled && !(rc = net_prio_report_bytes(&co->prio_bytes, co->dim,
+                                                                   co->fl.prio.bound)))
+        rc = net_prio_leader_new(&co->prio, cfg);
     if (rc || (rc = gdn_fl_server_new(&co->server, &co->fl.server, co->dim)))
         return rc;
     nstate = gdn_fl_server_nstate(co->server);

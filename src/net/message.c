@@ -20,7 +20,7 @@ typedef enum { TEXT_UTF8, TEXT_ID, TEXT_SPEC } text_kind;
 static const char *const type_names[] = {
     "?", "Hello", "Welcome", "RoundStart", "Update", "Heartbeat",
     "RoundEnd", "Refusal", "Bye", "Error", "SecaggPhase", "LedgerHead", "Cosign",
-    "?", "?", "?", "HePhase"};
+    "PrioReport", "PrioStep", "?", "HePhase"};
 
 /* ---- Errors ---------------------------------------------------------------- */
 
@@ -216,6 +216,11 @@ static int check_round_start(int c, const gdn_wire_round_start *m)
         TRY(check_secagg(c, &m->secagg));
     if (m->aggregation == GDN_WIRE_AGG_HE)
         TRY(check_he(c, &m->he));
+    if (m->aggregation == GDN_WIRE_AGG_PRIO3) {
+        TRY(check_real(c, t, "prio.bound", m->prio.bound, 0, 1, GDN_WIRE_MAX_PRIO_BOUND, 0));
+        if (m->dp.enabled)
+            return bad(c, t, "dp", "DP settings in a validated (prio) round");
+    }
     TRY(check_u64(c, t, "model_stream", m->model_stream, 1, UINT32_MAX));
     TRY(check_payload_bytes(c, t, "model_bytes", m->model_bytes));
     TRY(check_u64(c, t, "deadline_ms", m->deadline_ms, 1, UINT32_MAX));
@@ -307,6 +312,22 @@ static int check_msg(int c, const gdn_wire_msg *m)
         return 0;
     case GDN_WIRE_COSIGN:
         return check_u64(c, m->type, "size", m->u.cosign.size, 1, UINT64_MAX);
+    case GDN_WIRE_PRIO_REPORT: {
+        const gdn_wire_prio_report *r = &m->u.prio_report;
+        TRY(check_u64(c, m->type, "round", r->round, 1, UINT64_MAX));
+        TRY(check_u64(c, m->type, "client_index", r->client_index, 0,
+                      GDN_WIRE_MAX_CLIENT_INDEX));
+        TRY(check_u64(c, m->type, "examples", r->examples, 1, GDN_WIRE_MAX_EXAMPLES));
+        TRY(check_real(c, m->type, "mean_loss", r->mean_loss, 0, 0, INFINITY, 0));
+        TRY(check_u64(c, m->type, "stream", r->stream, 1, UINT32_MAX));
+        return check_u64(c, m->type, "bytes", r->bytes, 1, GDN_WIRE_MAX_PRIO_BYTES);
+    }
+    case GDN_WIRE_PRIO_STEP:
+        TRY(check_u64(c, m->type, "round", m->u.prio_step.round, 1, UINT64_MAX));
+        TRY(check_u64(c, m->type, "step", m->u.prio_step.step, 1, GDN_WIRE_MAX_PRIO_STEP));
+        TRY(check_u64(c, m->type, "stream", m->u.prio_step.stream, 1, UINT32_MAX));
+        return check_u64(c, m->type, "bytes", m->u.prio_step.bytes, 1,
+                         GDN_WIRE_MAX_PRIO_BYTES);
     case GDN_WIRE_ERROR:
         TRY(check_u64(c, m->type, "code", (unsigned)m->u.error.code, GDN_WIRE_ERR_PROTOCOL,
                       GDN_WIRE_ERR_INTERNAL));
@@ -355,6 +376,7 @@ static int from_round_start(gdn_wire_round_start *o, const Guardian__RoundStart 
     TRY(no_unknown(p->dp ? &p->dp->base : NULL, t, "dp"));
     TRY(no_unknown(p->secagg ? &p->secagg->base : NULL, t, "secagg"));
     TRY(no_unknown(p->he ? &p->he->base : NULL, t, "he"));
+    TRY(no_unknown(p->prio ? &p->prio->base : NULL, t, "prio"));
     o->round = p->round;
     o->seed = p->seed;
     o->client_index = p->client_index;
@@ -403,6 +425,14 @@ static int from_round_start(gdn_wire_round_start *o, const Guardian__RoundStart 
         o->he.clip = p->he->clip;
         o->he.weight_scale = p->he->weight_scale;
         TRY(get_bytes(o->he.key_id, GDN_WIRE_HE_KEY_ID_BYTES, t, "he.key_id", p->he->key_id));
+    }
+    if ((p->prio != NULL) != (p->aggregation == GUARDIAN__AGGREGATION__AGGREGATION_PRIO3))
+        return bad(GDN_EFORMAT, t, "prio",
+                   p->prio ? "present but aggregation is not prio3"
+                           : "missing for a prio3 round");
+    if (p->prio) {
+        o->prio.bound = p->prio->bound;
+        TRY(get_bytes(o->prio.helper_key, 32, t, "prio.helper_key", p->prio->helper_key));
     }
     o->model_stream = p->model_stream;
     o->model_bytes = p->model_bytes;
@@ -524,6 +554,24 @@ static int from_envelope(gdn_wire_msg *o, const Guardian__Envelope *e)
         TRY(no_unknown(&e->cosign->base, t, ""));
         o->u.cosign.size = e->cosign->size;
         return get_bytes(o->u.cosign.cosig, GDN_WIRE_COSIG_BYTES, t, "cosig", e->cosign->cosig);
+    case GUARDIAN__ENVELOPE__BODY_PRIO_REPORT: {
+        const Guardian__PrioReport *p = e->prio_report;
+        TRY(no_unknown(&p->base, t, ""));
+        o->u.prio_report.round = p->round;
+        o->u.prio_report.client_index = p->client_index;
+        o->u.prio_report.examples = p->examples;
+        o->u.prio_report.mean_loss = p->mean_loss;
+        o->u.prio_report.stream = p->stream;
+        o->u.prio_report.bytes = p->bytes;
+        return 0;
+    }
+    case GUARDIAN__ENVELOPE__BODY_PRIO_STEP:
+        TRY(no_unknown(&e->prio_step->base, t, ""));
+        o->u.prio_step.round = e->prio_step->round;
+        o->u.prio_step.step = e->prio_step->step;
+        o->u.prio_step.stream = e->prio_step->stream;
+        o->u.prio_step.bytes = e->prio_step->bytes;
+        return 0;
     case GUARDIAN__ENVELOPE__BODY_ERROR:
         TRY(no_unknown(&e->error->base, t, ""));
         o->u.error.code = (gdn_wire_error_code)e->error->code;
@@ -556,6 +604,9 @@ typedef struct pb_msgs {
     Guardian__Cosign cosign;
     Guardian__HeParams he;
     Guardian__HePhase he_phase;
+    Guardian__PrioParams prio;
+    Guardian__PrioReport prio_report;
+    Guardian__PrioStep prio_step;
 } pb_msgs;
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
@@ -613,6 +664,12 @@ static void to_round_start(pb_msgs *b, const gdn_wire_round_start *m)
         b->he.weight_scale = m->he.weight_scale;
         b->he.key_id = bin(m->he.key_id, GDN_WIRE_HE_KEY_ID_BYTES);
         p->he = &b->he;
+    }
+    if (m->aggregation == GDN_WIRE_AGG_PRIO3) {
+        guardian__prio_params__init(&b->prio);
+        b->prio.bound = m->prio.bound;
+        b->prio.helper_key = bin(m->prio.helper_key, 32);
+        p->prio = &b->prio;
     }
     p->model_stream = m->model_stream;
     p->model_bytes = m->model_bytes;
@@ -725,6 +782,24 @@ static void to_envelope(pb_msgs *b, const gdn_wire_msg *m)
         b->cosign.size = m->u.cosign.size;
         b->cosign.cosig = bin(m->u.cosign.cosig, GDN_WIRE_COSIG_BYTES);
         b->env.cosign = &b->cosign;
+        break;
+    case GDN_WIRE_PRIO_REPORT:
+        guardian__prio_report__init(&b->prio_report);
+        b->prio_report.round = m->u.prio_report.round;
+        b->prio_report.client_index = m->u.prio_report.client_index;
+        b->prio_report.examples = m->u.prio_report.examples;
+        b->prio_report.mean_loss = m->u.prio_report.mean_loss;
+        b->prio_report.stream = m->u.prio_report.stream;
+        b->prio_report.bytes = m->u.prio_report.bytes;
+        b->env.prio_report = &b->prio_report;
+        break;
+    case GDN_WIRE_PRIO_STEP:
+        guardian__prio_step__init(&b->prio_step);
+        b->prio_step.round = m->u.prio_step.round;
+        b->prio_step.step = m->u.prio_step.step;
+        b->prio_step.stream = m->u.prio_step.stream;
+        b->prio_step.bytes = m->u.prio_step.bytes;
+        b->env.prio_step = &b->prio_step;
         break;
     case GDN_WIRE_ERROR:
         guardian__error__init(&b->error);

@@ -13,6 +13,7 @@
 
 #include "net/he.h"
 #include "net/internal.h"
+#include "net/prio.h"
 #include "guardian/federation.h"
 #include "guardian/secagg.h"
 
@@ -338,6 +339,30 @@ static int send_update(owner *o, const gdn_wire_round_start *rs, double loss)
     m.u.update.update_stream = 1;
     m.u.update.update_bytes = (uint64_t)o->dim * 4;
     if (!(rc = gdn_wire_floats_encode(&payload, gdn_model_params(o->model), o->dim)))
+        rc = send_object(o, &m, 1, &payload);
+    gdn_buf_free(&payload);
+    return rc;
+}
+
+/* A validated round's report instead of an Update (net/prio.c): clipped,
+ * sharded, the helper's share sealed to the helper this owner pins. */
+static int send_prio_report(owner *o, const gdn_wire_round_start *rs, double loss)
+{
+    gdn_wire_msg m;
+    gdn_buf payload = {0};
+    int rc = net_prio_owner_report(&payload, rs, o->cfg->helper_pin,
+                                   gdn_model_params(o->model), o->global, o->dim,
+                                   o->cfg->attack_scale);
+
+    memset(&m, 0, sizeof m);
+    m.type = GDN_WIRE_PRIO_REPORT;
+    m.u.prio_report.round = rs->round;
+    m.u.prio_report.client_index = rs->client_index;
+    m.u.prio_report.examples = o->n;
+    m.u.prio_report.mean_loss = loss;
+    m.u.prio_report.stream = 1;
+    m.u.prio_report.bytes = payload.len;
+    if (!rc)
         rc = send_object(o, &m, 1, &payload);
     gdn_buf_free(&payload);
     return rc;
@@ -700,12 +725,25 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
     if (o->he)
         net_he_owner_seen_round(o->he, rs->round);
     if (rs->aggregation == GDN_WIRE_AGG_HE && !o->he)
-        return refuse(o, rs->round, "capabilities", "this owner takes part in plain and "
-                      "SecAgg+ rounds only (HE needs join --state)");
-    if (rs->aggregation != GDN_WIRE_AGG_PLAIN && rs->aggregation != GDN_WIRE_AGG_SECAGG &&
-        rs->aggregation != GDN_WIRE_AGG_HE)
         return refuse(o, rs->round, "capabilities", "this owner takes part in plain, "
-                      "SecAgg+ and HE rounds only (no Prio3 over the network yet)");
+                      "SecAgg+ and validated rounds only (HE needs join --state)");
+    if (rs->aggregation == GDN_WIRE_AGG_PRIO3) { /* the helper must be the pinned one */
+        uint8_t fp[GDN_NET_FINGERPRINT_BYTES];
+        char hex[GDN_NET_FINGERPRINT_HEX_BYTES], msg[300];
+        net_prio_key_fingerprint(fp, rs->prio.helper_key);
+        gdn_net_fingerprint_hex(hex, fp);
+        if (!cfg->helper_pin || sodium_memcmp(fp, cfg->helper_pin, sizeof fp) != 0) {
+            snprintf(msg, sizeof msg, "the coordinator announces helper %s, %s", hex,
+                     cfg->helper_pin ? "not the one this owner pins (--helper-pin)"
+                                     : "and this owner pins none (--helper-pin)");
+            return refuse(o, rs->round, "prio-helper", msg);
+        }
+        if (cfg->prio_bound > 0 && rs->prio.bound != cfg->prio_bound) {
+            snprintf(msg, sizeof msg, "norm bound %g, this owner expects %g", rs->prio.bound,
+                     cfg->prio_bound);
+            return refuse(o, rs->round, "prio-bound", msg);
+        }
+    }
     if (cfg->admit && cfg->admit(cfg->ctx, rule, why, sizeof why, rs, o->coord_fp))
         return refuse(o, rs->round, rule[0] ? rule : "policy", why);
     if (rs->aggregation == GDN_WIRE_AGG_SECAGG)
@@ -756,11 +794,19 @@ static int take_round(owner *o, const gdn_wire_round_start *rs)
     }
     if (rs->aggregation == GDN_WIRE_AGG_HE)
         return send_he_update(o, rs, job.loss);
-    if ((rc = send_update(o, rs, job.loss)))
+    if (rs->aggregation == GDN_WIRE_AGG_PRIO3)
+        rc = send_prio_report(o, rs, job.loss);
+    else if (cfg->attack_scale != 0 && cfg->attack_scale != 1) {
+        gdn_fl_attack_update(gdn_model_params(o->model), o->global, o->dim, cfg->attack_scale);
+        rc = send_update(o, rs, job.loss);
+    } else
+        rc = send_update(o, rs, job.loss);
+    if (rc)
         return rc;
     gdn_log(GDN_LOG_INFO, "round %llu: trained on %zu examples as owner %llu, loss %.4f "
-            "(%.2f s); update sent", (unsigned long long)rs->round, o->n,
-            (unsigned long long)rs->client_index, job.loss, gdn_now() - t0);
+            "(%.2f s); %s sent", (unsigned long long)rs->round, o->n,
+            (unsigned long long)rs->client_index, job.loss, gdn_now() - t0,
+            rs->aggregation == GDN_WIRE_AGG_PRIO3 ? "validated report" : "update");
     return 0;
 }
 
@@ -843,7 +889,7 @@ static int hello(owner *o)
     m.u.hello.protocol_version = GDN_WIRE_VERSION;
     memcpy(m.u.hello.client_fingerprint, o->fp, sizeof o->fp);
     m.u.hello.examples = o->n;
-    m.u.hello.capabilities = GDN_WIRE_CAP_SECAGG | GDN_WIRE_CAP_DP;
+    m.u.hello.capabilities = GDN_WIRE_CAP_SECAGG | GDN_WIRE_CAP_DP | GDN_WIRE_CAP_PRIO3;
     if (o->he) {
         m.u.hello.capabilities |= GDN_WIRE_CAP_HE;
         net_he_owner_session(o->he, o->coord_fp);
@@ -898,9 +944,9 @@ static int session(owner *o)
                         e->outcome == GDN_WIRE_OUTCOME_COMPLETED ? "completed" : "failed",
                         e->cohort, 100 * e->test_accuracy);
             else
-                gdn_log(GDN_LOG_INFO, "round %llu %s: %u updates", (unsigned long long)e->round,
+                gdn_log(GDN_LOG_INFO, "round %llu %s: %u updates%s%s", (unsigned long long)e->round,
                         e->outcome == GDN_WIRE_OUTCOME_COMPLETED ? "completed" : "failed",
-                        e->cohort);
+                        e->cohort, e->message[0] ? "; " : "", e->message);
         } else if (m.type == GDN_WIRE_LEDGER_HEAD) {
             if ((rc = ledger_head(o, &m.u.ledger_head)))
                 break;
