@@ -1012,7 +1012,7 @@ static void one_blas_thread(char **argv)
 
 int main(int argc, char **argv)
 {
-    long clients = 1000, rounds = 5, runs = 3;
+    long clients = 1000, rounds = 20, runs = 3;
     const char *guardian = getenv("GDN_GUARDIAN");
     const char *tmp = getenv("TMPDIR");
     char dir[512];

@@ -92,7 +92,7 @@ done
 "${run_env[@]}" "$BUILD/bench/ledger"
 
 # Networked federation: guardian serve's CPU, memory and wire bytes per owner per round (1,000 owners on loopback).
-"${run_env[@]}" GDN_GUARDIAN="$BUILD/guardian" "$BUILD/bench/federation" --clients 1000 --rounds 5 --runs 1
+"${run_env[@]}" GDN_GUARDIAN="$BUILD/guardian" "$BUILD/bench/federation" --clients 1000 --rounds 20 --runs 1
 
 # Federated simulation: seconds per round and memory, Guardian vs a PyTorch FedAvg loop.
 bash bench/simulate.sh --keep-env="$keep_env"
