@@ -33,6 +33,9 @@ int gdn_test_spawn(const char *args, const char *log, const char *env);
 int gdn_test_wait(int pid, double timeout);
 /* Waits up to timeout seconds until the file at path contains needle. */
 int gdn_test_wait_file(const char *path, const char *needle, double timeout);
+/* The port a server logged ("listening on port N") to the file at path
+ * within 60 s; 0 if none. */
+unsigned gdn_test_wait_port(const char *path);
 
 #define GDN_TEST(name)                                                        \
     static void test_##name(void);                                            \

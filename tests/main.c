@@ -155,6 +155,22 @@ int gdn_test_wait_file(const char *path, const char *needle, double timeout)
     return 1;
 }
 
+unsigned gdn_test_wait_port(const char *path)
+{
+    gdn_buf b = {0};
+    unsigned port = 0;
+
+    if (!gdn_test_wait_file(path, "listening on port ", 60))
+        return 0;
+    if (gdn_file_read(&b, path, 1 << 20) == 0 && gdn_buf_append(&b, "", 1) == 0) {
+        const char *p = strstr((const char *)b.data, "listening on port ");
+        if (p)
+            port = (unsigned)strtoul(p + 18, NULL, 10);
+    }
+    gdn_buf_free(&b);
+    return port;
+}
+
 static int by_name(const void *a, const void *b)
 {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;

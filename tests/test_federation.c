@@ -110,23 +110,6 @@ static int make_federation(fed *f, const char *name)
     return gdn_net_ca_revoke(NULL, NULL, ca, cert, 0) ? -1 : 0;
 }
 
-/* The port the coordinator printed ("listening on port N"), 0 if none in time. */
-static unsigned wait_port(const char *log)
-{
-    gdn_buf b = {0};
-    unsigned port = 0;
-
-    if (!gdn_test_wait_file(log, "listening on port ", 60))
-        return 0;
-    if (gdn_file_read(&b, log, 1 << 20) == 0 && gdn_buf_append(&b, "", 1) == 0) {
-        const char *p = strstr((const char *)b.data, "listening on port ");
-        if (p)
-            port = (unsigned)strtoul(p + 18, NULL, 10);
-    }
-    gdn_buf_free(&b);
-    return port;
-}
-
 static int spawn_serve(const fed *f, const char *extra, unsigned port, const char *log)
 {
     char args[4096];
@@ -213,7 +196,7 @@ static unsigned start_federation(fed *f, const char *name, const char *serve_arg
     unsigned port;
 
     snprintf(log, sizeof log, "%s/serve.log", f->dir);
-    if ((*serve = spawn_serve(f, serve_args, 0, log)) <= 0 || !(port = wait_port(log)))
+    if ((*serve = spawn_serve(f, serve_args, 0, log)) <= 0 || !(port = gdn_test_wait_port(log)))
         return 0;
     for (int i = 0; i < OWNERS; i++) {
         snprintf(log, sizeof log, "%s/%s-o%d.log", f->dir, name, i);
@@ -254,7 +237,7 @@ GDN_TEST(federation_matches_simulate)
                  f.dir, f.dir);
         CHECK((serve = gdn_test_spawn(args, log, NULL)) > 0);
     }
-    CHECK((port = wait_port(log)) > 0);
+    CHECK((port = gdn_test_wait_port(log)) > 0);
     start_owners(&f, owners, port, "sim");
     CHECK(gdn_test_wait(serve, 120) == 0);
     CHECK(wait_owners(owners) == 0);
@@ -382,7 +365,7 @@ GDN_TEST(federation_refuses_strangers_and_garbage)
     CHECK(make_federation(&f, "fed-refuse") == 0);
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
     CHECK((serve = spawn_serve(&f, "--rounds 1", 0, log)) > 0);
-    CHECK((port = wait_port(log)) > 0);
+    CHECK((port = gdn_test_wait_port(log)) > 0);
 
     /* another CA's certificate, and a revoked one */
     CHECK(stranger(&f, port));
@@ -465,7 +448,7 @@ GDN_TEST(federation_limits_and_state_checks)
     snprintf(log, sizeof log, "%s/serve.log", f.dir);
     CHECK((serve = spawn_serve(&f, "--rounds 1 --max-connections 2 --heartbeat 0.2 "
                                    "--idle-timeout 0.6", 0, log)) > 0);
-    CHECK((port = wait_port(log)) > 0);
+    CHECK((port = gdn_test_wait_port(log)) > 0);
     for (int i = 0; i < 4; i++)
         CHECK(gdn_net_connect(&fds[i], "127.0.0.1", (uint16_t)port, 5000) == 0);
     CHECK(gdn_test_wait_file(log, "2 connections open, the limit", 10));
@@ -611,7 +594,7 @@ GDN_TEST(federation_policy_ledger_and_split_view)
              "serve --key %s/coord --owners %s --port %u --out %s/rewritten %s --rounds 2",
              f.dir, f.fps, port, f.dir, FL_ARGS);
     CHECK((serve = gdn_test_spawn(args, log, NULL)) > 0);
-    CHECK(wait_port(log) == port);
+    CHECK(gdn_test_wait_port(log) == port);
     start_owners(&f, owners, port, "rewritten");
     for (int i = 0; i < OWNERS; i++)
         CHECK(gdn_test_wait(owners[i], 60) == 1);

@@ -76,22 +76,6 @@ static int make_pfed(pfed *f, const char *name)
     return 0;
 }
 
-static unsigned wait_port(const char *log)
-{
-    gdn_buf b = {0};
-    unsigned port = 0;
-
-    if (!gdn_test_wait_file(log, "listening on port ", 60))
-        return 0;
-    if (gdn_file_read(&b, log, 1 << 20) == 0 && gdn_buf_append(&b, "", 1) == 0) {
-        const char *p = strstr((const char *)b.data, "listening on port ");
-        if (p)
-            port = (unsigned)strtoul(p + 18, NULL, 10);
-    }
-    gdn_buf_free(&b);
-    return port;
-}
-
 /* The helper; its port (0 on failure). */
 static unsigned start_helper(const pfed *f, int *pid, const char *env, const char *leader)
 {
@@ -103,7 +87,7 @@ static unsigned start_helper(const pfed *f, int *pid, const char *env, const cha
     unlink(log); /* wait_port must not read an earlier run's port */
     if ((*pid = gdn_test_spawn(args, log, env)) <= 0)
         return 0;
-    return wait_port(log);
+    return gdn_test_wait_port(log);
 }
 
 /* The leader with the helper at helper_port; its port (0 on failure). */
@@ -121,7 +105,7 @@ static unsigned start_leader(const pfed *f, int *pid, unsigned helper_port, cons
     unlink(log);
     if ((*pid = gdn_test_spawn(args, log, NULL)) <= 0)
         return 0;
-    return wait_port(log);
+    return gdn_test_wait_port(log);
 }
 
 /* Owner i joins; `extra`: more flags (an attack, another pin). */

@@ -269,29 +269,6 @@ record:
     return 0;
 }
 
-static int parse_server(const char *s, char *host, size_t cap, uint16_t *port)
-{
-    const char *colon = strrchr(s, ':');
-    char *end;
-    unsigned long p;
-    size_t len;
-
-    if (!colon || colon == s)
-        return -1;
-    p = strtoul(colon + 1, &end, 10);
-    if (*end || p == 0 || p > 65535)
-        return -1;
-    len = (size_t)(colon - s);
-    if (s[0] == '[' && colon[-1] == ']') /* [::1]:7800 */
-        s++, len -= 2;
-    if (len + 1 > cap)
-        return -1;
-    memcpy(host, s, len);
-    host[len] = '\0';
-    *port = (uint16_t)p;
-    return 0;
-}
-
 int cli_join(cli_opt *opts)
 {
     gdn_owner_config cfg;
@@ -313,7 +290,7 @@ int cli_join(cli_opt *opts)
         fprintf(stderr, "guardian join: --server HOST:PORT and --key DIR are required\n");
         return GDN_EINVAL;
     }
-    if (parse_server(cli_str(opts, "server"), host, sizeof host, &cfg.port)) {
+    if (cli_parse_host_port(cli_str(opts, "server"), host, sizeof host, &cfg.port)) {
         fprintf(stderr, "guardian join: --server %s: expected HOST:PORT\n",
                 cli_str(opts, "server"));
         return GDN_EINVAL;

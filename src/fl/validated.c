@@ -23,14 +23,11 @@
 #define VERIFY_KEY_MAX 32
 
 struct gdn_fl_prio {
-    gdn_pine *vdaf;
-    size_t dim, cap, count, rejected;
-    double bound;
-    unsigned frac_bits;
+    gdn_fl_pine *pine;             /* the instance, and one update's room */
+    size_t cap, count, rejected;
     gdn_buf *pub, *leader, *helper; /* cap reports each */
     uint8_t (*nonce)[GDN_PRIO3_NONCE_BYTES];
     uint8_t *ok;                   /* the client could shard its report */
-    double *u;                     /* dim: one update */
 };
 
 static unsigned frac_bits_for(double bound)
@@ -69,6 +66,42 @@ static int pine_for(gdn_pine **out, unsigned *frac, size_t dim, double bound)
     return gdn_pine_new(out, &pp);
 }
 
+struct gdn_fl_pine {
+    gdn_pine *vdaf;
+    size_t dim;
+    double bound;
+    unsigned frac_bits;
+    double *u; /* dim */
+};
+
+int gdn_fl_pine_new(gdn_fl_pine **out, size_t dim, double bound)
+{
+    gdn_fl_pine *p = calloc(1, sizeof *p);
+    int rc;
+    *out = NULL;
+    if (!p)
+        return GDN_ENOMEM;
+    p->dim = dim, p->bound = bound;
+    rc = pine_for(&p->vdaf, &p->frac_bits, dim, bound);
+    if (!rc && !(p->u = malloc(dim * sizeof *p->u)))
+        rc = GDN_ENOMEM;
+    if (rc) {
+        gdn_fl_pine_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void gdn_fl_pine_free(gdn_fl_pine *p)
+{
+    if (!p)
+        return;
+    gdn_pine_free(p->vdaf);
+    free(p->u);
+    free(p);
+}
+
 int gdn_fl_prio_new(gdn_fl_prio **out, size_t dim, double bound)
 {
     gdn_fl_prio *p;
@@ -77,11 +110,7 @@ int gdn_fl_prio_new(gdn_fl_prio **out, size_t dim, double bound)
     p = calloc(1, sizeof *p);
     if (!p)
         return GDN_ENOMEM;
-    p->dim = dim, p->bound = bound;
-    rc = pine_for(&p->vdaf, &p->frac_bits, dim, bound);
-    if (!rc && !(p->u = malloc(dim * sizeof *p->u)))
-        rc = GDN_ENOMEM;
-    if (rc) {
+    if ((rc = gdn_fl_pine_new(&p->pine, dim, bound))) {
         gdn_fl_prio_free(p);
         return rc;
     }
@@ -106,12 +135,11 @@ void gdn_fl_prio_free(gdn_fl_prio *p)
     if (!p)
         return;
     free_reports(p);
-    gdn_pine_free(p->vdaf);
-    free(p->u);
+    gdn_fl_pine_free(p->pine);
     free(p);
 }
 
-unsigned gdn_fl_prio_frac_bits(const gdn_fl_prio *p) { return p->frac_bits; }
+unsigned gdn_fl_prio_frac_bits(const gdn_fl_prio *p) { return p->pine->frac_bits; }
 
 int gdn_fl_prio_begin(gdn_fl_prio *p, size_t cohort)
 {
@@ -168,12 +196,13 @@ int gdn_fl_prio_add(gdn_fl_prio *p, const float *vec, const float *global, gdn_r
     int rc;
     if (i >= p->cap)
         return gdn_error(GDN_ESTATE, "prio: more reports than the cohort");
-    for (size_t c = 0; c < p->dim; c++)
-        p->u[c] = (double)vec[c] - (double)global[c];
+    for (size_t c = 0; c < p->pine->dim; c++)
+        p->pine->u[c] = (double)vec[c] - (double)global[c];
     gdn_rng_bytes(rng, p->nonce[i], GDN_PRIO3_NONCE_BYTES);
     p->pub[i].len = p->leader[i].len = p->helper[i].len = 0;
     in[0] = p->leader[i], in[1] = p->helper[i];
-    rc = shard_report(p->vdaf, &p->pub[i], in, p->u, p->dim, p->nonce[i], 1, rng);
+    rc = shard_report(p->pine->vdaf, &p->pub[i], in, p->pine->u, p->pine->dim, p->nonce[i], 1,
+                      rng);
     p->leader[i] = in[0], p->helper[i] = in[1];
     /* A report that cannot even be encoded (entries beyond 2^62 units) is
      * not sent: it is dropped like a rejected one. */
@@ -200,7 +229,7 @@ static void apply_mean(float *out, const float *global, const double *u, size_t 
 int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng *rng,
                        size_t *rejected)
 {
-    const gdn_pine *v = p->vdaf;
+    const gdn_pine *v = p->pine->vdaf;
     size_t os = gdn_pine_out_share_size(v), accepted = 0;
     uint8_t key[VERIFY_KEY_MAX];
     uint8_t *agg[2] = {calloc(1, os), calloc(1, os)};
@@ -242,13 +271,13 @@ int gdn_fl_prio_finish(gdn_fl_prio *p, float *out, const float *global, gdn_rng 
         }
     }
     if (accepted == 0) {
-        memcpy(out, global, p->dim * sizeof *out);
+        memcpy(out, global, p->pine->dim * sizeof *out);
     } else {
         const uint8_t *ptr[2] = {agg[0], agg[1]};
         size_t lens[2] = {os, os};
-        if ((rc = gdn_pine_unshard(v, p->u, p->dim, ptr, lens, 2)))
+        if ((rc = gdn_pine_unshard(v, p->pine->u, p->pine->dim, ptr, lens, 2)))
             goto done;
-        apply_mean(out, global, p->u, p->dim, accepted);
+        apply_mean(out, global, p->pine->u, p->pine->dim, accepted);
     }
     *rejected = p->rejected;
 done:
@@ -265,41 +294,6 @@ done:
  * shares of the reports both accept, the leader unshards. Bytes in, bytes
  * out: the transport is the caller's (net/). */
 
-struct gdn_fl_pine {
-    gdn_pine *vdaf;
-    size_t dim;
-    double bound;
-    unsigned frac_bits;
-    double *u; /* dim */
-};
-
-int gdn_fl_pine_new(gdn_fl_pine **out, size_t dim, double bound)
-{
-    gdn_fl_pine *p = calloc(1, sizeof *p);
-    int rc;
-    *out = NULL;
-    if (!p)
-        return GDN_ENOMEM;
-    p->dim = dim, p->bound = bound;
-    rc = pine_for(&p->vdaf, &p->frac_bits, dim, bound);
-    if (!rc && !(p->u = malloc(dim * sizeof *p->u)))
-        rc = GDN_ENOMEM;
-    if (rc) {
-        gdn_fl_pine_free(p);
-        return rc;
-    }
-    *out = p;
-    return 0;
-}
-
-void gdn_fl_pine_free(gdn_fl_pine *p)
-{
-    if (!p)
-        return;
-    gdn_pine_free(p->vdaf);
-    free(p->u);
-    free(p);
-}
 
 size_t gdn_fl_pine_size(const gdn_fl_pine *p, gdn_fl_pine_part part)
 {
