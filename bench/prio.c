@@ -10,6 +10,10 @@
  *                 multiplications; client_ratio and verify_ratio: client_s
  *                 and verify_s over mul_chain_s (the per-element cost in
  *                 Field128 multiplications).
+ *   prio_xof      first, per XOF: ns_per_byte of its output (thread CPU),
+ *                 beside mul_chain_ns, one multiplication of the chain: the
+ *                 floor under shares expanded from seeds and PINE's
+ *                 wraparound vectors (docs: bench/README.md).
  *
  *   build/bench/prio [--quick] [--runs N] [--min-len N] [--max-len N]
  *
@@ -59,6 +63,27 @@ static double mul_chain(size_t n)
     volatile uint64_t sink = x.v[0];
     (void)sink;
     return t;
+}
+
+/* Thread CPU nanoseconds per byte of an XOF's output (1 MiB after a
+ * warm-up): the floor under every share expanded from a seed. */
+static double xof_ns_per_byte(prio_xof_id id)
+{
+    static uint8_t buf[1 << 20];
+    uint8_t seed[PRIO_SEED_MAX] = {7};
+    prio_xof x;
+    double t0, t = 0;
+
+    if (prio_xof_init(&x, id, seed, prio_xof_seed_size(id), (const uint8_t *)"bench", 5, NULL,
+                      0) || prio_xof_next(&x, buf, 4096))
+        return NAN;
+    t0 = now();
+    for (int i = 0; i < 16; i++)
+        if (prio_xof_next(&x, buf, sizeof buf))
+            t = NAN;
+    t += now() - t0;
+    prio_xof_free(&x);
+    return t * 1e9 / (16.0 * sizeof buf);
 }
 
 typedef struct sample {
@@ -193,6 +218,17 @@ int main(int argc, char **argv)
     const size_t lens[3] = {1000, 100000, 1000000};
     gdn_rng rng;
     gdn_rng_init_seed(&rng, 1);
+    {
+        static const struct { prio_xof_id id; const char *name; } xofs[3] = {
+            {PRIO_XOF_TURBOSHAKE128, "turboshake128"},
+            {PRIO_XOF_TURBOSHAKE128_V11, "turboshake128_draft11"},
+            {PRIO_XOF_HMAC_SHA256_AES128, "hmac_sha256_aes128"}};
+        double mul = mul_chain(1000000) / 1e6 * 1e9;
+        for (int k = 0; k < 3; k++)
+            printf("{\"bench\":\"prio_xof\",\"xof\":\"%s\",\"ns_per_byte\":%.4f,"
+                   "\"mul_chain_ns\":%.3f}\n", xofs[k].name, xof_ns_per_byte(xofs[k].id), mul);
+        fflush(stdout);
+    }
     for (size_t li = 0; li < 3; li++) {
         size_t n = lens[li];
         if (n > max_len)
