@@ -21,36 +21,80 @@ static const uint64_t keccak_rc[24] = {
     0x000000000000800aULL, 0x800000008000000aULL, 0x8000000080008081ULL,
     0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL};
 
-/* rho offsets, indexed by lane x + 5y (FIPS 202 §3.2.2). */
-static const unsigned keccak_rho[25] = {0,  1,  62, 28, 27, 36, 44, 6,  55,
-                                        20, 3,  10, 43, 25, 39, 41, 45, 15,
-                                        21, 8,  18, 2,  61, 56, 14};
-
-static uint64_t rotl(uint64_t x, unsigned n)
-{
-    return n ? (x << n) | (x >> (64 - n)) : x;
-}
-
+/* Keccak-p[1600, 12] (FIPS 202 §3.3, RFC 9861 §2.2), written out lane by
+ * lane: thetas column parities, then rho and pi together (lane x + 5y
+ * rotated by its rho offset lands at y + 5 ((2x + 3y) mod 5)), chi row by
+ * row, iota. */
+#define ROL(v, n) (((v) << (n)) | ((v) >> (64 - (n))))
 static void keccak_p12(uint64_t a[25])
 {
     uint64_t b[25], c[5], d[5];
+
     for (int round = 12; round < 24; round++) {
-        for (int x = 0; x < 5; x++) /* theta */
-            c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
-        for (int x = 0; x < 5; x++)
-            d[x] = c[(x + 4) % 5] ^ rotl(c[(x + 1) % 5], 1);
-        for (int i = 0; i < 25; i++)
-            a[i] ^= d[i % 5];
-        /* rho and pi: B[y, 2x + 3y] = rot(A[x, y], r[x, y]). */
-        for (int x = 0; x < 5; x++)
-            for (int y = 0; y < 5; y++)
-                b[y + 5 * ((2 * x + 3 * y) % 5)] = rotl(a[x + 5 * y], keccak_rho[x + 5 * y]);
-        for (int y = 0; y < 5; y++) /* chi */
-            for (int x = 0; x < 5; x++)
-                a[x + 5 * y] = b[x + 5 * y] ^ (~b[(x + 1) % 5 + 5 * y] & b[(x + 2) % 5 + 5 * y]);
-        a[0] ^= keccak_rc[round]; /* iota */
+        c[0] = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];
+        c[1] = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];
+        c[2] = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];
+        c[3] = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23];
+        c[4] = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];
+        d[0] = c[4] ^ ROL(c[1], 1);
+        d[1] = c[0] ^ ROL(c[2], 1);
+        d[2] = c[1] ^ ROL(c[3], 1);
+        d[3] = c[2] ^ ROL(c[4], 1);
+        d[4] = c[3] ^ ROL(c[0], 1);
+        b[0] = a[0] ^ d[0];
+        b[10] = ROL(a[1] ^ d[1], 1);
+        b[20] = ROL(a[2] ^ d[2], 62);
+        b[5] = ROL(a[3] ^ d[3], 28);
+        b[15] = ROL(a[4] ^ d[4], 27);
+        b[16] = ROL(a[5] ^ d[0], 36);
+        b[1] = ROL(a[6] ^ d[1], 44);
+        b[11] = ROL(a[7] ^ d[2], 6);
+        b[21] = ROL(a[8] ^ d[3], 55);
+        b[6] = ROL(a[9] ^ d[4], 20);
+        b[7] = ROL(a[10] ^ d[0], 3);
+        b[17] = ROL(a[11] ^ d[1], 10);
+        b[2] = ROL(a[12] ^ d[2], 43);
+        b[12] = ROL(a[13] ^ d[3], 25);
+        b[22] = ROL(a[14] ^ d[4], 39);
+        b[23] = ROL(a[15] ^ d[0], 41);
+        b[8] = ROL(a[16] ^ d[1], 45);
+        b[18] = ROL(a[17] ^ d[2], 15);
+        b[3] = ROL(a[18] ^ d[3], 21);
+        b[13] = ROL(a[19] ^ d[4], 8);
+        b[14] = ROL(a[20] ^ d[0], 18);
+        b[24] = ROL(a[21] ^ d[1], 2);
+        b[9] = ROL(a[22] ^ d[2], 61);
+        b[19] = ROL(a[23] ^ d[3], 56);
+        b[4] = ROL(a[24] ^ d[4], 14);
+        a[0] = b[0] ^ (~b[1] & b[2]);
+        a[1] = b[1] ^ (~b[2] & b[3]);
+        a[2] = b[2] ^ (~b[3] & b[4]);
+        a[3] = b[3] ^ (~b[4] & b[0]);
+        a[4] = b[4] ^ (~b[0] & b[1]);
+        a[5] = b[5] ^ (~b[6] & b[7]);
+        a[6] = b[6] ^ (~b[7] & b[8]);
+        a[7] = b[7] ^ (~b[8] & b[9]);
+        a[8] = b[8] ^ (~b[9] & b[5]);
+        a[9] = b[9] ^ (~b[5] & b[6]);
+        a[10] = b[10] ^ (~b[11] & b[12]);
+        a[11] = b[11] ^ (~b[12] & b[13]);
+        a[12] = b[12] ^ (~b[13] & b[14]);
+        a[13] = b[13] ^ (~b[14] & b[10]);
+        a[14] = b[14] ^ (~b[10] & b[11]);
+        a[15] = b[15] ^ (~b[16] & b[17]);
+        a[16] = b[16] ^ (~b[17] & b[18]);
+        a[17] = b[17] ^ (~b[18] & b[19]);
+        a[18] = b[18] ^ (~b[19] & b[15]);
+        a[19] = b[19] ^ (~b[15] & b[16]);
+        a[20] = b[20] ^ (~b[21] & b[22]);
+        a[21] = b[21] ^ (~b[22] & b[23]);
+        a[22] = b[22] ^ (~b[23] & b[24]);
+        a[23] = b[23] ^ (~b[24] & b[20]);
+        a[24] = b[24] ^ (~b[20] & b[21]);
+        a[0] ^= keccak_rc[round];
     }
 }
+#undef ROL
 
 static void xor_byte(uint64_t a[25], size_t pos, uint8_t v)
 {
@@ -65,8 +109,14 @@ void prio_turboshake_init(prio_turboshake *t, uint8_t domain)
 
 void prio_turboshake_absorb(prio_turboshake *t, const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        xor_byte(t->a, t->pos++, p[i]);
+    while (n > 0) {
+        if (t->pos % 8 == 0 && n >= 8) { /* whole lanes */
+            t->a[t->pos / 8] ^= gdn_load_le64(p);
+            t->pos += 8, p += 8, n -= 8;
+        } else {
+            xor_byte(t->a, t->pos++, *p++);
+            n--;
+        }
         if (t->pos == RATE) {
             keccak_p12(t->a);
             t->pos = 0;
@@ -83,13 +133,18 @@ void prio_turboshake_squeeze(prio_turboshake *t, uint8_t *out, size_t n)
         t->pos = 0;
         t->squeezing = 1;
     }
-    for (size_t i = 0; i < n; i++) {
+    while (n > 0) {
         if (t->pos == RATE) {
             keccak_p12(t->a);
             t->pos = 0;
         }
-        out[i] = (uint8_t)(t->a[t->pos / 8] >> (8 * (t->pos % 8)));
-        t->pos++;
+        if (t->pos % 8 == 0 && n >= 8) { /* whole lanes */
+            gdn_store_le64(out, t->a[t->pos / 8]);
+            t->pos += 8, out += 8, n -= 8;
+        } else {
+            *out++ = (uint8_t)(t->a[t->pos / 8] >> (8 * (t->pos % 8)));
+            t->pos++, n--;
+        }
     }
 }
 
