@@ -14,6 +14,8 @@
 #include <malloc.h>
 #endif
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +145,16 @@ typedef struct coord {
     uint64_t prio_bytes;   /* one owner's report */
     size_t rejected;       /* this round's reports whose proof failed */
     double prio_retry;     /* after a round the helper failed: no round before */
+    /* the leader's steps with the helper block on that link: they run in a
+     * thread while the loop keeps the owners' connections alive */
+    int prio_stage;        /* 1: the steps run; 2: their result is in */
+    pthread_t prio_thread;
+    atomic_int prio_ready; /* set by the thread when it is done */
+    net_prio_input *prio_in;
+    size_t prio_n, prio_accepted;
+    int prio_rc;
+    char prio_err[600];
+    double prio_t0;
     /* distributed DP: the owners' encoding, the round's rotation seed */
     gdn_dp_ddg_params ddg;
     uint8_t ddg_seed[32];
@@ -553,6 +565,7 @@ static void spare_put(coord *co, gdn_buf *b)
 }
 
 static void he_decrypt(coord *co);
+static void prio_start(coord *co);
 
 /* One update into the round's sum: ciphertexts (HE), or the wire's
  * little-endian floats, read in place where they can be (the aggregator
@@ -576,7 +589,7 @@ static int add_update(coord *co, const slot *s)
 /* Moves every resolved slot at the head of the cohort into the aggregator. */
 static void advance(coord *co)
 {
-    if (!co->in_round || co->fl.secagg.enabled || co->he_stage)
+    if (!co->in_round || co->fl.secagg.enabled || co->he_stage || co->prio_stage)
         return;
     while (co->next_add < co->m) {
         slot *s = &co->slots[co->next_add];
@@ -604,6 +617,8 @@ static void advance(coord *co)
     }
     if (co->he && co->updates >= co->cfg->min_clients)
         he_decrypt(co); /* finish_round once the holders answered */
+    else if (co->prio && co->updates >= co->cfg->min_clients)
+        prio_start(co); /* finish_round once the helper's steps are done */
     else
         finish_round(co);
 }
@@ -866,43 +881,88 @@ static int prio_begin(coord *co)
     return 0;
 }
 
-/* At the round's end: verification with the helper; 0 when it failed. */
-static int prio_finish(coord *co)
+/* The leader's four steps with the helper (net/prio.c), off the loop. */
+static void *prio_steps(void *arg)
 {
-    net_prio_input *in = calloc(co->m ? co->m : 1, sizeof *in);
-    size_t n = 0, accepted = 0;
-    int rc;
+    coord *co = arg;
 
-    if (!in) {
-        gdn_log(GDN_LOG_WARN, "round %u: out of memory for the reports", co->round);
-        return 0;
+    co->prio_rc = net_prio_leader_aggregate(co->prio, co->aggregate, &co->prio_accepted,
+                                            co->prio_in, co->prio_n, co->round,
+                                            gdn_model_params(co->global), co->dim,
+                                            co->fl.prio.bound);
+    if (co->prio_rc)
+        snprintf(co->prio_err, sizeof co->prio_err, "%s", gdn_errmsg());
+    atomic_store(&co->prio_ready, 1);
+    return NULL;
+}
+
+/* At the round's end, every slot resolved: the reports go to verification
+ * with the helper; the round finishes when it is done (prio_collect). */
+static void prio_start(coord *co)
+{
+    size_t n = 0;
+
+    co->prio_in = calloc(co->m ? co->m : 1, sizeof *co->prio_in);
+    co->prio_stage = 1;
+    atomic_store(&co->prio_ready, 0);
+    co->prio_t0 = gdn_now();
+    if (!co->prio_in) {
+        co->prio_rc = gdn_error(GDN_ENOMEM, "out of memory for the reports");
+        snprintf(co->prio_err, sizeof co->prio_err, "%s", gdn_errmsg());
+        atomic_store(&co->prio_ready, 1);
+        return;
     }
     for (size_t i = 0; i < co->m; i++)
         if (co->slots[i].status == S_ADDED) {
-            in[n].client_index = co->slots[i].owner;
-            in[n].report = co->slots[i].bytes.data;
-            in[n++].len = co->slots[i].bytes.len;
+            co->prio_in[n].client_index = co->slots[i].owner;
+            co->prio_in[n].report = co->slots[i].bytes.data;
+            co->prio_in[n++].len = co->slots[i].bytes.len;
         }
-    double t0 = gdn_now();
-    rc = net_prio_leader_aggregate(co->prio, co->aggregate, &accepted, in, n, co->round,
-                                   gdn_model_params(co->global), co->dim, co->fl.prio.bound);
-    if (rc) {
+    co->prio_n = n;
+    if (pthread_create(&co->prio_thread, NULL, prio_steps, co) != 0) {
+        co->prio_stage = 0; /* no thread: the steps run here */
+        prio_steps(co);
+        co->prio_stage = 1;
+        return;
+    }
+    co->prio_stage = 3; /* a thread to join */
+}
+
+/* Waits for the steps' thread, if one runs (a stop in the middle). */
+static void prio_join(coord *co)
+{
+    if (co->prio_stage == 3) {
+        pthread_join(co->prio_thread, NULL);
+        co->prio_stage = 1;
+    }
+}
+
+/* The steps' result into the slots; 0 when verification failed. */
+static int prio_collect(coord *co)
+{
+    int ok;
+
+    prio_join(co);
+    ok = co->prio_rc == 0;
+    if (!ok) {
         gdn_log(GDN_LOG_WARN, "round %u: validated aggregation failed, the round fails and "
-                "the model stays: %s", co->round, gdn_errmsg());
+                "the model stays: %s", co->round, co->prio_err);
         co->prio_retry = gdn_now() + PRIO_RETRY_S;
     } else {
-        n = 0;
+        size_t n = 0;
         for (size_t i = 0; i < co->m; i++)
-            if (co->slots[i].status == S_ADDED && !in[n++].accepted)
+            if (co->slots[i].status == S_ADDED && !co->prio_in[n++].accepted)
                 co->slots[i].status = S_REJECTED;
-        co->rejected = n - accepted;
-        co->updates = accepted;
+        co->rejected = n - co->prio_accepted;
+        co->updates = co->prio_accepted;
         gdn_log(GDN_LOG_INFO, "round %u: validated aggregation: %zu reports accepted, %zu "
-                "rejected (%.3f s with the helper)", co->round, accepted, co->rejected,
-                gdn_now() - t0);
+                "rejected (%.3f s with the helper)", co->round, co->prio_accepted,
+                co->rejected, gdn_now() - co->prio_t0);
     }
-    free(in);
-    return rc == 0;
+    free(co->prio_in);
+    co->prio_in = NULL;
+    co->prio_stage = 2;
+    return ok;
 }
 
 static int start_round(coord *co)
@@ -1286,10 +1346,11 @@ static void finish_round(coord *co)
     r.epsilon = epsilon_after(co, co->round);
     r.train_loss = co->weight_sum > 0 ? co->loss_sum / co->weight_sum : 0;
     if (r.completed && co->prio) {
-        r.completed = prio_finish(co);
+        r.completed = co->prio_stage == 2 && co->prio_rc == 0;
         r.updates = co->updates;
         r.rejected = co->rejected;
     }
+    co->prio_stage = 0;
     for (size_t i = 0; co->prio && i < co->m; i++) /* the round's reports: done with */
         gdn_buf_free(&co->slots[i].bytes);
     if (r.completed) {
@@ -1829,6 +1890,13 @@ static void timers(coord *co)
         sa_step(co, co->in_round && now > co->deadline);
         return;
     }
+    if (co->prio_stage == 1 || co->prio_stage == 3) {
+        if (atomic_load(&co->prio_ready)) {
+            prio_collect(co);
+            finish_round(co);
+        }
+        return;
+    }
     if (co->he) {
         net_he_coord_expire(co->he, now);
         if (co->in_round && co->he_stage == 2) {
@@ -2025,6 +2093,8 @@ static void coord_free(coord *co)
     gdn_buf_free(&co->sa_roster);
     gdn_secagg_server_free(co->sa);
     net_he_coord_free(co->he);
+    prio_join(co);
+    free(co->prio_in);
     net_prio_leader_free(co->prio);
     gdn_buf_free(&co->model_bytes);
     gdn_free_aligned(co->scratch);
@@ -2212,6 +2282,10 @@ int gdn_coord_run(const gdn_coord_config *cfg, gdn_coord_stats *stats)
                 gdn_log(GDN_LOG_INFO, "round %u abandoned", co.round);
                 co.in_round = 0;
                 co.he_stage = 0;
+                prio_join(&co);
+                free(co.prio_in);
+                co.prio_in = NULL;
+                co.prio_stage = 0;
                 sa_reset(&co);
                 for (size_t i = 0; i < co.m; i++)
                     gdn_buf_free(&co.slots[i].bytes);
