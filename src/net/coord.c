@@ -862,7 +862,7 @@ static int sa_setup(coord *co, const size_t *parts, size_t np)
 /* ---- Validated aggregation (PINE with a helper, net/prio.c) ------------------------
  * Owners send PrioReports instead of Updates; they wait in their slots like
  * updates and, at the round's end, the leader runs the verification with
- * the helper over their own connection (blocking, a few seconds at most)
+ * the helper over their own connection, in a thread while the loop goes on,
  * and publishes global + the mean of the accepted updates. A helper that
  * cannot be reached fails the round; rejected reports are dropped and
  * counted. */
