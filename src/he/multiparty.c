@@ -294,17 +294,12 @@ static uint64_t lagrange(unsigned j, const unsigned *set, size_t len, const he_m
 
 /* ---- CKS and threshold decryption ------------------------------------------------ */
 
-/* Checks shared by CKS and PCKS. */
-static int check_switch(const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk, const unsigned *set,
-                        size_t set_len, unsigned smudge_bits, const char *what)
+/* The set of parties taking part: at least t, distinct, non-zero, this one
+ * among them. */
+static int check_set(const gdn_ckks_tsk *tsk, const unsigned *set, size_t set_len,
+                     const char *what)
 {
-    const gdn_ckks_ctx *c = tsk->ctx;
     int found = 0;
-    if (ct->ctx != c)
-        return gdn_error(GDN_EINVAL, "ckks %s: objects of different contexts", what);
-    if (ct->size != 2)
-        return gdn_error(GDN_EINVAL, "ckks %s: ciphertext of size %u (relinearize first)", what,
-                         ct->size);
     if (set_len < tsk->t || set_len > GDN_CKKS_MAX_PARTIES)
         return gdn_error(GDN_EINVAL, "ckks %s: %zu parties, the threshold is %u", what, set_len,
                          tsk->t);
@@ -316,6 +311,22 @@ static int check_switch(const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk, const un
     }
     if (!found)
         return gdn_error(GDN_EINVAL, "ckks %s: party %u is not in the set", what, tsk->j);
+    return 0;
+}
+
+/* Checks shared by CKS and PCKS. */
+static int check_switch(const gdn_ckks_ct *ct, const gdn_ckks_tsk *tsk, const unsigned *set,
+                        size_t set_len, unsigned smudge_bits, const char *what)
+{
+    const gdn_ckks_ctx *c = tsk->ctx;
+    int rc;
+    if (ct->ctx != c)
+        return gdn_error(GDN_EINVAL, "ckks %s: objects of different contexts", what);
+    if (ct->size != 2)
+        return gdn_error(GDN_EINVAL, "ckks %s: ciphertext of size %u (relinearize first)", what,
+                         ct->size);
+    if ((rc = check_set(tsk, set, set_len, what)))
+        return rc;
     if (smudge_bits > 50 || ((uint64_t)1 << smudge_bits) >= c->ntt[0].m.q / 4)
         return gdn_error(GDN_EINVAL, "ckks %s: smudging of %u bits too large for q_0", what,
                          smudge_bits);
@@ -549,24 +560,6 @@ static uint64_t *additive_share(const gdn_ckks_tsk *tsk, const unsigned *set, si
             s[(size_t)i * N + z] = he_mul_shoup(tsk->ntt[(size_t)i * N + z], lam, lams, m->q);
     }
     return s;
-}
-
-static int check_set(const gdn_ckks_tsk *tsk, const unsigned *set, size_t set_len,
-                     const char *what)
-{
-    int found = 0;
-    if (set_len < tsk->t || set_len > GDN_CKKS_MAX_PARTIES)
-        return gdn_error(GDN_EINVAL, "ckks %s: %zu parties, the threshold is %u", what, set_len,
-                         tsk->t);
-    for (size_t i = 0; i < set_len; i++) {
-        found |= set[i] == tsk->j;
-        for (size_t k = 0; k < i; k++)
-            if (set[k] == set[i] || set[i] == 0)
-                return gdn_error(GDN_EINVAL, "ckks %s: party %u repeated or zero", what, set[i]);
-    }
-    if (!found)
-        return gdn_error(GDN_EINVAL, "ckks %s: party %u is not in the set", what, tsk->j);
-    return 0;
 }
 
 /* o = e (fresh error) over all primes, NTT form. */

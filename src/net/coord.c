@@ -147,7 +147,7 @@ typedef struct coord {
     double prio_retry;     /* after a round the helper failed: no round before */
     /* the leader's steps with the helper block on that link: they run in a
      * thread while the loop keeps the owners' connections alive */
-    int prio_stage;        /* 1: the steps run; 2: their result is in */
+    int prio_stage;        /* 1: the steps' thread runs; 2: their result is in */
     pthread_t prio_thread;
     atomic_int prio_ready; /* set by the thread when it is done */
     net_prio_input *prio_in;
@@ -896,55 +896,19 @@ static void *prio_steps(void *arg)
     return NULL;
 }
 
-/* At the round's end, every slot resolved: the reports go to verification
- * with the helper; the round finishes when it is done (prio_collect). */
-static void prio_start(coord *co)
-{
-    size_t n = 0;
-
-    co->prio_in = calloc(co->m ? co->m : 1, sizeof *co->prio_in);
-    co->prio_stage = 1;
-    atomic_store(&co->prio_ready, 0);
-    co->prio_t0 = gdn_now();
-    if (!co->prio_in) {
-        co->prio_rc = gdn_error(GDN_ENOMEM, "out of memory for the reports");
-        snprintf(co->prio_err, sizeof co->prio_err, "%s", gdn_errmsg());
-        atomic_store(&co->prio_ready, 1);
-        return;
-    }
-    for (size_t i = 0; i < co->m; i++)
-        if (co->slots[i].status == S_ADDED) {
-            co->prio_in[n].client_index = co->slots[i].owner;
-            co->prio_in[n].report = co->slots[i].bytes.data;
-            co->prio_in[n++].len = co->slots[i].bytes.len;
-        }
-    co->prio_n = n;
-    if (pthread_create(&co->prio_thread, NULL, prio_steps, co) != 0) {
-        co->prio_stage = 0; /* no thread: the steps run here */
-        prio_steps(co);
-        co->prio_stage = 1;
-        return;
-    }
-    co->prio_stage = 3; /* a thread to join */
-}
-
-/* Waits for the steps' thread, if one runs (a stop in the middle). */
+/* Waits for the steps' thread, if one runs. */
 static void prio_join(coord *co)
 {
-    if (co->prio_stage == 3) {
+    if (co->prio_stage == 1) {
         pthread_join(co->prio_thread, NULL);
-        co->prio_stage = 1;
+        co->prio_stage = 2;
     }
 }
 
-/* The steps' result into the slots; 0 when verification failed. */
-static int prio_collect(coord *co)
+/* The steps' result (the thread joined) into the slots and the log. */
+static void prio_apply(coord *co)
 {
-    int ok;
-
-    prio_join(co);
-    ok = co->prio_rc == 0;
-    if (!ok) {
+    if (co->prio_rc) {
         gdn_log(GDN_LOG_WARN, "round %u: validated aggregation failed, the round fails and "
                 "the model stays: %s", co->round, co->prio_err);
         co->prio_retry = gdn_now() + PRIO_RETRY_S;
@@ -961,8 +925,34 @@ static int prio_collect(coord *co)
     }
     free(co->prio_in);
     co->prio_in = NULL;
+}
+
+/* At the round's end, every slot resolved: the reports go to verification
+ * with the helper in a thread (prio_stage 1); timers() finishes the round
+ * once it is done. */
+static void prio_start(coord *co)
+{
+    size_t n = 0;
+
+    atomic_store(&co->prio_ready, 0);
+    co->prio_t0 = gdn_now();
+    co->prio_in = calloc(co->m ? co->m : 1, sizeof *co->prio_in);
+    for (size_t i = 0; co->prio_in && i < co->m; i++)
+        if (co->slots[i].status == S_ADDED) {
+            co->prio_in[n].client_index = co->slots[i].owner;
+            co->prio_in[n].report = co->slots[i].bytes.data;
+            co->prio_in[n++].len = co->slots[i].bytes.len;
+        }
+    co->prio_n = n;
+    if (co->prio_in && pthread_create(&co->prio_thread, NULL, prio_steps, co) == 0) {
+        co->prio_stage = 1;
+        return;
+    }
+    co->prio_rc = gdn_error(GDN_ENOMEM, "could not start the verification");
+    snprintf(co->prio_err, sizeof co->prio_err, "%s", gdn_errmsg());
     co->prio_stage = 2;
-    return ok;
+    prio_apply(co);
+    finish_round(co);
 }
 
 static int start_round(coord *co)
@@ -1890,9 +1880,10 @@ static void timers(coord *co)
         sa_step(co, co->in_round && now > co->deadline);
         return;
     }
-    if (co->prio_stage == 1 || co->prio_stage == 3) {
+    if (co->prio_stage == 1) {
         if (atomic_load(&co->prio_ready)) {
-            prio_collect(co);
+            prio_join(co);
+            prio_apply(co);
             finish_round(co);
         }
         return;

@@ -324,11 +324,12 @@ static int send_object(owner *o, gdn_wire_msg *m, uint32_t stream, const gdn_buf
     return rc;
 }
 
-static int send_update(owner *o, const gdn_wire_round_start *rs, double loss)
+/* Update{round, index, examples, loss} and then payload (an update's bytes:
+ * floats, or ciphertexts) as its object. */
+static int send_update_bytes(owner *o, const gdn_wire_round_start *rs, double loss,
+                             const gdn_buf *payload)
 {
     gdn_wire_msg m;
-    gdn_buf payload = {0};
-    int rc;
 
     memset(&m, 0, sizeof m);
     m.type = GDN_WIRE_UPDATE;
@@ -337,9 +338,17 @@ static int send_update(owner *o, const gdn_wire_round_start *rs, double loss)
     m.u.update.examples = o->n;
     m.u.update.mean_loss = loss;
     m.u.update.update_stream = 1;
-    m.u.update.update_bytes = (uint64_t)o->dim * 4;
+    m.u.update.update_bytes = payload->len;
+    return send_object(o, &m, 1, payload);
+}
+
+static int send_update(owner *o, const gdn_wire_round_start *rs, double loss)
+{
+    gdn_buf payload = {0};
+    int rc;
+
     if (!(rc = gdn_wire_floats_encode(&payload, gdn_model_params(o->model), o->dim)))
-        rc = send_object(o, &m, 1, &payload);
+        rc = send_update_bytes(o, rs, loss, &payload);
     gdn_buf_free(&payload);
     return rc;
 }
@@ -675,7 +684,6 @@ done:
 /* The round's update encrypted under the collective key, as the Update's object. */
 static int send_he_update(owner *o, const gdn_wire_round_start *rs, double loss)
 {
-    gdn_wire_msg m;
     gdn_buf payload = {0};
     int rc;
 
@@ -686,15 +694,7 @@ static int send_he_update(owner *o, const gdn_wire_round_start *rs, double loss)
         gdn_buf_free(&payload);
         return refuse(o, rs->round, "he", why);
     }
-    memset(&m, 0, sizeof m);
-    m.type = GDN_WIRE_UPDATE;
-    m.u.update.round = rs->round;
-    m.u.update.client_index = rs->client_index;
-    m.u.update.examples = o->n;
-    m.u.update.mean_loss = loss;
-    m.u.update.update_stream = 1;
-    m.u.update.update_bytes = payload.len;
-    rc = send_object(o, &m, 1, &payload);
+    rc = send_update_bytes(o, rs, loss, &payload);
     if (!rc)
         gdn_log(GDN_LOG_INFO, "round %llu: encrypted update sent (%zu bytes, HE)",
                 (unsigned long long)rs->round, payload.len);

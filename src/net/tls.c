@@ -548,7 +548,8 @@ static int ctx_new(gdn_tls_ctx **out, const gdn_tls_config *cfg, int server)
     SSL_CTX_set_verify_depth(t->ssl, 2);
     /* Buffers stay with their connection (no SSL_MODE_RELEASE_BUFFERS): a
      * federation's connections are busy every round, and releasing them
-     * costs an allocation and a copy per record; about 34 KiB each. */
+     * costs an allocation and a copy per record; about 34 KiB each, plus
+     * the read-ahead and write buffers of SOCKET_BUFFER_BYTES. */
     SSL_CTX_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(t->ssl, 1);
