@@ -15,7 +15,7 @@
  *                 floor under shares expanded from seeds and PINE's
  *                 wraparound vectors (docs: bench/README.md).
  *
- *   build/bench/prio [--quick] [--runs N] [--min-len N] [--max-len N]
+ *   build/bench/prio [--quick] [--runs N] [--min-len N] [--max-len N] [--vdaf NAME]
  *
  * SumVec: entries of 8 bits (max 255, Field128, chunk ~ sqrt(8 n));
  * PINE: Pine64 (Field64, draft 11's XofTurboShake128, 2 proofs) and
@@ -194,6 +194,7 @@ out:
 int main(int argc, char **argv)
 {
     int runs = 3, quick = 0;
+    const char *only = NULL;
     size_t max_len = 1000000, min_len = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
@@ -204,8 +205,11 @@ int main(int argc, char **argv)
             min_len = (size_t)strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--max-len") == 0 && i + 1 < argc)
             max_len = (size_t)strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--vdaf") == 0 && i + 1 < argc)
+            only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--runs N] [--min-len N] [--max-len N]\n",
+            fprintf(stderr, "usage: %s [--quick] [--runs N] [--min-len N] [--max-len N] "
+                            "[--vdaf prio3_sumvec|pine64|pine64_hmac_sha256_aes128]\n",
                     argv[0]);
             return 2;
         }
@@ -236,6 +240,8 @@ int main(int argc, char **argv)
         if (n < min_len)
             continue;
         for (int kind = 0; kind < 3; kind++) {
+            if (only && strcmp(only, names[kind]) != 0)
+                continue;
             int r_here = n >= 1000000 && kind == 0 ? 1 : runs;
             double c[MAX_RUNS], vv[MAX_RUNS], mc[MAX_RUNS];
             sample s = {0};
