@@ -144,13 +144,14 @@ static int xof_start(const gdn_pine *v, prio_xof *x, const uint8_t *seed, uint16
     return rc;
 }
 
-static int expand(const gdn_pine *v, prio_fe *out, size_t n, const uint8_t *seed,
+/* n field elements from an XOF; with enc, their encodings too. */
+static int expand(const gdn_pine *v, prio_fe *out, uint8_t *enc, size_t n, const uint8_t *seed,
                   uint16_t usage, const piece *binder, size_t nb)
 {
     prio_xof x;
     int rc = xof_start(v, &x, seed, usage, binder, nb);
     if (!rc)
-        rc = prio_xof_next_vec(&x, v->main.F, out, n);
+        rc = prio_xof_next_vec_enc(&x, v->main.F, out, enc, n);
     prio_xof_free(&x);
     return rc;
 }
@@ -166,12 +167,13 @@ static int derive_seed(const gdn_pine *v, uint8_t *out, const uint8_t *seed, uin
     return rc;
 }
 
-static int helper_meas_share(const gdn_pine *v, prio_fe *out, size_t n, unsigned agg_id,
-                             const uint8_t *seed)
+/* Helper agg_id's measurement share and its encoding (enc, n elements). */
+static int helper_meas_share(const gdn_pine *v, prio_fe *out, uint8_t *enc, size_t n,
+                             unsigned agg_id, const uint8_t *seed)
 {
     uint8_t b = (uint8_t)agg_id;
     piece pc[1] = {{&b, 1}};
-    return expand(v, out, n, seed, USAGE_MEAS_SHARE, pc, 1);
+    return expand(v, out, enc, n, seed, USAGE_MEAS_SHARE, pc, 1);
 }
 
 static int helper_proofs_share(const gdn_pine *v, prio_fe *out, unsigned agg_id,
@@ -179,22 +181,18 @@ static int helper_proofs_share(const gdn_pine *v, prio_fe *out, unsigned agg_id,
 {
     uint8_t b[3] = {(uint8_t)v->proofs_ne, (uint8_t)v->proofs, (uint8_t)agg_id};
     piece pc[1] = {{b, 3}};
-    return expand(v, out, proofs_len(v), seed, USAGE_PROOF_SHARE, pc, 1);
+    return expand(v, out, NULL, proofs_len(v), seed, USAGE_PROOF_SHARE, pc, 1);
 }
 
+/* An aggregator's joint randomness part over its share, given encoded
+ * (n elements). */
 static int joint_rand_part(const gdn_pine *v, uint8_t *out, unsigned agg_id,
-                           const uint8_t *blind, const prio_fe *share, size_t n,
+                           const uint8_t *blind, const uint8_t *enc, size_t n,
                            const uint8_t *nonce, uint16_t usage)
 {
-    uint8_t *enc = malloc(n * fsz(v) + 1), b = (uint8_t)agg_id;
-    if (!enc)
-        return GDN_ENOMEM;
-    prio_vec_encode(v->main.F, enc, share, n);
+    uint8_t b = (uint8_t)agg_id;
     piece pc[3] = {{&b, 1}, {nonce, GDN_PRIO3_NONCE_BYTES}, {enc, n * fsz(v)}};
-    int rc = derive_seed(v, out, blind, usage, pc, 3);
-    prio_wipe(enc, n * fsz(v));
-    free(enc);
-    return rc;
+    return derive_seed(v, out, blind, usage, pc, 3);
 }
 
 static int joint_rand_seed(const gdn_pine *v, uint8_t *out, const uint8_t *parts,
@@ -209,8 +207,8 @@ static int vf_joint_rands(const gdn_pine *v, prio_fe *out, const uint8_t *seed)
 {
     uint8_t b = (uint8_t)v->proofs;
     piece pc[1] = {{&b, 1}};
-    return expand(v, out, v->main.joint_rand_len * v->proofs, seed, USAGE_JOINT_RANDOMNESS,
-                  pc, 1);
+    return expand(v, out, NULL, v->main.joint_rand_len * v->proofs, seed,
+                  USAGE_JOINT_RANDOMNESS, pc, 1);
 }
 
 /* PineValid.run_wr_checks: per check, the dot product of the gradient (or
@@ -349,28 +347,31 @@ static int encode_wr_checks(const gdn_pine *v, prio_fe *bits, const prio_fe *res
 
 /* ---- Sharding (Pine.shard) ----------------------------------------------------- */
 
-/* Leader share of meas[0..n) and every aggregator's joint randomness part
- * (leader_meas_share_and_joint_rand_parts). */
-static int share_and_parts(const gdn_pine *v, prio_fe *leader, uint8_t *parts,
-                           const prio_fe *meas, size_t n, const uint8_t *rand,
-                           size_t blind_index, const uint8_t *leader_blind,
-                           const uint8_t *nonce, uint16_t usage, prio_fe *tmp)
+/* Leader share of meas[from..n), encoded into lenc, and every aggregator's
+ * joint randomness part over its share's first n elements
+ * (leader_meas_share_and_joint_rand_parts). Each helper's measurement share
+ * (ml elements) and its encoding are in helpers and henc, expanded once: the
+ * wraparound parts read a prefix, the verification parts all of it. */
+static int share_and_parts(const gdn_pine *v, prio_fe *leader, uint8_t *lenc, uint8_t *parts,
+                           const prio_fe *meas, size_t from, size_t n, const prio_fe *helpers,
+                           const uint8_t *henc, const uint8_t *rand, size_t blind_index,
+                           const uint8_t *leader_blind, const uint8_t *nonce, uint16_t usage)
 {
     const prio_field *F = v->main.F;
-    size_t S = v->shares, L = v->seed;
+    size_t S = v->shares, L = v->seed, ml = v->meas_len;
     int rc = 0;
-    memcpy(leader, meas, n * sizeof *leader);
+    memcpy(leader + from, meas + from, (n - from) * sizeof *leader);
+    for (size_t j = 1; j < S; j++)
+        for (size_t i = from; i < n; i++)
+            leader[i] = prio_fe_sub(F, leader[i], helpers[(j - 1) * ml + i]);
+    prio_vec_encode(F, lenc + from * fsz(v), leader + from, n - from);
     for (size_t j = 1; j < S && !rc; j++) {
-        const uint8_t *seeds = rand + (j - 1) * 4 * L; /* meas, proof, wr, vf */
-        if ((rc = helper_meas_share(v, tmp, n, (unsigned)j, seeds)))
-            break;
-        for (size_t i = 0; i < n; i++)
-            leader[i] = prio_fe_sub(F, leader[i], tmp[i]);
-        rc = joint_rand_part(v, parts + j * L, (unsigned)j, seeds + blind_index * L, tmp, n,
-                             nonce, usage);
+        const uint8_t *blind = rand + (j - 1) * 4 * L + blind_index * L;
+        rc = joint_rand_part(v, parts + j * L, (unsigned)j, blind, henc + (j - 1) * ml * fsz(v),
+                             n, nonce, usage);
     }
     if (!rc)
-        rc = joint_rand_part(v, parts, 0, leader_blind, leader, n, nonce, usage);
+        rc = joint_rand_part(v, parts, 0, leader_blind, lenc, n, nonce, usage);
     return rc;
 }
 
@@ -391,35 +392,44 @@ int gdn_pine_shard_with_rand(const gdn_pine *v, gdn_buf *public_share, gdn_buf *
         return gdn_error(GDN_EINVAL, "pine: %zu random bytes, expected %zu", rand_len,
                          gdn_pine_rand_size(v));
     prio_fe *meas = calloc(flp_len, sizeof *meas), *leader = calloc(ml, sizeof *leader);
-    prio_fe *tmp = calloc(ml > pl ? ml : pl, sizeof *tmp), *proofs = calloc(pl, sizeof *proofs);
+    prio_fe *tmp = calloc(pl, sizeof *tmp), *proofs = calloc(pl, sizeof *proofs);
+    prio_fe *helpers = calloc((S - 1) * ml, sizeof *helpers);
+    uint8_t *henc = malloc((S - 1) * ml * fsz(v) + 1);
+    size_t lead = gdn_pine_input_share_size(v, 0);
+    enc = malloc(lead); /* the leader's input share, its measurement share first */
     size_t prl = v->ne.prove_rand_len * v->proofs_ne + c->prove_rand_len * v->proofs;
     prio_fe *prove_rand = calloc(prl, sizeof *prove_rand);
     prio_fe *jr = calloc(c->joint_rand_len * v->proofs, sizeof *jr);
     parts = calloc(2 * S, L);
     rc = GDN_ENOMEM;
-    if (!meas || !leader || !tmp || !proofs || !prove_rand || !jr || !parts)
+    if (!meas || !leader || !tmp || !proofs || !helpers || !henc || !enc || !prove_rand ||
+        !jr || !parts)
         goto done;
     const uint8_t *leader_wr = rand + (S - 1) * 4 * L, *leader_vf = leader_wr + L;
     const uint8_t *k_prove = leader_vf + L;
     if ((rc = encode_gradient_and_norm(v, meas, x, flags)))
         goto done;
+    for (size_t j = 1; j < S; j++) /* seeds of helper j: meas, proof, wr, vf */
+        if ((rc = helper_meas_share(v, helpers + (j - 1) * ml, henc + (j - 1) * ml * fsz(v), ml,
+                                    (unsigned)j, rand + (j - 1) * 4 * L)))
+            goto done;
     /* Wraparound joint randomness: parts over gradient || norm bits. */
-    if ((rc = share_and_parts(v, leader, parts, meas, v->enc_len, rand, 2, leader_wr, nonce,
-                              USAGE_WR_JOINT_RAND_PART, tmp)) ||
+    if ((rc = share_and_parts(v, leader, enc, parts, meas, 0, v->enc_len, helpers, henc, rand,
+                              2, leader_wr, nonce, USAGE_WR_JOINT_RAND_PART)) ||
         (rc = joint_rand_seed(v, wr_seed, parts, USAGE_WR_JOINT_RAND_SEED)) ||
         (rc = run_wr_checks(v, meas + ml, meas, wr_seed)) ||
         (rc = encode_wr_checks(v, meas + v->enc_len, meas + ml, flags)))
         goto done;
     /* Verification joint randomness: parts over the whole shared encoding. */
-    if ((rc = share_and_parts(v, leader, parts + S * L, meas, ml, rand, 3, leader_vf, nonce,
-                              USAGE_JOINT_RAND_PART, tmp)) ||
+    if ((rc = share_and_parts(v, leader, enc, parts + S * L, meas, v->enc_len, ml, helpers,
+                              henc, rand, 3, leader_vf, nonce, USAGE_JOINT_RAND_PART)) ||
         (rc = joint_rand_seed(v, vf_seed, parts + S * L, USAGE_JOINT_RAND_SEED)) ||
         (rc = vf_joint_rands(v, jr, vf_seed)))
         goto done;
     {
         uint8_t b[2] = {(uint8_t)v->proofs_ne, (uint8_t)v->proofs};
         piece pc[1] = {{b, 2}};
-        if ((rc = expand(v, prove_rand, prl, k_prove, USAGE_PROVE_RANDOMNESS, pc, 1)))
+        if ((rc = expand(v, prove_rand, NULL, prl, k_prove, USAGE_PROVE_RANDOMNESS, pc, 1)))
             goto done;
     }
     /* Proofs: norm equality ones first, then the others. */
@@ -444,12 +454,6 @@ int gdn_pine_shard_with_rand(const gdn_pine *v, gdn_buf *public_share, gdn_buf *
     }
     /* Encodings: leader meas || proofs || wr blind || vf blind; helper its
      * four seeds; public share wr parts || vf parts. */
-    size_t lead = gdn_pine_input_share_size(v, 0);
-    if (!(enc = malloc(lead))) {
-        rc = GDN_ENOMEM;
-        goto done;
-    }
-    prio_vec_encode(F, enc, leader, ml);
     prio_vec_encode(F, enc + ml * fsz(v), proofs, pl);
     memcpy(enc + (ml + pl) * fsz(v), leader_wr, 2 * L);
     if ((rc = gdn_buf_append(&input_shares[0], enc, lead)))
@@ -465,11 +469,17 @@ done:
         prio_wipe(meas, flp_len * sizeof *meas);
     if (leader)
         prio_wipe(leader, ml * sizeof *leader);
+    if (helpers)
+        prio_wipe(helpers, (S - 1) * ml * sizeof *helpers);
+    if (henc)
+        prio_wipe(henc, (S - 1) * ml * fsz(v));
     if (proofs)
         prio_wipe(proofs, pl * sizeof *proofs);
     free(enc);
     free(meas);
     free(leader);
+    free(helpers);
+    free(henc);
     free(tmp);
     free(proofs);
     free(prove_rand);
@@ -504,7 +514,7 @@ int gdn_pine_shard(const gdn_pine *v, gdn_buf *public_share, gdn_buf *input_shar
 
 /* An aggregator's part of one joint randomness and the corrected seed. */
 static int part_and_seed(const gdn_pine *v, uint8_t *part, uint8_t *seed, unsigned agg_id,
-                         const uint8_t *blind, const prio_fe *share, size_t n,
+                         const uint8_t *blind, const uint8_t *share, size_t n,
                          const uint8_t *nonce, const uint8_t *public_parts,
                          uint16_t part_usage, uint16_t seed_usage)
 {
@@ -535,8 +545,8 @@ int gdn_pine_verify_init(const gdn_pine *v, gdn_buf *state, gdn_buf *verifier_sh
     size_t vl = verifiers_len(v), flp_len = ml + c->wr_checks;
     size_t qrl = v->ne.query_rand_len * v->proofs_ne + c->query_rand_len * v->proofs;
     uint8_t wr_part[MAX_SEED], vf_part[MAX_SEED], wr_seed[MAX_SEED], vf_seed[MAX_SEED];
-    const uint8_t *blinds;
-    uint8_t *enc = NULL;
+    const uint8_t *blinds, *share; /* the measurement share's encoding */
+    uint8_t *enc = NULL, *henc = NULL;
     int rc;
     if (agg_id >= S)
         return gdn_error(GDN_EINVAL, "pine: aggregator %u of %zu", agg_id, S);
@@ -559,17 +569,21 @@ int gdn_pine_verify_init(const gdn_pine *v, gdn_buf *state, gdn_buf *verifier_sh
             goto done;
         }
         blinds = input_share + (ml + pl) * fsz(v);
+        share = input_share;
     } else {
-        if ((rc = helper_meas_share(v, meas, ml, agg_id, input_share)) ||
+        if (!(henc = malloc(ml * fsz(v) + 1)))
+            goto done;
+        if ((rc = helper_meas_share(v, meas, henc, ml, agg_id, input_share)) ||
             (rc = helper_proofs_share(v, proofs, agg_id, input_share + L)))
             goto done;
         blinds = input_share + 2 * L;
+        share = henc;
     }
-    if ((rc = part_and_seed(v, wr_part, wr_seed, agg_id, blinds, meas, v->enc_len, nonce,
+    if ((rc = part_and_seed(v, wr_part, wr_seed, agg_id, blinds, share, v->enc_len, nonce,
                             public_share, USAGE_WR_JOINT_RAND_PART,
                             USAGE_WR_JOINT_RAND_SEED)) ||
         (rc = run_wr_checks(v, meas + ml, meas, wr_seed)) ||
-        (rc = part_and_seed(v, vf_part, vf_seed, agg_id, blinds + L, meas, ml, nonce,
+        (rc = part_and_seed(v, vf_part, vf_seed, agg_id, blinds + L, share, ml, nonce,
                             public_share + S * L, USAGE_JOINT_RAND_PART,
                             USAGE_JOINT_RAND_SEED)) ||
         (rc = vf_joint_rands(v, jr, vf_seed)))
@@ -577,7 +591,7 @@ int gdn_pine_verify_init(const gdn_pine *v, gdn_buf *state, gdn_buf *verifier_sh
     {
         uint8_t b[2] = {(uint8_t)v->proofs_ne, (uint8_t)v->proofs};
         piece pc[2] = {{b, 2}, {nonce, GDN_PRIO3_NONCE_BYTES}};
-        if ((rc = expand(v, qrand, qrl, verify_key, USAGE_QUERY_RANDOMNESS, pc, 2)))
+        if ((rc = expand(v, qrand, NULL, qrl, verify_key, USAGE_QUERY_RANDOMNESS, pc, 2)))
             goto done;
     }
     {
@@ -606,7 +620,7 @@ int gdn_pine_verify_init(const gdn_pine *v, gdn_buf *state, gdn_buf *verifier_sh
     memcpy(enc + vl * fsz(v) + L, vf_part, L);
     if ((rc = gdn_buf_append(verifier_share, enc, vs)))
         goto done;
-    prio_vec_encode(F, enc, meas, c->dimension);
+    memcpy(enc, share, os); /* the output share: the gradient's part of the share */
     memcpy(enc + os, wr_seed, L);
     memcpy(enc + os + L, vf_seed, L);
     rc = gdn_buf_append(state, enc, os + 2 * L);
@@ -616,6 +630,9 @@ done:
         prio_wipe(meas, flp_len * sizeof *meas);
     if (proofs)
         prio_wipe(proofs, pl * sizeof *proofs);
+    if (henc)
+        prio_wipe(henc, ml * fsz(v));
+    free(henc);
     free(enc);
     free(meas);
     free(proofs);

@@ -116,13 +116,14 @@ typedef enum {
 typedef struct prio_xof {
     prio_xof_id id;
     prio_turboshake ts;     /* the stream, or the AES key derivation */
-    crypto_auth_hmacsha256_state hmac; /* XofHmacSha256Aes128 until keyed */
+    void *hmac;             /* EVP_MAC_CTX * (HMAC-SHA256) of XofHmacSha256Aes128 until keyed */
     void *aes;              /* EVP_CIPHER_CTX * once keyed */
     uint8_t seed[16];
     uint64_t block;         /* next AES block index */
     uint8_t buf[16];
     size_t buf_pos;         /* 16 = empty */
     int ready;
+    int failed;             /* an HMAC update failed: the next read reports it */
 } prio_xof;
 
 /* Starts an XOF with dst = dst1 || dst2 (at most 65535 bytes in all, 255
@@ -134,6 +135,9 @@ int prio_xof_init(prio_xof *x, prio_xof_id id, const uint8_t *seed, size_t seed_
 void prio_xof_binder(prio_xof *x, const uint8_t *p, size_t n);
 int prio_xof_next(prio_xof *x, uint8_t *out, size_t n);
 int prio_xof_next_vec(prio_xof *x, const prio_field *F, prio_fe *out, size_t n);
+/* The same, keeping the n elements' encodings in enc (n * encoded_size bytes). */
+int prio_xof_next_vec_enc(prio_xof *x, const prio_field *F, prio_fe *out, uint8_t *enc,
+                          size_t n);
 void prio_xof_free(prio_xof *x);
 size_t prio_xof_seed_size(prio_xof_id id);
 

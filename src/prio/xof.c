@@ -1,8 +1,12 @@
 /* TurboSHAKE128 (RFC 9861: Keccak-p[1600, 12 rounds], rate 168 bytes) and
  * the two XOFs of draft-irtf-cfrg-vdaf-20 §6.2: XofTurboShake128 (§6.2.1)
- * and XofFixedKeyAes128 (§6.2.2, AES-128 through OpenSSL EVP). */
+ * and XofFixedKeyAes128 (§6.2.2, AES-128 through OpenSSL EVP), and PINE's
+ * XofHmacSha256Aes128 (HMAC-SHA256 and AES-128-CTR through OpenSSL, which
+ * uses the CPU's SHA and AES instructions). */
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 
 #include "guardian/core.h"
@@ -22,79 +26,100 @@ static const uint64_t keccak_rc[24] = {
     0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL};
 
 /* Keccak-p[1600, 12] (FIPS 202 §3.3, RFC 9861 §2.2), written out lane by
- * lane: thetas column parities, then rho and pi together (lane x + 5y
+ * lane: theta's column parities, then rho and pi together (lane x + 5y
  * rotated by its rho offset lands at y + 5 ((2x + 3y) mod 5)), chi row by
- * row, iota. */
-#define ROL(v, n) (((v) << (n)) | ((v) >> (64 - (n))))
-static void keccak_p12(uint64_t a[25])
+ * row, iota. One body serves two lane types: uint64_t, and with AVX-512 one
+ * lane per 128-bit register, where the 32 registers hold the whole state,
+ * three-input XOR and chi are one vpternlogq each and rotations one vprolq. */
+#define KECCAK_ROUNDS(XOR, XOR5, ROL, CHI, IOTA)                                               \
+    _Pragma("GCC unroll 12") for (int round = 12; round < 24; round++) {                       \
+        c[0] = XOR5(a[0], a[5], a[10], a[15], a[20]);                                          \
+        c[1] = XOR5(a[1], a[6], a[11], a[16], a[21]);                                          \
+        c[2] = XOR5(a[2], a[7], a[12], a[17], a[22]);                                          \
+        c[3] = XOR5(a[3], a[8], a[13], a[18], a[23]);                                          \
+        c[4] = XOR5(a[4], a[9], a[14], a[19], a[24]);                                          \
+        d[0] = XOR(c[4], ROL(c[1], 1));                                                        \
+        d[1] = XOR(c[0], ROL(c[2], 1));                                                        \
+        d[2] = XOR(c[1], ROL(c[3], 1));                                                        \
+        d[3] = XOR(c[2], ROL(c[4], 1));                                                        \
+        d[4] = XOR(c[3], ROL(c[0], 1));                                                        \
+        b[0] = XOR(a[0], d[0]);                                                                \
+        b[10] = ROL(XOR(a[1], d[1]), 1);                                                       \
+        b[20] = ROL(XOR(a[2], d[2]), 62);                                                      \
+        b[5] = ROL(XOR(a[3], d[3]), 28);                                                       \
+        b[15] = ROL(XOR(a[4], d[4]), 27);                                                      \
+        b[16] = ROL(XOR(a[5], d[0]), 36);                                                      \
+        b[1] = ROL(XOR(a[6], d[1]), 44);                                                       \
+        b[11] = ROL(XOR(a[7], d[2]), 6);                                                       \
+        b[21] = ROL(XOR(a[8], d[3]), 55);                                                      \
+        b[6] = ROL(XOR(a[9], d[4]), 20);                                                       \
+        b[7] = ROL(XOR(a[10], d[0]), 3);                                                       \
+        b[17] = ROL(XOR(a[11], d[1]), 10);                                                     \
+        b[2] = ROL(XOR(a[12], d[2]), 43);                                                      \
+        b[12] = ROL(XOR(a[13], d[3]), 25);                                                     \
+        b[22] = ROL(XOR(a[14], d[4]), 39);                                                     \
+        b[23] = ROL(XOR(a[15], d[0]), 41);                                                     \
+        b[8] = ROL(XOR(a[16], d[1]), 45);                                                      \
+        b[18] = ROL(XOR(a[17], d[2]), 15);                                                     \
+        b[3] = ROL(XOR(a[18], d[3]), 21);                                                      \
+        b[13] = ROL(XOR(a[19], d[4]), 8);                                                      \
+        b[14] = ROL(XOR(a[20], d[0]), 18);                                                     \
+        b[24] = ROL(XOR(a[21], d[1]), 2);                                                      \
+        b[9] = ROL(XOR(a[22], d[2]), 61);                                                      \
+        b[19] = ROL(XOR(a[23], d[3]), 56);                                                     \
+        b[4] = ROL(XOR(a[24], d[4]), 14);                                                      \
+        for (int y = 0; y < 25; y += 5)                                                        \
+            for (int x = 0; x < 5; x++)                                                        \
+                a[y + x] = CHI(b[y + x], b[y + (x + 1) % 5], b[y + (x + 2) % 5]);              \
+        a[0] = IOTA(a[0], keccak_rc[round]);                                                   \
+    }
+
+#define XOR64(x, y) ((x) ^ (y))
+#define XOR5_64(p, q, r, s, t) ((p) ^ (q) ^ (r) ^ (s) ^ (t))
+#define ROL64(v, n) (((v) << (n)) | ((v) >> (64 - (n))))
+#define CHI64(x, y, z) ((x) ^ (~(y) & (z)))
+static void keccak_p12_portable(uint64_t a[25])
 {
     uint64_t b[25], c[5], d[5];
-
-    for (int round = 12; round < 24; round++) {
-        c[0] = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];
-        c[1] = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];
-        c[2] = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];
-        c[3] = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23];
-        c[4] = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];
-        d[0] = c[4] ^ ROL(c[1], 1);
-        d[1] = c[0] ^ ROL(c[2], 1);
-        d[2] = c[1] ^ ROL(c[3], 1);
-        d[3] = c[2] ^ ROL(c[4], 1);
-        d[4] = c[3] ^ ROL(c[0], 1);
-        b[0] = a[0] ^ d[0];
-        b[10] = ROL(a[1] ^ d[1], 1);
-        b[20] = ROL(a[2] ^ d[2], 62);
-        b[5] = ROL(a[3] ^ d[3], 28);
-        b[15] = ROL(a[4] ^ d[4], 27);
-        b[16] = ROL(a[5] ^ d[0], 36);
-        b[1] = ROL(a[6] ^ d[1], 44);
-        b[11] = ROL(a[7] ^ d[2], 6);
-        b[21] = ROL(a[8] ^ d[3], 55);
-        b[6] = ROL(a[9] ^ d[4], 20);
-        b[7] = ROL(a[10] ^ d[0], 3);
-        b[17] = ROL(a[11] ^ d[1], 10);
-        b[2] = ROL(a[12] ^ d[2], 43);
-        b[12] = ROL(a[13] ^ d[3], 25);
-        b[22] = ROL(a[14] ^ d[4], 39);
-        b[23] = ROL(a[15] ^ d[0], 41);
-        b[8] = ROL(a[16] ^ d[1], 45);
-        b[18] = ROL(a[17] ^ d[2], 15);
-        b[3] = ROL(a[18] ^ d[3], 21);
-        b[13] = ROL(a[19] ^ d[4], 8);
-        b[14] = ROL(a[20] ^ d[0], 18);
-        b[24] = ROL(a[21] ^ d[1], 2);
-        b[9] = ROL(a[22] ^ d[2], 61);
-        b[19] = ROL(a[23] ^ d[3], 56);
-        b[4] = ROL(a[24] ^ d[4], 14);
-        a[0] = b[0] ^ (~b[1] & b[2]);
-        a[1] = b[1] ^ (~b[2] & b[3]);
-        a[2] = b[2] ^ (~b[3] & b[4]);
-        a[3] = b[3] ^ (~b[4] & b[0]);
-        a[4] = b[4] ^ (~b[0] & b[1]);
-        a[5] = b[5] ^ (~b[6] & b[7]);
-        a[6] = b[6] ^ (~b[7] & b[8]);
-        a[7] = b[7] ^ (~b[8] & b[9]);
-        a[8] = b[8] ^ (~b[9] & b[5]);
-        a[9] = b[9] ^ (~b[5] & b[6]);
-        a[10] = b[10] ^ (~b[11] & b[12]);
-        a[11] = b[11] ^ (~b[12] & b[13]);
-        a[12] = b[12] ^ (~b[13] & b[14]);
-        a[13] = b[13] ^ (~b[14] & b[10]);
-        a[14] = b[14] ^ (~b[10] & b[11]);
-        a[15] = b[15] ^ (~b[16] & b[17]);
-        a[16] = b[16] ^ (~b[17] & b[18]);
-        a[17] = b[17] ^ (~b[18] & b[19]);
-        a[18] = b[18] ^ (~b[19] & b[15]);
-        a[19] = b[19] ^ (~b[15] & b[16]);
-        a[20] = b[20] ^ (~b[21] & b[22]);
-        a[21] = b[21] ^ (~b[22] & b[23]);
-        a[22] = b[22] ^ (~b[23] & b[24]);
-        a[23] = b[23] ^ (~b[24] & b[20]);
-        a[24] = b[24] ^ (~b[20] & b[21]);
-        a[0] ^= keccak_rc[round];
-    }
+    KECCAK_ROUNDS(XOR64, XOR5_64, ROL64, CHI64, XOR64)
 }
-#undef ROL
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define KECCAK_X86 1
+#define XORV(x, y) _mm_xor_si128((x), (y))
+#define XOR3V(p, q, r) _mm_ternarylogic_epi64((p), (q), (r), 0x96)
+#define XOR5V(p, q, r, s, t) XOR3V(XOR3V(p, q, r), s, t)
+#define ROLV(v, n) _mm_rol_epi64((v), (n))
+#define CHIV(x, y, z) _mm_ternarylogic_epi64((x), (y), (z), 0xd2) /* x ^ (~y & z) */
+#define IOTAV(x, rc) _mm_xor_si128((x), _mm_cvtsi64_si128((long long)(rc)))
+__attribute__((target("avx512f,avx512vl"))) static void keccak_p12_avx512(uint64_t s[25])
+{
+    __m128i a[25], b[25], c[5], d[5];
+    for (int i = 0; i < 25; i++)
+        a[i] = _mm_cvtsi64_si128((long long)s[i]);
+    KECCAK_ROUNDS(XORV, XOR5V, ROLV, CHIV, IOTAV)
+    for (int i = 0; i < 25; i++)
+        s[i] = (uint64_t)_mm_cvtsi128_si64(a[i]);
+}
+#endif
+
+static void keccak_p12(uint64_t a[25])
+{
+#ifdef KECCAK_X86
+    static int level = -1;
+    if (level < 0) {
+        __builtin_cpu_init();
+        const char *no = getenv("GDN_NO_SIMD");
+        level = __builtin_cpu_supports("avx512vl") != 0 && !(no && strcmp(no, "1") == 0);
+    }
+    if (level) {
+        keccak_p12_avx512(a);
+        return;
+    }
+#endif
+    keccak_p12_portable(a);
+}
 
 static void xor_byte(uint64_t a[25], size_t pos, uint8_t v)
 {
@@ -170,10 +195,16 @@ static int init_v11(prio_xof *x, const uint8_t *seed, size_t seed_len, const uin
         prio_turboshake_absorb(&x->ts, seed, seed_len);
         return 0;
     }
-    crypto_auth_hmacsha256_init(&x->hmac, seed, seed_len);
-    crypto_auth_hmacsha256_update(&x->hmac, &l, 1);
-    crypto_auth_hmacsha256_update(&x->hmac, dst1, dst1_len);
-    crypto_auth_hmacsha256_update(&x->hmac, dst2, dst2_len);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end()};
+    x->hmac = mac ? EVP_MAC_CTX_new(mac) : NULL; /* the context holds its own reference */
+    EVP_MAC_free(mac);
+    if (!x->hmac || EVP_MAC_init(x->hmac, seed, seed_len, params) != 1 ||
+        EVP_MAC_update(x->hmac, &l, 1) != 1 || EVP_MAC_update(x->hmac, dst1, dst1_len) != 1 ||
+        EVP_MAC_update(x->hmac, dst2, dst2_len) != 1)
+        return gdn_error(GDN_ECRYPTO, "prio xof: HMAC-SHA256 unavailable");
     return 0;
 }
 
@@ -210,10 +241,10 @@ int prio_xof_init(prio_xof *x, prio_xof_id id, const uint8_t *seed, size_t seed_
 
 void prio_xof_binder(prio_xof *x, const uint8_t *p, size_t n)
 {
-    if (x->id == PRIO_XOF_HMAC_SHA256_AES128)
-        crypto_auth_hmacsha256_update(&x->hmac, p, n);
-    else
+    if (x->id != PRIO_XOF_HMAC_SHA256_AES128)
         prio_turboshake_absorb(&x->ts, p, n);
+    else if (x->hmac && EVP_MAC_update(x->hmac, p, n) != 1)
+        x->failed = 1; /* reported by the next read */
 }
 
 /* XofHmacSha256Aes128: AES-128-CTR keystream (OpenSSL EVP), keyed at the
@@ -222,10 +253,14 @@ static int next_hmac_aes(prio_xof *x, uint8_t *out, size_t n)
 {
     static const uint8_t zeros[256] = {0};
     if (!x->ready) {
-        uint8_t h[crypto_auth_hmacsha256_BYTES];
-        crypto_auth_hmacsha256_final(&x->hmac, h);
-        x->aes = EVP_CIPHER_CTX_new();
-        int ok = x->aes && EVP_EncryptInit_ex(x->aes, EVP_aes_128_ctr(), NULL, h, h + 16) == 1;
+        uint8_t h[32];
+        size_t hl = 0;
+        int ok = !x->failed && x->hmac && EVP_MAC_final(x->hmac, h, &hl, sizeof h) == 1 &&
+                 hl == sizeof h;
+        EVP_MAC_CTX_free(x->hmac);
+        x->hmac = NULL;
+        x->aes = ok ? EVP_CIPHER_CTX_new() : NULL;
+        ok = x->aes && EVP_EncryptInit_ex(x->aes, EVP_aes_128_ctr(), NULL, h, h + 16) == 1;
         sodium_memzero(h, sizeof h);
         if (!ok)
             return gdn_error(GDN_ECRYPTO, "prio xof: cannot key AES-128-CTR");
@@ -290,20 +325,40 @@ int prio_xof_next(prio_xof *x, uint8_t *out, size_t n)
     return 0;
 }
 
+/* Rejection sampling (§6.1.2's next_vec): each candidate takes the next
+ * encoded_size bytes of the stream. Candidates are read 256 at a time; the
+ * stream is consumed in the same order as one read per candidate. An
+ * accepted candidate's bytes are its element's encoding: with enc, they are
+ * kept there (n encodings in all). */
+int prio_xof_next_vec_enc(prio_xof *x, const prio_field *F, prio_fe *out, uint8_t *enc,
+                          size_t n)
+{
+    uint8_t b[256 * 16];
+    size_t es = F->encoded_size;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc;) {
+        size_t want = n - i < 256 ? n - i : 256;
+        if ((rc = prio_xof_next(x, b, want * es)))
+            break;
+        for (size_t k = 0; k < want; k++) {
+            size_t ok = (size_t)prio_fe_sample(F, &out[i], b + k * es);
+            if (enc && ok)
+                memcpy(enc + i * es, b + k * es, es);
+            i += ok;
+        }
+    }
+    prio_wipe(b, (n < 256 ? n : 256) * es);
+    return rc;
+}
+
 int prio_xof_next_vec(prio_xof *x, const prio_field *F, prio_fe *out, size_t n)
 {
-    uint8_t b[16];
-    for (size_t i = 0; i < n;) {
-        int rc = prio_xof_next(x, b, F->encoded_size);
-        if (rc)
-            return rc;
-        i += (size_t)prio_fe_sample(F, &out[i], b); /* rejection sampling */
-    }
-    return 0;
+    return prio_xof_next_vec_enc(x, F, out, NULL, n);
 }
 
 void prio_xof_free(prio_xof *x)
 {
+    EVP_MAC_CTX_free(x->hmac); /* its key schedule is cleansed by OpenSSL */
     if (x->aes)
         EVP_CIPHER_CTX_free(x->aes);
     prio_wipe(x, sizeof *x);
