@@ -251,7 +251,6 @@ void prio_xof_binder(prio_xof *x, const uint8_t *p, size_t n)
  * first read from the HMAC of everything absorbed. */
 static int next_hmac_aes(prio_xof *x, uint8_t *out, size_t n)
 {
-    static const uint8_t zeros[256] = {0};
     if (!x->ready) {
         uint8_t h[32];
         size_t hl = 0;
@@ -266,9 +265,10 @@ static int next_hmac_aes(prio_xof *x, uint8_t *out, size_t n)
             return gdn_error(GDN_ECRYPTO, "prio xof: cannot key AES-128-CTR");
         x->ready = 1;
     }
+    memset(out, 0, n); /* the keystream: zeros encrypted in place */
     while (n > 0) {
-        int len = (int)(n < sizeof zeros ? n : sizeof zeros), outl = 0;
-        if (EVP_EncryptUpdate(x->aes, out, &outl, zeros, len) != 1 || outl != len)
+        int len = (int)(n < (1u << 30) ? n : (1u << 30)), outl = 0;
+        if (EVP_EncryptUpdate(x->aes, out, &outl, out, len) != 1 || outl != len)
             return gdn_error(GDN_ECRYPTO, "prio xof: AES-128-CTR failed");
         out += len;
         n -= (size_t)len;
