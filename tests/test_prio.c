@@ -154,6 +154,28 @@ GDN_TEST(prio_field_arithmetic)
             pe[i] = (uint8_t)(p >> (8 * i));
         prio_fe z;
         CHECK_EQ(prio_fe_decode(F, &z, pe), GDN_EFORMAT);
+        /* Vectors: the same bytes and elements as one element at a time, and
+         * p anywhere in a vector rejects it. */
+        {
+            enum { N = 37 };
+            prio_fe v[N], w[N];
+            uint8_t e1[N * 16], e2[N * 16], b[16];
+            size_t es = F->encoded_size;
+            for (size_t i = 0; i < N;) {
+                gdn_rng_bytes(&rng, b, 16);
+                i += (size_t)prio_fe_sample(F, &v[i], b);
+            }
+            v[0] = prio_fe_zero(), v[1] = prio_fe_sub(F, prio_fe_zero(), prio_fe_one(F));
+            prio_vec_encode(F, e1, v, N);
+            for (size_t i = 0; i < N; i++)
+                prio_fe_encode(F, e2 + i * es, v[i]);
+            CHECK(memcmp(e1, e2, N * es) == 0);
+            CHECK_OK(prio_vec_decode(F, w, e1, N));
+            for (size_t i = 0; i < N; i++)
+                CHECK(prio_fe_eq(w[i], v[i]));
+            memcpy(e1 + 20 * es, pe, es);
+            CHECK_EQ(prio_vec_decode(F, w, e1, N), GDN_EFORMAT);
+        }
         /* The generator has order exactly 2^log_gen_order. */
         prio_fe g = prio_root_of_unity(F, F->log_gen_order);
         for (unsigned i = 0; i + 1 < F->log_gen_order; i++)

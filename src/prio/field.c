@@ -313,8 +313,15 @@ int prio_fe_sample(const prio_field *F, prio_fe *out, const uint8_t *in)
     return prio_fe_decode(F, out, in) == 0;
 }
 
+/* The vector forms have a Field64 loop of their own (PINE's long vectors):
+ * the same arithmetic without a call and a switch per element. */
 void prio_vec_encode(const prio_field *F, uint8_t *out, const prio_fe *v, size_t n)
 {
+    if (F->id == PRIO_FIELD64) {
+        for (size_t i = 0; i < n; i++)
+            gdn_store_le64(out + 8 * i, mont64(v[i].v[0]));
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         prio_fe_encode(F, out + i * F->encoded_size, v[i]);
 }
@@ -322,6 +329,16 @@ void prio_vec_encode(const prio_field *F, uint8_t *out, const prio_fe *v, size_t
 int prio_vec_decode(const prio_field *F, prio_fe *out, const uint8_t *in, size_t n)
 {
     int bad = 0;
+    if (F->id == PRIO_FIELD64) {
+        uint64_t ok = 1;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = gdn_load_le64(in + 8 * i);
+            ok &= (uint64_t)(((u128)x - P64) >> 127); /* x < p */
+            out[i].v[0] = mont64((u128)x * R2_64);
+            out[i].v[1] = 0;
+        }
+        return ok ? 0 : GDN_EFORMAT;
+    }
     for (size_t i = 0; i < n; i++)
         bad |= prio_fe_decode(F, &out[i], in + i * F->encoded_size);
     return bad ? GDN_EFORMAT : 0;
