@@ -841,7 +841,7 @@ done:
 }
 
 /* Every file of pine/: each must be a PINE file that passes byte for byte. */
-GDN_TEST(prio_pine_vectors)
+static void check_pine_vectors(void)
 {
     char dir[1024], path[2048];
     char *names[256];
@@ -875,6 +875,18 @@ GDN_TEST(prio_pine_vectors)
     printf("  pine vectors: %zu files checked, %zu failed\n", n, failed);
     CHECK_MSG(n > 0, "no PINE vector files in %s", dir);
     CHECK_EQ(failed, 0);
+}
+
+GDN_TEST(prio_pine_vectors) { check_pine_vectors(); }
+
+/* Again with the portable wraparound-check kernel (the default may be
+ * AVX-512). */
+GDN_TEST(prio_pine_vectors_portable)
+{
+    int saved = prio_simd();
+    CHECK_EQ(prio_set_simd(0), 0);
+    check_pine_vectors();
+    prio_set_simd(saved);
 }
 
 /* One PINE report between two aggregators with fresh coins; flags go to
