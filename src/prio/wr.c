@@ -14,7 +14,11 @@
  *  - portable C (every field): pieces of 16 bits (21 for Field32/40), two to
  *    a 64-bit word in 32-bit lanes; per pair of entries a 16-entry table holds
  *    the words' signed combinations for the 16 pairs of codes, so a check
- *    costs one lookup and add per word for two entries. */
+ *    costs one lookup and add per word for two entries.
+ * Bounds, for d <= PRIO_WR_MAX_DIM = 2^31 (the circuits allow 2^26): a
+ * piece is below 2^21, so |T_j| <= 2^31 * 2^21 = 2^52 fits an int64, and the
+ * narrower lanes are folded into the totals before they can overflow (see
+ * port_check and avx_sums). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,39 +135,52 @@ static void port_tables(uint64_t *tab, const prio_fe *g, size_t len, size_t pair
     }
 }
 
-/* One check over one block of 4 nb entries: a lookup per code nibble, then
- * the lanes into the totals. Each 32-bit lane stays below 2^31 in
- * magnitude: a block has at most 512 / words entries (PORT_TABLE_BYTES of
- * tables), each adding at most 2^21 (one word) or 2^16 to a lane. */
+/* nc checks (1 or 2; codes nbytes apart) over one block of 4 nb entries:
+ * a lookup per code nibble, then the lanes into the totals. Each 32-bit
+ * lane stays below 2^31 in magnitude: a block has at most 512 / words
+ * entries (PORT_TABLE_BYTES of tables), each adding at most 2^21 (one
+ * word) or 2^16 to a lane. */
 static inline __attribute__((always_inline)) void
-port_check(int64_t *tot, const uint64_t *tab, const uint8_t *cb, size_t nb, unsigned words)
+port_check(int64_t *tot, const uint64_t *tab, const uint8_t *cb, size_t nbytes, size_t nb,
+           unsigned words, unsigned nc)
 {
-    uint64_t acc[4] = {0, 0, 0, 0};
-    for (size_t m = 0; m < nb; m++) {
-        const uint64_t *lo = tab + (32 * m + (cb[m] & 15)) * words;
-        const uint64_t *hi = tab + (32 * m + 16 + (cb[m] >> 4)) * words;
-        for (unsigned w = 0; w < words; w++)
-            acc[w] += lo[w] + hi[w];
+    uint64_t acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    for (size_t m = 0; m < nb; m++, tab += 32 * words) { /* pairs 2m and 2m + 1 */
+        for (unsigned j = 0; j < nc; j++) {
+            unsigned byte = cb[j * nbytes + m];
+            const uint64_t *lo = tab + (byte & 15) * words, *hi = tab + (16 + (byte >> 4)) * words;
+            for (unsigned w = 0; w < words; w++)
+                acc[j][w] += lo[w] + hi[w];
+        }
     }
-    for (unsigned w = 0; w < words; w++) {
-        int64_t low = lane32(acc[w]);
-        tot[2 * w] += low;
-        tot[2 * w + 1] += lane32((acc[w] - (uint64_t)low) >> 32);
-    }
+    for (unsigned j = 0; j < nc; j++)
+        for (unsigned w = 0; w < words; w++) {
+            int64_t low = lane32(acc[j][w]);
+            tot[j * MAX_PIECES + 2 * w] += low;
+            tot[j * MAX_PIECES + 2 * w + 1] += lane32((acc[j][w] - (uint64_t)low) >> 32);
+        }
 }
 
-static void port_checks(int64_t *tot, size_t checks, const uint64_t *tab, const uint8_t *cb,
-                        size_t nbytes, size_t nb, unsigned words)
+/* The lookups are gathers: GCC's SSE2 vectorization of them is slower. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SCALAR __attribute__((optimize("no-tree-vectorize")))
+#else
+#define SCALAR
+#endif
+
+SCALAR static void port_checks(int64_t *tot, size_t checks, const uint64_t *tab,
+                               const uint8_t *cb, size_t nbytes, size_t nb, unsigned words)
 {
-    for (size_t i = 0; i < checks; i++) {
+    for (size_t i = 0; i < checks; i += 2) {
         int64_t *t = tot + i * MAX_PIECES;
         const uint8_t *c = cb + i * nbytes;
+        unsigned nc = checks - i >= 2 ? 2 : 1;
         if (words == 1)
-            port_check(t, tab, c, nb, 1);
+            nc == 2 ? port_check(t, tab, c, nbytes, nb, 1, 2) : port_check(t, tab, c, nbytes, nb, 1, 1);
         else if (words == 2)
-            port_check(t, tab, c, nb, 2);
+            nc == 2 ? port_check(t, tab, c, nbytes, nb, 2, 2) : port_check(t, tab, c, nbytes, nb, 2, 1);
         else
-            port_check(t, tab, c, nb, 4);
+            nc == 2 ? port_check(t, tab, c, nbytes, nb, 4, 2) : port_check(t, tab, c, nbytes, nb, 4, 1);
     }
 }
 
@@ -218,7 +235,7 @@ AVX static void avx_planes(uint8_t *planes, size_t stride, const prio_fe *g)
         a[i] = _mm512_unpacklo_epi64(r[i], r[i + 1]);
         a[i + 1] = _mm512_unpackhi_epi64(r[i], r[i + 1]);
     }
-    /* b[4h + e]: qwords e and e + 4 (e = 0..3) of r[4h..4h+4). */
+    /* b[h + e] (h = 0, 4; e = 0..3): qwords e and e + 4 of r[h..h+4). */
     for (int h = 0; h < 8; h += 4)
         for (int e = 0; e < 2; e++) {
             b[h + e] = _mm512_permutex2var_epi64(a[h + e], mid_lo, a[h + 2 + e]);
@@ -258,44 +275,67 @@ AVX static inline __m512i avx_coefs(const uint8_t *cb)
     return _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(shifts, pairs), map);
 }
 
-/* One check over one block of `groups` groups of 64 entries; cb holds the
- * check's codes from the block's start, avail of them in the buffer. A
- * lane gains at most 4 * 255 per group. */
+/* The coefficients of group g of each of nc checks (codes nbytes apart,
+ * from the block's start; avail of them in the buffer), and the planes'
+ * bytes times them added into acc. */
 AVX static inline __attribute__((always_inline)) void
-avx_check(int32_t *lanes, const uint8_t *planes, size_t groups, const uint8_t *cb, size_t avail,
-          int np)
+avx_group(__m512i acc[2][8], const uint8_t *planes, size_t g, const uint8_t *cb, size_t nbytes,
+          size_t avail, int np, int nc)
 {
-    __m512i acc[8];
-    size_t g = 0;
-    for (int b = 0; b < np; b++)
-        acc[b] = _mm512_loadu_si512(lanes + 16 * b);
-    for (; g < groups && 16 * g + 16 <= avail; g++) {
-        __m512i c = avx_coefs(cb + 16 * g);
-        for (int b = 0; b < np; b++)
-            acc[b] = _mm512_dpbusd_epi32(acc[b], _mm512_loadu_si512(planes + b * AVX_BLOCK + 64 * g),
-                                         c);
-    }
-    if (g < groups) { /* the gradient's last group: its codes end early */
+    __m512i c[2];
+    for (int j = 0; j < nc; j++) {
+        const uint8_t *src = cb + (size_t)j * nbytes + 16 * g;
         uint8_t last[16] = {0};
-        memcpy(last, cb + 16 * g, avail - 16 * g);
-        __m512i c = avx_coefs(last);
-        for (int b = 0; b < np; b++)
-            acc[b] = _mm512_dpbusd_epi32(acc[b], _mm512_loadu_si512(planes + b * AVX_BLOCK + 64 * g),
-                                         c);
+        if (16 * g + 16 > avail) { /* the gradient's last group: its codes end early */
+            memcpy(last, src, avail - 16 * g);
+            src = last;
+        }
+        c[j] = avx_coefs(src);
     }
-    for (int b = 0; b < np; b++)
-        _mm512_storeu_si512(lanes + 16 * b, acc[b]);
+    for (int b = 0; b < np; b++) {
+        __m512i x = _mm512_loadu_si512(planes + b * AVX_BLOCK + 64 * g);
+        for (int j = 0; j < nc; j++)
+            acc[j][b] = _mm512_dpbusd_epi32(acc[j][b], x, c[j]);
+    }
+}
+
+/* nc checks (1 or 2, sharing the plane loads) over one block of `groups`
+ * groups of 64 entries. A lane gains at most 4 * 255 per group. */
+AVX static inline __attribute__((always_inline)) void
+avx_check(int32_t *lanes, const uint8_t *planes, size_t groups, const uint8_t *cb, size_t nbytes,
+          size_t avail, int np, int nc)
+{
+    __m512i acc[2][8];
+    size_t g = 0, full = avail / 16 < groups ? avail / 16 : groups;
+    for (int j = 0; j < nc; j++)
+        for (int b = 0; b < np; b++)
+            acc[j][b] = _mm512_loadu_si512(lanes + 16 * (j * MAX_PIECES + b));
+    for (; g < full; g++)
+        avx_group(acc, planes, g, cb, nbytes, groups * 16, np, nc);
+    if (g < groups)
+        avx_group(acc, planes, g, cb, nbytes, avail, np, nc);
+    for (int j = 0; j < nc; j++)
+        for (int b = 0; b < np; b++)
+            _mm512_storeu_si512(lanes + 16 * (j * MAX_PIECES + b), acc[j][b]);
 }
 
 AVX static void avx_checks(int32_t *lanes, size_t checks, const uint8_t *planes, size_t groups,
                            const uint8_t *cb, size_t nbytes, size_t avail, int np)
 {
-    for (size_t i = 0; i < checks; i++) {
+    size_t i = 0;
+    for (; i + 2 <= checks; i += 2) {
         int32_t *l = lanes + i * 16 * MAX_PIECES;
         if (np == 8)
-            avx_check(l, planes, groups, cb + i * nbytes, avail, 8);
+            avx_check(l, planes, groups, cb + i * nbytes, nbytes, avail, 8, 2);
         else
-            avx_check(l, planes, groups, cb + i * nbytes, avail, 6);
+            avx_check(l, planes, groups, cb + i * nbytes, nbytes, avail, 6, 2);
+    }
+    if (i < checks) {
+        int32_t *l = lanes + i * 16 * MAX_PIECES;
+        if (np == 8)
+            avx_check(l, planes, groups, cb + i * nbytes, nbytes, avail, 8, 1);
+        else
+            avx_check(l, planes, groups, cb + i * nbytes, nbytes, avail, 6, 1);
     }
 }
 
