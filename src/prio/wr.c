@@ -174,13 +174,19 @@ SCALAR static void port_checks(int64_t *tot, size_t checks, const uint64_t *tab,
     for (size_t i = 0; i < checks; i += 2) {
         int64_t *t = tot + i * MAX_PIECES;
         const uint8_t *c = cb + i * nbytes;
-        unsigned nc = checks - i >= 2 ? 2 : 1;
-        if (words == 1)
-            nc == 2 ? port_check(t, tab, c, nbytes, nb, 1, 2) : port_check(t, tab, c, nbytes, nb, 1, 1);
+        int pair = checks - i >= 2;
+        if (words == 1 && pair)
+            port_check(t, tab, c, nbytes, nb, 1, 2);
+        else if (words == 1)
+            port_check(t, tab, c, nbytes, nb, 1, 1);
+        else if (words == 2 && pair)
+            port_check(t, tab, c, nbytes, nb, 2, 2);
         else if (words == 2)
-            nc == 2 ? port_check(t, tab, c, nbytes, nb, 2, 2) : port_check(t, tab, c, nbytes, nb, 2, 1);
+            port_check(t, tab, c, nbytes, nb, 2, 1);
+        else if (pair)
+            port_check(t, tab, c, nbytes, nb, 4, 2);
         else
-            nc == 2 ? port_check(t, tab, c, nbytes, nb, 4, 2) : port_check(t, tab, c, nbytes, nb, 4, 1);
+            port_check(t, tab, c, nbytes, nb, 4, 1);
     }
 }
 
