@@ -19,6 +19,11 @@
  *                 output (shares expanded from seeds, PINE's wraparound
  *                 vectors), thread CPU, beside mul_chain_ns, one
  *                 multiplication of the chain (docs: bench/README.md).
+ *   prio_wr       then, per field and SIMD level the CPU has (0 portable,
+ *                 1 AVX-512; Field128 has only 0): ns_per_entry_check,
+ *                 thread CPU ns of PINE's wraparound dot products per entry
+ *                 and check (100 checks over min(--max-len, 10^6) entries,
+ *                 the best of --runs).
  *
  *   build/bench/prio [--quick] [--runs N] [--min-len N] [--max-len N] [--vdaf NAME]
  *
@@ -129,6 +134,32 @@ static void floors(const xof_bytes *b, xof_speed sp, double mul_ns, double *clie
 {
     *client = (b->client_absorb * sp.absorb + b->client_squeeze * sp.squeeze) / mul_ns;
     *verify = (b->helper_absorb * sp.absorb + b->helper_squeeze * sp.squeeze) / mul_ns;
+}
+
+/* Thread CPU ns per (entry, check) of PINE's wraparound dot products
+ * (prio_wr_dot) at the current SIMD level: 100 checks over n random
+ * entries of F, the best of `runs`; NAN on failure. */
+static double wr_ns(const prio_field *F, size_t n, int runs, gdn_rng *rng)
+{
+    const size_t checks = 100;
+    prio_fe *grad = malloc(n * sizeof *grad), res[100];
+    uint8_t *codes = malloc(checks * ((n + 3) / 4));
+    double best = NAN;
+    if (grad && codes) {
+        for (size_t k = 0; k < n; k++)
+            grad[k] = prio_fe_from_u64(F, gdn_rng_u64(rng));
+        gdn_rng_bytes(rng, codes, checks * ((n + 3) / 4));
+        for (int r = 0; r < runs; r++) {
+            double t0 = now();
+            if (prio_wr_dot(F, res, checks, grad, n, codes))
+                break;
+            double t = (now() - t0) * 1e9 / ((double)n * (double)checks);
+            best = r == 0 || t < best ? t : best;
+        }
+    }
+    free(grad);
+    free(codes);
+    return best;
 }
 
 typedef struct sample {
@@ -280,7 +311,21 @@ int main(int argc, char **argv)
                "\"ns_per_byte\":%.4f,\"mul_chain_ns\":%.3f}\n", xofs[k].name, speed[k].absorb,
                speed[k].squeeze, mul_ns);
     }
-    fflush(stdout);
+    {
+        static const char *fnames[3] = {"field64", "field32", "field128"};
+        const prio_field *fs[3] = {prio_field64(), prio_field32(), prio_field128()};
+        size_t n = max_len < 1000000 ? max_len : 1000000;
+        int saved = prio_simd(), top = prio_set_simd(1);
+        for (int k = 0; k < 3; k++)
+            for (int level = 0; level <= (k == 2 ? 0 : top); level++) { /* Field128: portable */
+                prio_set_simd(level);
+                printf("{\"bench\":\"prio_wr\",\"field\":\"%s\",\"simd\":%d,\"checks\":100,"
+                       "\"length\":%zu,\"ns_per_entry_check\":%.4f}\n", fnames[k],
+                       prio_simd(), n, wr_ns(fs[k], n, runs, &rng));
+            }
+        prio_set_simd(saved);
+        fflush(stdout);
+    }
     for (size_t li = 0; li < 3; li++) {
         size_t n = lens[li];
         if (n > max_len)

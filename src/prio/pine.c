@@ -213,43 +213,31 @@ static int vf_joint_rands(const gdn_pine *v, prio_fe *out, const uint8_t *seed)
 
 /* PineValid.run_wr_checks: per check, the dot product of the gradient (or
  * a share of it) with a {-1, 0, 1} vector read two bits at a time from the
- * wraparound XOF (00: -1, 01 and 10: 0, 11: 1). The vector is public to
- * the aggregators, so branching on it leaks nothing about the gradient. */
+ * wraparound XOF (00: -1, 01 and 10: 0, 11: 1); the checks' vectors come
+ * one after the other from one stream. The vectors are public to the
+ * aggregators, so branching on them leaks nothing about the gradient.
+ * The vectors of up to WR_CODES_MAX bytes of checks are squeezed at once
+ * and prio_wr_dot (wr.c) serves them all in one pass over the gradient. */
+#define WR_CODES_MAX ((size_t)1 << 25)
+
 static int run_wr_checks(const gdn_pine *v, prio_fe *results, const prio_fe *grad,
                          const uint8_t *seed)
 {
-    const prio_field *F = v->main.F;
-    size_t d = v->main.dimension, nbytes = (d + 3) / 4;
-    uint8_t *buf = malloc(nbytes);
+    const prio_circuit *c = &v->main;
+    size_t d = c->dimension, nbytes = (d + 3) / 4;
+    size_t group = WR_CODES_MAX / nbytes ? WR_CODES_MAX / nbytes : 1;
+    if (group > c->wr_checks)
+        group = c->wr_checks;
+    uint8_t *buf = malloc(group * nbytes); /* at most max(WR_CODES_MAX, nbytes) */
     prio_xof x;
     int rc;
     if (!buf)
         return GDN_ENOMEM;
     rc = xof_start(v, &x, seed, USAGE_WR_JOINT_RANDOMNESS, NULL, 0);
-    for (size_t i = 0; !rc && i < v->main.wr_checks; i++) {
-        prio_fe acc = prio_fe_zero();
-        if ((rc = prio_xof_next(&x, buf, nbytes)))
-            break;
-        if (F->id == PRIO_FIELD128) {
-            for (size_t k = 0; k < d; k++) {
-                unsigned bits = (buf[k / 4] >> (2 * (k % 4))) & 3;
-                if (bits == 3)
-                    acc = prio_fe_add(F, acc, grad[k]);
-                else if (bits == 0)
-                    acc = prio_fe_sub(F, acc, grad[k]);
-            }
-        } else { /* one-limb fields: add representations in 128-bit integers */
-            unsigned __int128 pos = 0, neg = 0;
-            for (size_t k = 0; k < d; k++) {
-                unsigned bits = (buf[k / 4] >> (2 * (k % 4))) & 3;
-                uint64_t g = grad[k].v[0];
-                pos += g & ((uint64_t)0 - (uint64_t)(bits == 3));
-                neg += g & ((uint64_t)0 - (uint64_t)(bits == 0));
-            }
-            acc = prio_fe_sub(F, prio_fe_from_wide_sum(F, (uint64_t)pos, (uint64_t)(pos >> 64)),
-                              prio_fe_from_wide_sum(F, (uint64_t)neg, (uint64_t)(neg >> 64)));
-        }
-        results[i] = acc;
+    for (size_t i = 0; !rc && i < c->wr_checks; i += group) {
+        size_t n = c->wr_checks - i < group ? c->wr_checks - i : group;
+        if (!(rc = prio_xof_next(&x, buf, n * nbytes)))
+            rc = prio_wr_dot(c->F, results + i, n, grad, d, buf);
     }
     prio_xof_free(&x);
     free(buf);

@@ -207,4 +207,23 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
 /* §7.3.5: 1 when the combined verifier accepts, else 0. */
 int prio_flp_decide(const prio_circuit *c, const prio_fe *verifier);
 
+/* ---- PINE's wraparound checks (draft-chen-cfrg-vdaf-pine-01) ------------- */
+
+/* Vector kernels: 0 is portable C, 1 AVX-512 (F, BW, VBMI, VNNI). The
+ * default is the best the CPU has (0 when GDN_NO_SIMD=1); prio_set_simd
+ * clamps the level to that and returns the level now in force. */
+int prio_simd(void);
+int prio_set_simd(int level);
+
+/* The longest gradient prio_wr_dot takes (the PINE circuits allow 2^26). */
+#define PRIO_WR_MAX_DIM ((size_t)1 << 31)
+
+/* PineValid.run_wr_checks once the check vectors are squeezed: for each of
+ * `checks` checks i, results[i] = sum_k c_ik grad[k] over the d entries,
+ * where c_ik in {-1, 0, 1} is bits 2(k%4), 2(k%4)+1 of codes[i ceil(d/4) +
+ * k/4] (00: -1, 01 and 10: 0, 11: 1). No branch or index depends on grad.
+ * GDN_EINVAL when d > PRIO_WR_MAX_DIM; GDN_ENOMEM. */
+int prio_wr_dot(const prio_field *F, prio_fe *results, size_t checks, const prio_fe *grad,
+                size_t d, const uint8_t *codes);
+
 #endif

@@ -3,7 +3,6 @@
  * and XofFixedKeyAes128 (§6.2.2, AES-128 through OpenSSL EVP), and PINE's
  * XofHmacSha256Aes128 (HMAC-SHA256 and AES-128-CTR through OpenSSL, which
  * uses the CPU's SHA and AES instructions). */
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -107,13 +106,7 @@ __attribute__((target("avx512f,avx512vl"))) static void keccak_p12_avx512(uint64
 static void keccak_p12(uint64_t a[25])
 {
 #ifdef KECCAK_X86
-    static int level = -1;
-    if (level < 0) {
-        __builtin_cpu_init();
-        const char *no = getenv("GDN_NO_SIMD");
-        level = __builtin_cpu_supports("avx512vl") != 0 && !(no && strcmp(no, "1") == 0);
-    }
-    if (level) {
+    if (prio_simd()) {
         keccak_p12_avx512(a);
         return;
     }
