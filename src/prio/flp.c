@@ -314,21 +314,11 @@ static void poly_coeffs(const prio_circuit *c, prio_fe pc[4])
 
 static prio_fe gadget_eval(const prio_circuit *c, const prio_fe *inp)
 {
-    const prio_field *F = c->F;
-    prio_fe r = prio_fe_zero(), pc[4];
-    if (c->gadget != PRIO_GADGET_MUL)
-        poly_coeffs(c, pc);
-    for (size_t i = 0; i < c->count; i++) {
-        if (c->gadget == PRIO_GADGET_MUL) {
-            r = prio_fe_add(F, r, prio_fe_mul(F, inp[2 * i], inp[2 * i + 1]));
-        } else {
-            prio_fe acc = prio_fe_zero();
-            for (size_t j = c->poly_len; j-- > 0;)
-                acc = prio_fe_add(F, prio_fe_mul(F, acc, inp[i]), pc[j]);
-            r = prio_fe_add(F, r, acc);
-        }
-    }
-    return r;
+    prio_fe pc[4];
+    if (c->gadget == PRIO_GADGET_MUL)
+        return prio_vec_pair_dot(c->F, inp, c->count);
+    poly_coeffs(c, pc);
+    return prio_vec_poly_sum(c->F, inp, pc, c->poly_len, c->count);
 }
 
 /* §7.3.3 ProveGadget / §7.3.4 QueryGadget: record the inputs as the k-th
@@ -511,6 +501,29 @@ static int circuit_eval(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
 
 /* ---- Prove, query, decide ----------------------------------------------- */
 
+int prio_flp_wires(const prio_circuit *c, prio_fe *wires, const prio_fe *meas,
+                   const prio_fe *seeds, const prio_fe *joint_rand, size_t num_shares)
+{
+    prio_fe *out = calloc(c->eval_output_len, sizeof *out);
+    if (!out)
+        return GDN_ENOMEM;
+    for (size_t j = 0; j < c->arity; j++)
+        wires[j * c->wire_len] = seeds[j];
+    gadget_ctx g = {c, wires, 0, NULL, 0};
+    int rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
+    free(out);
+    return rc;
+}
+
+/* Coset-major values (src[j p + k] at z^j w^k) to the natural order of the
+ * n-th roots (index k r + j, r = n / p). */
+static void from_cosets(prio_fe *dst, const prio_fe *src, size_t p, size_t r)
+{
+    for (size_t j = 0; j < r; j++)
+        for (size_t k = 0; k < p; k++)
+            dst[k * r + j] = src[j * p + k];
+}
+
 int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
                    const prio_fe *prove_rand, const prio_fe *joint_rand)
 {
@@ -518,50 +531,35 @@ int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
     size_t p = c->wire_len, n = c->eval_len, base = c->gadget == PRIO_GADGET_MUL ? 2 : 1;
     unsigned log_p = log2_exact(p), log_n = log2_exact(n);
     prio_fe *wires = calloc(c->arity * p, sizeof *wires);
-    prio_fe *out = calloc(c->eval_output_len, sizeof *out);
     prio_fe *acc = calloc(n, sizeof *acc);
     prio_fe *w = calloc(base * n, sizeof *w);
-    int rc = GDN_ENOMEM;
-    if (!wires || !out || !acc || !w)
+    prio_lde lde;
+    int rc = prio_lde_init(&lde, F, log_p, log_n);
+    if (!rc && (!wires || !acc || !w))
+        rc = GDN_ENOMEM;
+    if (rc || (rc = prio_flp_wires(c, wires, meas, prove_rand, joint_rand, 1)))
         goto done;
     prio_fe pc[4];
     if (c->gadget != PRIO_GADGET_MUL)
         poly_coeffs(c, pc);
-    for (size_t j = 0; j < c->arity; j++)
-        wires[j * p] = prove_rand[j]; /* the wire seeds */
-    gadget_ctx g = {c, wires, 0, NULL, 0};
-    rc = circuit_eval(c, &g, out, meas, joint_rand, 1);
-    if (rc)
-        goto done;
-    /* The gadget polynomial at the n-th roots of unity: interpolate each
-     * wire over the p-th roots, evaluate it over the n-th roots, and apply
-     * the gadget pointwise, one parallel copy at a time (§7.3.3). */
+    /* The gadget polynomial at the n-th roots of unity: each wire's values
+     * at the p-th roots extended to the n-th roots (the known ones plus
+     * n/p - 1 cosets), and the gadget applied pointwise, one parallel copy
+     * at a time (§7.3.3). */
     for (size_t i = 0; i < c->count; i++) {
-        for (size_t b = 0; b < base; b++) {
-            prio_fe *wb = w + b * n;
-            memset(wb, 0, n * sizeof *wb);
-            memcpy(wb, wires + (i * base + b) * p, p * sizeof *wb);
-            prio_intt(F, wb, log_p);
-            prio_ntt(F, wb, log_n);
-        }
-        for (size_t k = 0; k < n; k++) {
-            prio_fe v;
-            if (c->gadget == PRIO_GADGET_MUL) {
-                v = prio_fe_mul(F, w[k], w[n + k]);
-            } else {
-                v = prio_fe_zero();
-                for (size_t j = c->poly_len; j-- > 0;)
-                    v = prio_fe_add(F, prio_fe_mul(F, v, w[k]), pc[j]);
-            }
-            acc[k] = prio_fe_add(F, acc[k], v);
-        }
+        for (size_t b = 0; b < base; b++)
+            prio_lde_run(&lde, w + b * n, wires + (i * base + b) * p);
+        if (c->gadget == PRIO_GADGET_MUL)
+            prio_vec_mul_acc(F, acc, w, w + n, n);
+        else
+            prio_vec_poly_acc(F, acc, w, pc, c->poly_len, n);
     }
+    from_cosets(w, acc, p, n / p);
+    if (c->coeff_proof) /* draft 11: coefficients (degree < gadget_poly_len <= n) */
+        prio_ntt_run(&lde.tab, w, log_n, 1);
     for (size_t j = 0; j < c->arity; j++)
         proof[j] = prove_rand[j];
-    if (c->coeff_proof) /* draft 11: coefficients (degree < gadget_poly_len <= n) */
-        prio_intt(F, acc, log_n);
-    memcpy(proof + c->arity, acc, c->gadget_poly_len * sizeof *acc);
-    rc = 0;
+    memcpy(proof + c->arity, w, c->gadget_poly_len * sizeof *w);
 done:
     if (wires)
         prio_wipe(wires, c->arity * p * sizeof *wires);
@@ -569,8 +567,8 @@ done:
         prio_wipe(acc, n * sizeof *acc);
     if (w)
         prio_wipe(w, base * n * sizeof *w);
+    prio_lde_free(&lde);
     free(wires);
-    free(out);
     free(acc);
     free(w);
     return rc;
@@ -598,6 +596,24 @@ static int extend_values(const prio_circuit *c, prio_fe *y)
     return 0;
 }
 
+/* The gadget polynomial at t from its values at the n-th roots (draft 20):
+ * barycentric unless t is itself an n-th root, then by its coefficients. */
+static int gadget_at(const prio_circuit *c, prio_fe *r, prio_fe *vals, prio_fe *wts, prio_fe t)
+{
+    const prio_field *F = c->F;
+    unsigned log_n = log2_exact(c->eval_len);
+    uint64_t e[2] = {(uint64_t)c->eval_len, 0};
+    if (!prio_fe_eq(prio_fe_pow(F, t, e), prio_fe_one(F))) { /* t public */
+        prio_bary_weights(F, wts, log_n, t);
+        *r = prio_vec_dot(F, vals, wts, c->eval_len);
+        return 0;
+    }
+    int rc = prio_intt(F, vals, log_n);
+    if (!rc)
+        *r = prio_poly_eval(F, vals, c->eval_len, t);
+    return rc;
+}
+
 int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas,
                    const prio_fe *proof, const prio_fe *query_rand,
                    const prio_fe *joint_rand, size_t num_shares)
@@ -608,15 +624,18 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
     prio_fe *wires = calloc(c->arity * p, sizeof *wires);
     prio_fe *out = calloc(c->eval_output_len, sizeof *out);
     prio_fe *vals = calloc(n, sizeof *vals);
+    prio_fe *wts = calloc(n, sizeof *wts);
     int rc = GDN_ENOMEM;
-    if (!wires || !out || !vals)
+    if (!wires || !out || !vals || !wts)
         goto done;
     for (size_t j = 0; j < c->arity; j++)
         wires[j * p] = proof[j];
     memcpy(vals, proof + c->arity, c->gadget_poly_len * sizeof *vals);
     if (c->coeff_proof) /* draft 11: the gadget outputs are its values at alpha^k */
-        prio_ntt(F, vals, log_n);
-    else if ((rc = extend_values(c, vals)))
+        rc = prio_ntt(F, vals, log_n);
+    else
+        rc = extend_values(c, vals);
+    if (rc)
         goto done;
     gadget_ctx g = {c, wires, 0, vals, n / p};
     rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
@@ -637,14 +656,16 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
         rc = gdn_error(GDN_ECRYPTO, "prio: query point is a root of unity");
         goto done;
     }
+    /* Each wire at t from its values at the p-th roots: one dot product
+     * with shared barycentric weights, no interpolation. */
     verifier[0] = v;
-    for (size_t j = 0; j < c->arity; j++) {
-        prio_fe *wj = wires + j * p;
-        prio_intt(F, wj, log_p);
-        verifier[1 + j] = prio_poly_eval(F, wj, p, t);
-    }
-    prio_intt(F, vals, log_n); /* back to coefficients in both cases */
-    verifier[1 + c->arity] = prio_poly_eval(F, vals, n, t);
+    prio_bary_weights(F, wts, log_p, t);
+    for (size_t j = 0; j < c->arity; j++)
+        verifier[1 + j] = prio_vec_dot(F, wires + j * p, wts, p);
+    if (c->coeff_proof) /* the proof holds the coefficients: Horner */
+        verifier[1 + c->arity] = prio_poly_eval(F, proof + c->arity, c->gadget_poly_len, t);
+    else if ((rc = gadget_at(c, &verifier[1 + c->arity], vals, wts, t)))
+        goto done;
     rc = 0;
 done:
     if (wires)
@@ -654,6 +675,7 @@ done:
     free(wires);
     free(out);
     free(vals);
+    free(wts);
     return rc;
 }
 
