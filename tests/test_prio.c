@@ -333,6 +333,21 @@ GDN_TEST(prio_vector_kernels)
     }
 }
 
+/* The wires of prio_flp_rows, wire j at w[j p + k]. */
+static int ref_wires(const prio_circuit *c, prio_fe *w, const prio_fe *meas, const prio_fe *seeds,
+                     const prio_fe *joint_rand, size_t num_shares)
+{
+    size_t a = c->arity, p = c->wire_len;
+    prio_fe *rows = calloc((1 + c->calls) * a, sizeof *rows);
+    int rc = rows ? prio_flp_rows(c, rows, meas, seeds, joint_rand, num_shares) : GDN_ENOMEM;
+    memset(w, 0, a * p * sizeof *w);
+    for (size_t k = 0; !rc && k <= c->calls; k++)
+        for (size_t j = 0; j < a; j++)
+            w[j * p + k] = rows[k * a + j];
+    free(rows);
+    return rc;
+}
+
 /* The straightforward prover of §7.3.3: each wire interpolated (size p),
  * zero-padded and evaluated at the n-th roots, the gadget applied with
  * single operations. g: the gadget polynomial's coefficients (n). */
@@ -348,7 +363,7 @@ static int ref_prove(const prio_circuit *c, prio_fe *proof, prio_fe *g, const pr
         log_n++;
     prio_fe *wires = calloc(c->arity * p, sizeof *wires), *w = calloc(2 * n, sizeof *w);
     int rc = GDN_ENOMEM;
-    if (!wires || !w || (rc = prio_flp_wires(c, wires, meas, seeds, joint_rand, 1)))
+    if (!wires || !w || (rc = ref_wires(c, wires, meas, seeds, joint_rand, 1)))
         goto done;
     memset(g, 0, n * sizeof *g);
     for (size_t i = 0; i < c->count; i++) {
@@ -420,8 +435,7 @@ static void check_flp(prio_circuit *c, uint64_t *seed)
                 *t = prio_root_of_unity(F, log_n);
             }
             CHECK_OK(prio_flp_query(c, ver, meas, proof, qr, jr, 2));
-            memset(wires, 0, c->arity * p * sizeof *wires);
-            CHECK_OK(prio_flp_wires(c, wires, meas, proof, jr, 2));
+            CHECK_OK(ref_wires(c, wires, meas, proof, jr, 2));
             for (size_t j = 0; j < c->arity; j++) {
                 prio_intt(F, wires + j * p, log_p);
                 CHECK(prio_fe_eq(ver[1 + j], prio_poly_eval(F, wires + j * p, p, *t)));

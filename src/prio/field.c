@@ -709,6 +709,28 @@ prio_fe prio_vec_dot(const prio_field *F, const prio_fe *a, const prio_fe *b, si
     return r;
 }
 
+/* Columns in blocks of 32 accumulators, rows read in order. */
+INLINE void rows_dot_k(fk f, prio_fe *out, const prio_fe *m, size_t rows, size_t cols,
+                       const prio_fe *c)
+{
+    for (size_t j0 = 0; j0 < cols; j0 += 32) {
+        size_t nb = cols - j0 < 32 ? cols - j0 : 32;
+        wacc w[32];
+        memset(w, 0, sizeof w);
+        for (size_t k = 0; k < rows; k++)
+            for (size_t j = 0; j < nb; j++)
+                wacc_add(f, &w[j], m[k * cols + j0 + j], c[k]);
+        for (size_t j = 0; j < nb; j++)
+            out[j0 + j] = wacc_get(f, &w[j]);
+    }
+}
+
+void prio_vec_rows_dot(const prio_field *F, prio_fe *out, const prio_fe *m, size_t rows,
+                       size_t cols, const prio_fe *c)
+{
+    FK_DISPATCH(F, rows_dot_k(f, out, m, rows, cols, c));
+}
+
 prio_fe prio_vec_pair_dot(const prio_field *F, const prio_fe *x, size_t n)
 {
     prio_fe r;

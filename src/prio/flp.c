@@ -299,7 +299,8 @@ void prio_circuit_truncate(const prio_circuit *c, prio_fe *out, const prio_fe *m
 
 typedef struct gadget_ctx {
     const prio_circuit *c;
-    prio_fe *wires;        /* arity x wire_len: wire j at wires[j * p + k] */
+    prio_fe *rows;         /* (1 + calls) x arity: call k's input j at
+                              rows[k * arity + j], the wire seeds in row 0 */
     size_t k;              /* calls made so far */
     const prio_fe *values; /* query: gadget polynomial at the eval_len roots */
     size_t step;           /* eval_len / wire_len */
@@ -328,8 +329,7 @@ static prio_fe gadget_call(gadget_ctx *g, const prio_fe *inp)
 {
     const prio_circuit *c = g->c;
     g->k++;
-    for (size_t j = 0; j < c->arity; j++)
-        g->wires[j * c->wire_len + g->k] = inp[j];
+    memcpy(g->rows + g->k * c->arity, inp, c->arity * sizeof *inp);
     if (g->values)
         return g->values[g->k * g->step];
     return gadget_eval(c, inp);
@@ -501,18 +501,31 @@ static int circuit_eval(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
 
 /* ---- Prove, query, decide ----------------------------------------------- */
 
-int prio_flp_wires(const prio_circuit *c, prio_fe *wires, const prio_fe *meas,
-                   const prio_fe *seeds, const prio_fe *joint_rand, size_t num_shares)
+int prio_flp_rows(const prio_circuit *c, prio_fe *rows, const prio_fe *meas,
+                  const prio_fe *seeds, const prio_fe *joint_rand, size_t num_shares)
 {
     prio_fe *out = calloc(c->eval_output_len, sizeof *out);
     if (!out)
         return GDN_ENOMEM;
-    for (size_t j = 0; j < c->arity; j++)
-        wires[j * c->wire_len] = seeds[j];
-    gadget_ctx g = {c, wires, 0, NULL, 0};
+    memcpy(rows, seeds, c->arity * sizeof *rows);
+    gadget_ctx g = {c, rows, 0, NULL, 0};
     int rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
     free(out);
     return rc;
+}
+
+/* Wires j0 .. j0 + nw of the rows into w (wire i at w[i p], zero after the
+ * last call): 8 at a time, so that each row's cache lines and page serve
+ * 8 wires. */
+static void gather_wires(const prio_circuit *c, prio_fe *w, const prio_fe *rows, size_t j0,
+                         size_t nw)
+{
+    size_t a = c->arity, p = c->wire_len, nrows = 1 + c->calls;
+    for (size_t i = 0; i < nw; i++)
+        memset(w + i * p + nrows, 0, (p - nrows) * sizeof *w);
+    for (size_t k = 0; k < nrows; k++)
+        for (size_t i = 0; i < nw; i++)
+            w[i * p + k] = rows[k * a + j0 + i];
 }
 
 /* Coset-major values (src[j p + k] at z^j w^k) to the natural order of the
@@ -527,17 +540,20 @@ static void from_cosets(prio_fe *dst, const prio_fe *src, size_t p, size_t r)
 int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
                    const prio_fe *prove_rand, const prio_fe *joint_rand)
 {
+    enum { BLOCK = 8 }; /* wires gathered at once: whole parallel copies */
     const prio_field *F = c->F;
     size_t p = c->wire_len, n = c->eval_len, base = c->gadget == PRIO_GADGET_MUL ? 2 : 1;
+    size_t nrows = 1 + c->calls;
     unsigned log_p = log2_exact(p), log_n = log2_exact(n);
-    prio_fe *wires = calloc(c->arity * p, sizeof *wires);
+    prio_fe *rows = calloc(nrows * c->arity, sizeof *rows);
+    prio_fe *wb = malloc(BLOCK * p * sizeof *wb);
     prio_fe *acc = calloc(n, sizeof *acc);
     prio_fe *w = calloc(base * n, sizeof *w);
     prio_lde lde;
     int rc = prio_lde_init(&lde, F, log_p, log_n);
-    if (!rc && (!wires || !acc || !w))
+    if (!rc && (!rows || !wb || !acc || !w))
         rc = GDN_ENOMEM;
-    if (rc || (rc = prio_flp_wires(c, wires, meas, prove_rand, joint_rand, 1)))
+    if (rc || (rc = prio_flp_rows(c, rows, meas, prove_rand, joint_rand, 1)))
         goto done;
     prio_fe pc[4];
     if (c->gadget != PRIO_GADGET_MUL)
@@ -546,13 +562,17 @@ int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
      * at the p-th roots extended to the n-th roots (the known ones plus
      * n/p - 1 cosets), and the gadget applied pointwise, one parallel copy
      * at a time (§7.3.3). */
-    for (size_t i = 0; i < c->count; i++) {
-        for (size_t b = 0; b < base; b++)
-            prio_lde_run(&lde, w + b * n, wires + (i * base + b) * p);
-        if (c->gadget == PRIO_GADGET_MUL)
-            prio_vec_mul_acc(F, acc, w, w + n, n);
-        else
-            prio_vec_poly_acc(F, acc, w, pc, c->poly_len, n);
+    for (size_t j0 = 0; j0 < c->arity; j0 += BLOCK) {
+        size_t nw = c->arity - j0 < BLOCK ? c->arity - j0 : BLOCK;
+        gather_wires(c, wb, rows, j0, nw);
+        for (size_t i = 0; i < nw; i += base) {
+            for (size_t b = 0; b < base; b++)
+                prio_lde_run(&lde, w + b * n, wb + (i + b) * p);
+            if (c->gadget == PRIO_GADGET_MUL)
+                prio_vec_mul_acc(F, acc, w, w + n, n);
+            else
+                prio_vec_poly_acc(F, acc, w, pc, c->poly_len, n);
+        }
     }
     from_cosets(w, acc, p, n / p);
     if (c->coeff_proof) /* draft 11: coefficients (degree < gadget_poly_len <= n) */
@@ -561,14 +581,17 @@ int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
         proof[j] = prove_rand[j];
     memcpy(proof + c->arity, w, c->gadget_poly_len * sizeof *w);
 done:
-    if (wires)
-        prio_wipe(wires, c->arity * p * sizeof *wires);
+    if (rows)
+        prio_wipe(rows, nrows * c->arity * sizeof *rows);
+    if (wb)
+        prio_wipe(wb, BLOCK * p * sizeof *wb);
     if (acc)
         prio_wipe(acc, n * sizeof *acc);
     if (w)
         prio_wipe(w, base * n * sizeof *w);
     prio_lde_free(&lde);
-    free(wires);
+    free(rows);
+    free(wb);
     free(acc);
     free(w);
     return rc;
@@ -621,15 +644,15 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
     const prio_field *F = c->F;
     size_t p = c->wire_len, n = c->eval_len;
     unsigned log_p = log2_exact(p), log_n = log2_exact(n);
-    prio_fe *wires = calloc(c->arity * p, sizeof *wires);
+    size_t nrows = 1 + c->calls;
+    prio_fe *rows = calloc(nrows * c->arity, sizeof *rows);
     prio_fe *out = calloc(c->eval_output_len, sizeof *out);
     prio_fe *vals = calloc(n, sizeof *vals);
     prio_fe *wts = calloc(n, sizeof *wts);
     int rc = GDN_ENOMEM;
-    if (!wires || !out || !vals || !wts)
+    if (!rows || !out || !vals || !wts)
         goto done;
-    for (size_t j = 0; j < c->arity; j++)
-        wires[j * p] = proof[j];
+    memcpy(rows, proof, c->arity * sizeof *rows); /* the wire seeds */
     memcpy(vals, proof + c->arity, c->gadget_poly_len * sizeof *vals);
     if (c->coeff_proof) /* draft 11: the gadget outputs are its values at alpha^k */
         rc = prio_ntt(F, vals, log_n);
@@ -637,7 +660,7 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
         rc = extend_values(c, vals);
     if (rc)
         goto done;
-    gadget_ctx g = {c, wires, 0, vals, n / p};
+    gadget_ctx g = {c, rows, 0, vals, n / p};
     rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
     if (rc)
         goto done;
@@ -656,23 +679,23 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
         rc = gdn_error(GDN_ECRYPTO, "prio: query point is a root of unity");
         goto done;
     }
-    /* Each wire at t from its values at the p-th roots: one dot product
-     * with shared barycentric weights, no interpolation. */
+    /* Each wire at t from its values at the p-th roots (zero after the
+     * last call): dot products with shared barycentric weights, no
+     * interpolation. */
     verifier[0] = v;
     prio_bary_weights(F, wts, log_p, t);
-    for (size_t j = 0; j < c->arity; j++)
-        verifier[1 + j] = prio_vec_dot(F, wires + j * p, wts, p);
+    prio_vec_rows_dot(F, verifier + 1, rows, nrows, c->arity, wts);
     if (c->coeff_proof) /* the proof holds the coefficients: Horner */
         verifier[1 + c->arity] = prio_poly_eval(F, proof + c->arity, c->gadget_poly_len, t);
     else if ((rc = gadget_at(c, &verifier[1 + c->arity], vals, wts, t)))
         goto done;
     rc = 0;
 done:
-    if (wires)
-        prio_wipe(wires, c->arity * p * sizeof *wires);
+    if (rows)
+        prio_wipe(rows, nrows * c->arity * sizeof *rows);
     if (vals)
         prio_wipe(vals, n * sizeof *vals);
-    free(wires);
+    free(rows);
     free(out);
     free(vals);
     free(wts);

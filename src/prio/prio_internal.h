@@ -112,6 +112,9 @@ void prio_bary_weights(const prio_field *F, prio_fe *c, unsigned log_p, prio_fe 
  * pc[0..len) (i < n). */
 prio_fe prio_vec_dot(const prio_field *F, const prio_fe *a, const prio_fe *b, size_t n);
 prio_fe prio_vec_pair_dot(const prio_field *F, const prio_fe *x, size_t n);
+/* out[j] = sum_k m[k cols + j] c[k] (k < rows, j < cols). */
+void prio_vec_rows_dot(const prio_field *F, prio_fe *out, const prio_fe *m, size_t rows,
+                       size_t cols, const prio_fe *c);
 prio_fe prio_vec_poly_sum(const prio_field *F, const prio_fe *x, const prio_fe *pc, size_t len,
                           size_t n);
 /* Horner evaluation of coefficients c[0..n) at x. */
@@ -235,11 +238,11 @@ int prio_circuit_encode(const prio_circuit *c, prio_fe *meas, const uint64_t *m,
                         size_t m_len);
 void prio_circuit_truncate(const prio_circuit *c, prio_fe *out, const prio_fe *meas);
 
-/* The prover's wires (§7.3.3): wire j at wires[j wire_len + k], its seed
- * at k = 0 and the k-th gadget call's input j at k (zeros after the last
- * call, which the caller provides). */
-int prio_flp_wires(const prio_circuit *c, prio_fe *wires, const prio_fe *meas,
-                   const prio_fe *seeds, const prio_fe *joint_rand, size_t num_shares);
+/* The circuit run of the prover (§7.3.3), (1 + calls) x arity: the wire
+ * seeds in row 0, the k-th gadget call's inputs in row k. Wire j's values
+ * at the p-th roots are column j, zero after the last row. */
+int prio_flp_rows(const prio_circuit *c, prio_fe *rows, const prio_fe *meas,
+                  const prio_fe *seeds, const prio_fe *joint_rand, size_t num_shares);
 /* §7.3.3: proof (proof_len) for meas with prove_rand and joint_rand. */
 int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
                    const prio_fe *prove_rand, const prio_fe *joint_rand);
