@@ -230,7 +230,7 @@ static void ref_dft(const prio_field *F, prio_fe *out, const prio_fe *a, unsigne
     }
 }
 
-GDN_TEST(prio_ntt_lde_barycentric)
+static void check_lde_barycentric(void)
 {
     uint64_t seed = 1;
     enum { MAXN = 256 };
@@ -276,6 +276,25 @@ GDN_TEST(prio_ntt_lde_barycentric)
             }
         }
     }
+}
+
+/* Both vector levels (prio_lde_run's AVX-512 path when the CPU has it). */
+static void at_simd_levels(void (*fn)(void), const char *name)
+{
+    int saved = prio_flp_simd();
+    for (int level = 0; level < 2; level++) {
+        if (prio_flp_set_simd(level) != level) {
+            printf("  %s: no SIMD level %d on this CPU\n", name, level);
+            continue;
+        }
+        fn();
+    }
+    prio_flp_set_simd(saved);
+}
+
+GDN_TEST(prio_ntt_lde_barycentric)
+{
+    at_simd_levels(check_lde_barycentric, "lde");
 }
 
 /* Dot products, gadget sums and pointwise gadgets, with carries: all
@@ -454,7 +473,7 @@ static void check_flp(prio_circuit *c, uint64_t *seed)
     free(wires);
 }
 
-GDN_TEST(prio_flp_matches_reference)
+static void check_flp_circuits(void)
 {
     uint64_t seed = 3;
     for (int fi = 0; fi < 4; fi++) {
@@ -486,6 +505,11 @@ GDN_TEST(prio_flp_matches_reference)
             check_flp(&c, &seed);
         }
     }
+}
+
+GDN_TEST(prio_flp_matches_reference)
+{
+    at_simd_levels(check_flp_circuits, "flp");
 }
 
 /* RFC 9861 §5: TurboSHAKE128(M = empty, D = 0x1F, 32). */

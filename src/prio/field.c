@@ -5,11 +5,19 @@
  * kind (fk); the vector kernels below (NTT butterflies, dot products,
  * pointwise gadgets) are instantiated per field by FK_DISPATCH, so their
  * inner loops carry no switch on the field and no call. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "guardian/core.h"
 #include "prio/prio_internal.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define PRIO_X86 1
+#include <immintrin.h>
+#else
+#define PRIO_X86 0
+#endif
 
 typedef unsigned __int128 u128;
 
@@ -549,6 +557,165 @@ static int ntt_once(const prio_field *F, prio_fe *a, unsigned log_n, int inverse
 int prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n) { return ntt_once(F, a, log_n, 0); }
 int prio_intt(const prio_field *F, prio_fe *a, unsigned log_n) { return ntt_once(F, a, log_n, 1); }
 
+/* ---- Field64 extension with AVX-512 ----------------------------------------
+ * The same transforms on packed 64-bit lanes: eight butterflies at a time
+ * in the stages of half-length h >= 8, the first three (or last three)
+ * stages lane by lane. Montgomery multiplication for p = 2^64 - 2^32 + 1
+ * needs one 64 x 64 product: with m = lo (1 + 2^32) mod 2^64 and
+ * d = m (2^32 - 1), floor(m p / 2^64) = m - floor(d / 2^64) - [d mod 2^64
+ * != 0], shifts and subtractions only. */
+
+static atomic_int simd_level = -1;
+
+static int cpu_level(void)
+{
+#if PRIO_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
+int prio_flp_simd(void)
+{
+    int level = atomic_load_explicit(&simd_level, memory_order_relaxed);
+    if (level < 0) {
+        const char *no = getenv("GDN_NO_SIMD");
+        level = no && strcmp(no, "1") == 0 ? 0 : cpu_level();
+        atomic_store_explicit(&simd_level, level, memory_order_relaxed);
+    }
+    return level;
+}
+
+int prio_flp_set_simd(int level)
+{
+    int max = cpu_level();
+    atomic_store_explicit(&simd_level, level < max ? (level > 0 ? level : 0) : max,
+                          memory_order_relaxed);
+    return prio_flp_simd();
+}
+
+/* One stage of half-length h < 8, lane by lane (Gentleman-Sande or
+ * Cooley-Tukey). */
+static void stage64(uint64_t *a, size_t m, size_t h, const uint64_t *w, int dif)
+{
+    for (size_t k = 0; k < m; k += 2 * h)
+        for (size_t j = 0; j < h; j++) {
+            uint64_t u = a[k + j], v = a[k + j + h];
+            if (dif) {
+                a[k + j] = add64(u, v);
+                a[k + j + h] = mont64((u128)sub64(u, v) * w[h + j]);
+            } else {
+                v = mont64((u128)v * w[h + j]);
+                a[k + j] = add64(u, v);
+                a[k + j + h] = sub64(u, v);
+            }
+        }
+}
+
+#if PRIO_X86
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+#define VINLINE static inline __attribute__((always_inline)) AVX512
+
+VINLINE __m512i v_add(__m512i a, __m512i b, __m512i p)
+{
+    __m512i s = _mm512_add_epi64(a, b);
+    __mmask8 k = _mm512_cmplt_epu64_mask(s, a) | _mm512_cmpge_epu64_mask(s, p);
+    return _mm512_mask_sub_epi64(s, k, s, p);
+}
+
+VINLINE __m512i v_sub(__m512i a, __m512i b, __m512i p)
+{
+    __m512i d = _mm512_sub_epi64(a, b);
+    return _mm512_mask_add_epi64(d, _mm512_cmplt_epu64_mask(a, b), d, p);
+}
+
+/* Montgomery product a b / 2^64 mod p of reduced a, b. */
+VINLINE __m512i v_mul(__m512i a, __m512i b, __m512i p)
+{
+    const __m512i lo32 = _mm512_set1_epi64(0xffffffff), one = _mm512_set1_epi64(1);
+    __m512i ah = _mm512_srli_epi64(a, 32), bh = _mm512_srli_epi64(b, 32);
+    __m512i ll = _mm512_mul_epu32(a, b), lh = _mm512_mul_epu32(a, bh);
+    __m512i hl = _mm512_mul_epu32(ah, b), hh = _mm512_mul_epu32(ah, bh);
+    __m512i mid = _mm512_add_epi64(lh, _mm512_srli_epi64(ll, 32)); /* < 2^64 */
+    __m512i mid2 = _mm512_add_epi64(hl, _mm512_and_si512(mid, lo32));
+    __m512i lo = _mm512_or_si512(_mm512_slli_epi64(mid2, 32), _mm512_and_si512(ll, lo32));
+    __m512i hi = _mm512_add_epi64(_mm512_add_epi64(hh, _mm512_srli_epi64(mid, 32)),
+                                  _mm512_srli_epi64(mid2, 32));
+    __m512i m = _mm512_add_epi64(lo, _mm512_slli_epi64(lo, 32));
+    __m512i ms = _mm512_slli_epi64(m, 32);
+    __m512i dl = _mm512_sub_epi64(ms, m);
+    __m512i dh = _mm512_mask_sub_epi64(_mm512_srli_epi64(m, 32),
+                                       _mm512_cmplt_epu64_mask(ms, m),
+                                       _mm512_srli_epi64(m, 32), one);
+    __m512i mh = _mm512_sub_epi64(m, dh);
+    mh = _mm512_mask_sub_epi64(mh, _mm512_test_epi64_mask(dl, dl), mh, one);
+    __m512i r = _mm512_sub_epi64(hi, mh);
+    return _mm512_mask_add_epi64(r, _mm512_cmplt_epu64_mask(hi, mh), r, p);
+}
+
+AVX512 static void dif64_avx512(uint64_t *a, unsigned log_m, const uint64_t *w)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    size_t m = (size_t)1 << log_m, h = m >> 1;
+    for (; h >= 8; h >>= 1)
+        for (size_t k = 0; k < m; k += 2 * h)
+            for (size_t j = 0; j < h; j += 8) {
+                __m512i u = _mm512_loadu_si512(a + k + j), v = _mm512_loadu_si512(a + k + j + h);
+                __m512i t = _mm512_loadu_si512(w + h + j);
+                _mm512_storeu_si512(a + k + j, v_add(u, v, p));
+                _mm512_storeu_si512(a + k + j + h, v_mul(v_sub(u, v, p), t, p));
+            }
+    for (; h >= 1; h >>= 1)
+        stage64(a, m, h, w, 1);
+}
+
+AVX512 static void dit64_avx512(uint64_t *a, unsigned log_m, const uint64_t *w)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    size_t m = (size_t)1 << log_m, h = 1;
+    for (; h < m && h < 8; h <<= 1)
+        stage64(a, m, h, w, 0);
+    for (; h < m; h <<= 1)
+        for (size_t k = 0; k < m; k += 2 * h)
+            for (size_t j = 0; j < h; j += 8) {
+                __m512i u = _mm512_loadu_si512(a + k + j);
+                __m512i v = v_mul(_mm512_loadu_si512(a + k + j + h),
+                                  _mm512_loadu_si512(w + h + j), p);
+                _mm512_storeu_si512(a + k + j, v_add(u, v, p));
+                _mm512_storeu_si512(a + k + j + h, v_sub(u, v, p));
+            }
+}
+
+/* twist: o[i] = c[i] t[i] (p a multiple of 8 here). */
+AVX512 static void mul64_avx512(uint64_t *o, const uint64_t *c, const uint64_t *t, size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    for (size_t i = 0; i < n; i += 8)
+        _mm512_storeu_si512(o + i, v_mul(_mm512_loadu_si512(c + i), _mm512_loadu_si512(t + i), p));
+}
+
+/* lde_k for Field64 on packed lanes (p >= 8). */
+static void lde64_avx512(const prio_lde *e, prio_fe *out, const prio_fe *y)
+{
+    size_t p = (size_t)1 << e->log_p, r = (size_t)1 << (e->log_n - e->log_p);
+    uint64_t *c = e->s64, *o = e->s64 + p;
+    memcpy(out, y, p * sizeof *out);
+    for (size_t i = 0; i < p; i++)
+        c[i] = y[i].v[0];
+    dif64_avx512(c, e->log_p, e->iw64);
+    for (size_t j = 1; j < r; j++) {
+        mul64_avx512(o, c, e->tw64 + (j - 1) * p, p);
+        dit64_avx512(o, e->log_p, e->fw64);
+        for (size_t i = 0; i < p; i++) {
+            out[j * p + i].v[0] = o[i];
+            out[j * p + i].v[1] = 0;
+        }
+    }
+}
+#endif
+
 /* ---- Low-degree extension -------------------------------------------------
  * A polynomial of degree < p known by its values at the p-th roots w^k is
  * evaluated on each coset z^j <w> (z the primitive n-th root, j < n/p):
@@ -556,6 +723,27 @@ int prio_intt(const prio_field *F, prio_fe *a, unsigned log_n) { return ntt_once
  * coset's values are the size-p transform of c_i z^(ij). With the inverse
  * as DIF (bit-reversed coefficients) and the forward as DIT (bit-reversed
  * input), no reordering is needed: the twist table holds z^(j rev(i)) / p. */
+
+/* Field64's tables as packed lanes, and the scratch of lde64_avx512. */
+static int pack64(prio_lde *e, size_t r)
+{
+    size_t p = (size_t)1 << e->log_p, n = (size_t)1 << e->log_n;
+    e->fw64 = malloc(n * sizeof *e->fw64);
+    e->iw64 = malloc(n * sizeof *e->iw64);
+    e->tw64 = malloc(((r - 1) * p + 1) * sizeof *e->tw64);
+    e->s64 = malloc(2 * p * sizeof *e->s64);
+    if (!e->fw64 || !e->iw64 || !e->tw64 || !e->s64) {
+        prio_lde_free(e);
+        return GDN_ENOMEM;
+    }
+    for (size_t i = 1; i < n; i++) {
+        e->fw64[i] = e->tab.fw[i].v[0];
+        e->iw64[i] = e->tab.iw[i].v[0];
+    }
+    for (size_t i = 0; i < (r - 1) * p; i++)
+        e->tw64[i] = e->twist[i].v[0];
+    return 0;
+}
 
 int prio_lde_init(prio_lde *e, const prio_field *F, unsigned log_p, unsigned log_n)
 {
@@ -578,14 +766,21 @@ int prio_lde_init(prio_lde *e, const prio_field *F, unsigned log_p, unsigned log
         }
         zj = prio_fe_mul(F, zj, z);
     }
-    return 0;
+    return F->id == PRIO_FIELD64 && p >= 8 ? pack64(e, r) : 0;
 }
 
 void prio_lde_free(prio_lde *e)
 {
     prio_ntt_tab_free(&e->tab);
+    if (e->s64) /* held a wire */
+        prio_wipe(e->s64, 2 * ((size_t)1 << e->log_p) * sizeof *e->s64);
     free(e->twist);
+    free(e->fw64);
+    free(e->iw64);
+    free(e->tw64);
+    free(e->s64);
     e->twist = NULL;
+    e->fw64 = e->iw64 = e->tw64 = e->s64 = NULL;
 }
 
 INLINE void lde_k(fk f, const prio_lde *e, prio_fe *out, const prio_fe *y)
@@ -608,6 +803,12 @@ INLINE void lde_k(fk f, const prio_lde *e, prio_fe *out, const prio_fe *y)
 
 void prio_lde_run(const prio_lde *e, prio_fe *out, const prio_fe *y)
 {
+#if PRIO_X86
+    if (e->s64 && prio_flp_simd() >= 1) {
+        lde64_avx512(e, out, y);
+        return;
+    }
+#endif
     FK_DISPATCH(e->tab.F, lde_k(f, e, out, y));
 }
 

@@ -96,6 +96,9 @@ typedef struct prio_lde {
     prio_ntt_tab tab; /* sizes up to n */
     unsigned log_p, log_n;
     prio_fe *twist;   /* (n/p - 1) x p coset factors */
+    /* Field64 with p >= 8: the tables as packed 64-bit lanes and 2p of
+     * scratch for the AVX-512 path (so one prio_lde serves one thread). */
+    uint64_t *fw64, *iw64, *tw64, *s64;
 } prio_lde;
 
 int prio_lde_init(prio_lde *e, const prio_field *F, unsigned log_p, unsigned log_n);
@@ -104,6 +107,12 @@ void prio_lde_free(prio_lde *e);
  * elements, coset-major): out[j p + k] = its value at z^j w^k, z the
  * primitive n-th root, i.e. at the n-th root of index k (n / p) + j. */
 void prio_lde_run(const prio_lde *e, prio_fe *out, const prio_fe *y);
+
+/* The vector level of prio_lde_run: 0 portable, 1 AVX-512F/DQ (Field64).
+ * The default is the best the CPU has (0 when GDN_NO_SIMD=1);
+ * prio_flp_set_simd clamps to it and returns the level in use. */
+int prio_flp_simd(void);
+int prio_flp_set_simd(int level);
 
 /* c[k] (k < p = 2^log_p): weights such that f(t) = sum_k f(w^k) c[k] for
  * every f of degree < p, w the p-th root; requires t^p != 1. */
