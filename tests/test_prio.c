@@ -299,7 +299,7 @@ GDN_TEST(prio_ntt_lde_barycentric)
 
 /* Dot products, gadget sums and pointwise gadgets, with carries: all
  * entries p - 1, and lengths past the Field32/40 fold of 4096. */
-GDN_TEST(prio_vector_kernels)
+static void check_vector_kernels(void)
 {
     uint64_t seed = 2;
     size_t lens[] = {1, 3, 17, 4096, 5000};
@@ -350,6 +350,11 @@ GDN_TEST(prio_vector_kernels)
             free(ref);
         }
     }
+}
+
+GDN_TEST(prio_vector_kernels)
+{
+    at_simd_levels(check_vector_kernels, "kernels");
 }
 
 /* The wires of prio_flp_rows, wire j at w[j p + k]. */

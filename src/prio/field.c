@@ -688,6 +688,22 @@ AVX512 static void dit64_avx512(uint64_t *a, unsigned log_m, const uint64_t *w)
             }
 }
 
+/* Lanes v[0] of the eight elements at x, and back with v[1] = 0. */
+VINLINE __m512i v_load_fe(const prio_fe *x)
+{
+    const __m512i idx = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    return _mm512_permutex2var_epi64(_mm512_loadu_si512(x), idx, _mm512_loadu_si512(x + 4));
+}
+
+VINLINE void v_store_fe(prio_fe *x, __m512i v)
+{
+    const __m512i z = _mm512_setzero_si512();
+    const __m512i lo = _mm512_setr_epi64(0, 8, 1, 8, 2, 8, 3, 8);
+    const __m512i hi = _mm512_setr_epi64(4, 8, 5, 8, 6, 8, 7, 8);
+    _mm512_storeu_si512(x, _mm512_permutex2var_epi64(v, lo, z));
+    _mm512_storeu_si512(x + 4, _mm512_permutex2var_epi64(v, hi, z));
+}
+
 /* twist: o[i] = c[i] t[i] (p a multiple of 8 here). */
 AVX512 static void mul64_avx512(uint64_t *o, const uint64_t *c, const uint64_t *t, size_t n)
 {
@@ -1006,6 +1022,38 @@ prio_fe prio_poly_eval(const prio_field *F, const prio_fe *c, size_t n, prio_fe 
 
 /* ---- Pointwise gadgets ------------------------------------------------------ */
 
+#if PRIO_X86
+/* mul_acc_k and poly_acc_k for Field64, eight lanes (n a multiple of 8). */
+AVX512 static void mul_acc64_avx512(prio_fe *acc, const prio_fe *a, const prio_fe *b, size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    for (size_t i = 0; i < n; i += 8)
+        v_store_fe(acc + i, v_add(v_load_fe(acc + i),
+                                  v_mul(v_load_fe(a + i), v_load_fe(b + i), p), p));
+}
+
+AVX512 static void poly_acc64_avx512(prio_fe *acc, const prio_fe *a, const poly_shape *s,
+                                     size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    __m512i pc[32];
+    for (size_t j = 0; j < s->len; j++)
+        pc[j] = _mm512_set1_epi64((long long)s->pc[j].v[0]);
+    for (size_t i = 0; i < n; i += 8) {
+        __m512i x = v_load_fe(a + i), v = pc[s->len - 1];
+        for (size_t j = s->len - 1; j-- > 1;) { /* as poly_hi_k */
+            v = j + 2 == s->len && s->top_one ? x : v_mul(v, x, p);
+            if ((s->nz >> j) & 1)
+                v = v_add(v, pc[j], p);
+        }
+        v = v_mul(v, x, p);
+        if (s->nz & 1)
+            v = v_add(v, pc[0], p);
+        v_store_fe(acc + i, v_add(v_load_fe(acc + i), v, p));
+    }
+}
+#endif
+
 INLINE void mul_acc_k(fk f, prio_fe *acc, const prio_fe *a, const prio_fe *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -1015,8 +1063,16 @@ INLINE void mul_acc_k(fk f, prio_fe *acc, const prio_fe *a, const prio_fe *b, si
 void prio_vec_mul_acc(const prio_field *F, prio_fe *acc, const prio_fe *a, const prio_fe *b,
                       size_t n)
 {
-    FK_DISPATCH(F, mul_acc_k(f, acc, a, b, n));
+    size_t done = 0;
+#if PRIO_X86
+    if (F->id == PRIO_FIELD64 && prio_flp_simd() >= 1) {
+        done = n & ~(size_t)7;
+        mul_acc64_avx512(acc, a, b, done);
+    }
+#endif
+    FK_DISPATCH(F, mul_acc_k(f, acc + done, a + done, b + done, n - done));
 }
+
 
 INLINE void poly_acc_k(fk f, prio_fe *acc, const prio_fe *a, const poly_shape *s, size_t n)
 {
@@ -1037,7 +1093,14 @@ void prio_vec_poly_acc(const prio_field *F, prio_fe *acc, const prio_fe *a, cons
         return;
     }
     poly_shape s = shape_of(F, pc, len);
-    FK_DISPATCH(F, poly_acc_k(f, acc, a, &s, n));
+    size_t done = 0;
+#if PRIO_X86
+    if (F->id == PRIO_FIELD64 && prio_flp_simd() >= 1 && len <= 32) {
+        done = n & ~(size_t)7;
+        poly_acc64_avx512(acc, a, &s, done);
+    }
+#endif
+    FK_DISPATCH(F, poly_acc_k(f, acc + done, a + done, &s, n - done));
 }
 
 int prio_vec_add_encoded(const prio_field *F, uint8_t *acc, const uint8_t *in, size_t n,
