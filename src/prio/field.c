@@ -733,7 +733,8 @@ static void lde64_avx512(const prio_lde *e, prio_fe *out, const prio_fe *y)
 #endif
 
 /* ---- Low-degree extension -------------------------------------------------
- * A polynomial of degree < p known by its values at the p-th roots w^k is
+ * The prover's step of draft-irtf-cfrg-vdaf-20 §7.3.3 (Boneh et al., CRYPTO 2019):
+ * a polynomial of degree < p known by its values at the p-th roots w^k is
  * evaluated on each coset z^j <w> (z the primitive n-th root, j < n/p):
  * one inverse transform of size p gives its coefficients c_i, and the
  * coset's values are the size-p transform of c_i z^(ij). With the inverse
@@ -830,10 +831,13 @@ void prio_lde_run(const prio_lde *e, prio_fe *out, const prio_fe *y)
 
 /* ---- Evaluation at a point ------------------------------------------------ */
 
-/* The first barycentric form on the p-th roots of unity (Berrut and
- * Trefethen, SIAM Review 46(3), 2004, §3 and §6): with l(t) = t^p - 1 and
- * weights w^k / p, f(t) = sum_k y_k c_k for c_k = (t^p - 1)/p w^k / (t - w^k).
- * The divisions share one inversion (Montgomery's trick). */
+/* The barycentric ("modified Lagrange") formula of Berrut and Trefethen
+ * (SIAM Review 46(3), 2004) on the p-th roots of unity: with
+ * l(t) = prod_k (t - w^k) = t^p - 1 and weights 1/l'(w^k) = w^k / p,
+ * f(t) = sum_k f(w^k) c_k for c_k = (t^p - 1)/p w^k / (t - w^k). The
+ * divisions share one inversion (Montgomery's trick): prefix products of
+ * t - w^k forward, the inverse of their product scaled by (t^p - 1)/p,
+ * then each 1/(t - w^k) backward. */
 INLINE void bary_prefix_k(fk f, prio_fe *c, size_t p, prio_fe w, prio_fe t, prio_fe one)
 {
     prio_fe x = one, acc = one;
