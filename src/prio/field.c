@@ -558,9 +558,9 @@ int prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n) { return ntt_once(
 int prio_intt(const prio_field *F, prio_fe *a, unsigned log_n) { return ntt_once(F, a, log_n, 1); }
 
 /* ---- Field64 extension with AVX-512 ----------------------------------------
- * The same transforms on packed 64-bit lanes: eight butterflies at a time
- * in the stages of half-length h >= 8, the first three (or last three)
- * stages lane by lane. Montgomery multiplication for p = 2^64 - 2^32 + 1
+ * The same transforms on packed 64-bit lanes, eight butterflies at a time;
+ * in the stages of half-length h < 8 after a lane permutation (lane by
+ * lane below 16 points). Montgomery multiplication for p = 2^64 - 2^32 + 1
  * needs one 64 x 64 product: with m = lo (1 + 2^32) mod 2^64 and
  * d = m (2^32 - 1), floor(m p / 2^64) = m - floor(d / 2^64) - [d mod 2^64
  * != 0], shifts and subtractions only. */
@@ -655,6 +655,50 @@ VINLINE __m512i v_mul(__m512i a, __m512i b, __m512i p)
     return _mm512_mask_add_epi64(r, _mm512_cmplt_epu64_mask(hi, mh), r, p);
 }
 
+/* A stage of half-length h < 8 on 16 elements at a time (m >= 16): the
+ * butterflies' first and second halves gathered into two vectors by lane
+ * permutations, and merged back by two more. */
+AVX512 static void small_stage_avx512(uint64_t *a, size_t m, size_t h, const uint64_t *w,
+                                      int dif)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    long long iu[8], iv[8], ia[8], ib[8], tw[8];
+    size_t nu = 0, nv = 0;
+    for (size_t pos = 0; pos < 16; pos++) {
+        long long at;
+        if (pos % (2 * h) < h) {
+            tw[nu] = (long long)w[h + pos % (2 * h)];
+            iu[nu] = (long long)pos;
+            at = (long long)nu++;
+        } else {
+            iv[nv] = (long long)pos;
+            at = 8 + (long long)nv++;
+        }
+        if (pos < 8)
+            ia[pos] = at;
+        else
+            ib[pos - 8] = at;
+    }
+    __m512i IU = _mm512_loadu_si512(iu), IV = _mm512_loadu_si512(iv);
+    __m512i IA = _mm512_loadu_si512(ia), IB = _mm512_loadu_si512(ib);
+    __m512i t = _mm512_loadu_si512(tw);
+    for (size_t k = 0; k < m; k += 16) {
+        __m512i A = _mm512_loadu_si512(a + k), B = _mm512_loadu_si512(a + k + 8);
+        __m512i u = _mm512_permutex2var_epi64(A, IU, B), v = _mm512_permutex2var_epi64(A, IV, B);
+        __m512i x, y;
+        if (dif) {
+            x = v_add(u, v, p);
+            y = v_mul(v_sub(u, v, p), t, p);
+        } else {
+            v = v_mul(v, t, p);
+            x = v_add(u, v, p);
+            y = v_sub(u, v, p);
+        }
+        _mm512_storeu_si512(a + k, _mm512_permutex2var_epi64(x, IA, y));
+        _mm512_storeu_si512(a + k + 8, _mm512_permutex2var_epi64(x, IB, y));
+    }
+}
+
 AVX512 static void dif64_avx512(uint64_t *a, unsigned log_m, const uint64_t *w)
 {
     const __m512i p = _mm512_set1_epi64((long long)P64);
@@ -667,16 +711,24 @@ AVX512 static void dif64_avx512(uint64_t *a, unsigned log_m, const uint64_t *w)
                 _mm512_storeu_si512(a + k + j, v_add(u, v, p));
                 _mm512_storeu_si512(a + k + j + h, v_mul(v_sub(u, v, p), t, p));
             }
-    for (; h >= 1; h >>= 1)
-        stage64(a, m, h, w, 1);
+    for (; h >= 1; h >>= 1) {
+        if (m >= 16)
+            small_stage_avx512(a, m, h, w, 1);
+        else
+            stage64(a, m, h, w, 1);
+    }
 }
 
 AVX512 static void dit64_avx512(uint64_t *a, unsigned log_m, const uint64_t *w)
 {
     const __m512i p = _mm512_set1_epi64((long long)P64);
     size_t m = (size_t)1 << log_m, h = 1;
-    for (; h < m && h < 8; h <<= 1)
-        stage64(a, m, h, w, 0);
+    for (; h < m && h < 8; h <<= 1) {
+        if (m >= 16)
+            small_stage_avx512(a, m, h, w, 0);
+        else
+            stage64(a, m, h, w, 0);
+    }
     for (; h < m; h <<= 1)
         for (size_t k = 0; k < m; k += 2 * h)
             for (size_t j = 0; j < h; j += 8) {
@@ -713,21 +765,19 @@ AVX512 static void mul64_avx512(uint64_t *o, const uint64_t *c, const uint64_t *
 }
 
 /* lde_k for Field64 on packed lanes (p >= 8). */
-static void lde64_avx512(const prio_lde *e, prio_fe *out, const prio_fe *y)
+AVX512 static void lde64_avx512(const prio_lde *e, prio_fe *out, const prio_fe *y)
 {
     size_t p = (size_t)1 << e->log_p, r = (size_t)1 << (e->log_n - e->log_p);
     uint64_t *c = e->s64, *o = e->s64 + p;
     memcpy(out, y, p * sizeof *out);
-    for (size_t i = 0; i < p; i++)
-        c[i] = y[i].v[0];
+    for (size_t i = 0; i < p; i += 8)
+        _mm512_storeu_si512(c + i, v_load_fe(y + i));
     dif64_avx512(c, e->log_p, e->iw64);
     for (size_t j = 1; j < r; j++) {
         mul64_avx512(o, c, e->tw64 + (j - 1) * p, p);
         dit64_avx512(o, e->log_p, e->fw64);
-        for (size_t i = 0; i < p; i++) {
-            out[j * p + i].v[0] = o[i];
-            out[j * p + i].v[1] = 0;
-        }
+        for (size_t i = 0; i < p; i += 8)
+            v_store_fe(out + j * p + i, _mm512_loadu_si512(o + i));
     }
 }
 #endif
