@@ -980,26 +980,45 @@ prio_fe prio_vec_dot(const prio_field *F, const prio_fe *a, const prio_fe *b, si
     return r;
 }
 
-/* Columns in blocks of 32 accumulators, rows read in order. */
-INLINE void rows_dot_k(fk f, prio_fe *out, const prio_fe *m, size_t rows, size_t cols,
-                       const prio_fe *c)
+/* Sums of rows scaled by elements, one lazy sum per column. */
+struct prio_rows_sum {
+    const prio_field *F;
+    size_t cols;
+    wacc w[];
+};
+
+prio_rows_sum *prio_rows_sum_new(const prio_field *F, size_t cols)
 {
-    for (size_t j0 = 0; j0 < cols; j0 += 32) {
-        size_t nb = cols - j0 < 32 ? cols - j0 : 32;
-        wacc w[32];
-        memset(w, 0, sizeof w);
-        for (size_t k = 0; k < rows; k++)
-            for (size_t j = 0; j < nb; j++)
-                wacc_add(f, &w[j], m[k * cols + j0 + j], c[k]);
-        for (size_t j = 0; j < nb; j++)
-            out[j0 + j] = wacc_get(f, &w[j]);
+    prio_rows_sum *r = calloc(1, sizeof *r + cols * sizeof r->w[0]);
+    if (r) {
+        r->F = F;
+        r->cols = cols;
     }
+    return r;
 }
 
-void prio_vec_rows_dot(const prio_field *F, prio_fe *out, const prio_fe *m, size_t rows,
-                       size_t cols, const prio_fe *c)
+INLINE void rows_add_k(fk f, wacc *w, const prio_fe *row, size_t cols, prio_fe c)
 {
-    FK_DISPATCH(F, rows_dot_k(f, out, m, rows, cols, c));
+    for (size_t j = 0; j < cols; j++)
+        wacc_add(f, &w[j], row[j], c);
+}
+
+void prio_rows_sum_add(prio_rows_sum *r, const prio_fe *row, prio_fe c)
+{
+    FK_DISPATCH(r->F, rows_add_k(f, r->w, row, r->cols, c));
+}
+
+void prio_rows_sum_get(const prio_rows_sum *r, prio_fe *out)
+{
+    for (size_t j = 0; j < r->cols; j++)
+        FK_DISPATCH(r->F, out[j] = wacc_get(f, &r->w[j]));
+}
+
+void prio_rows_sum_free(prio_rows_sum *r)
+{
+    if (r) /* the sums are of a share's wires */
+        prio_wipe(r->w, r->cols * sizeof r->w[0]);
+    free(r);
 }
 
 prio_fe prio_vec_pair_dot(const prio_field *F, const prio_fe *x, size_t n)

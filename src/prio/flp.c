@@ -299,11 +299,13 @@ void prio_circuit_truncate(const prio_circuit *c, prio_fe *out, const prio_fe *m
 
 typedef struct gadget_ctx {
     const prio_circuit *c;
-    prio_fe *rows;         /* (1 + calls) x arity: call k's input j at
+    prio_fe *rows;         /* prove: (1 + calls) x arity, call k's input j at
                               rows[k * arity + j], the wire seeds in row 0 */
     size_t k;              /* calls made so far */
     const prio_fe *values; /* query: gadget polynomial at the eval_len roots */
     size_t step;           /* eval_len / wire_len */
+    prio_rows_sum *sum;    /* query: the wires at t, call k weighted by */
+    const prio_fe *wts;    /* wts[k] */
 } gadget_ctx;
 
 /* PolyEval's coefficients as field elements, once per call site. */
@@ -322,16 +324,19 @@ static prio_fe gadget_eval(const prio_circuit *c, const prio_fe *inp)
     return prio_vec_poly_sum(c->F, inp, pc, c->poly_len, c->count);
 }
 
-/* §7.3.3 ProveGadget / §7.3.4 QueryGadget: record the inputs as the k-th
- * point of each wire; the prover computes the output, the verifier reads it
- * from the gadget polynomial at alpha^k. */
+/* §7.3.3 ProveGadget / §7.3.4 QueryGadget: the inputs are the k-th point
+ * of each wire. The prover records them and computes the output; the
+ * verifier adds them into the wires' values at t and reads the output from
+ * the gadget polynomial at alpha^k. */
 static prio_fe gadget_call(gadget_ctx *g, const prio_fe *inp)
 {
     const prio_circuit *c = g->c;
     g->k++;
-    memcpy(g->rows + g->k * c->arity, inp, c->arity * sizeof *inp);
-    if (g->values)
+    if (g->sum) {
+        prio_rows_sum_add(g->sum, inp, g->wts[g->k]);
         return g->values[g->k * g->step];
+    }
+    memcpy(g->rows + g->k * c->arity, inp, c->arity * sizeof *inp);
     return gadget_eval(c, inp);
 }
 
@@ -508,7 +513,7 @@ int prio_flp_rows(const prio_circuit *c, prio_fe *rows, const prio_fe *meas,
     if (!out)
         return GDN_ENOMEM;
     memcpy(rows, seeds, c->arity * sizeof *rows);
-    gadget_ctx g = {c, rows, 0, NULL, 0};
+    gadget_ctx g = {c, rows, 0, NULL, 0, NULL, NULL};
     int rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
     free(out);
     return rc;
@@ -644,15 +649,25 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
     const prio_field *F = c->F;
     size_t p = c->wire_len, n = c->eval_len;
     unsigned log_p = log2_exact(p), log_n = log2_exact(n);
-    size_t nrows = 1 + c->calls;
-    prio_fe *rows = calloc(nrows * c->arity, sizeof *rows);
+    prio_fe t = query_rand[c->eval_output_len > 1 ? c->eval_output_len : 0];
     prio_fe *out = calloc(c->eval_output_len, sizeof *out);
     prio_fe *vals = calloc(n, sizeof *vals);
     prio_fe *wts = calloc(n, sizeof *wts);
+    prio_rows_sum *sum = prio_rows_sum_new(F, c->arity);
     int rc = GDN_ENOMEM;
-    if (!rows || !out || !vals || !wts)
+    if (!out || !vals || !wts || !sum)
         goto done;
-    memcpy(rows, proof, c->arity * sizeof *rows); /* the wire seeds */
+    /* §7.3.4: reject a test point that is a p-th root of unity. */
+    uint64_t e[2] = {(uint64_t)p, 0};
+    if (prio_fe_eq(prio_fe_pow(F, t, e), prio_fe_one(F))) {
+        rc = gdn_error(GDN_ECRYPTO, "prio: query point is a root of unity");
+        goto done;
+    }
+    /* Each wire at t from its values at the p-th roots (the seed, the
+     * calls' inputs, zeros): barycentric weights shared by all wires, each
+     * call's inputs added as they come, no interpolation. */
+    prio_bary_weights(F, wts, log_p, t);
+    prio_rows_sum_add(sum, proof, wts[0]); /* the wire seeds */
     memcpy(vals, proof + c->arity, c->gadget_poly_len * sizeof *vals);
     if (c->coeff_proof) /* draft 11: the gadget outputs are its values at alpha^k */
         rc = prio_ntt(F, vals, log_n);
@@ -660,42 +675,24 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
         rc = extend_values(c, vals);
     if (rc)
         goto done;
-    gadget_ctx g = {c, rows, 0, vals, n / p};
-    rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
-    if (rc)
+    gadget_ctx g = {c, NULL, 0, vals, n / p, sum, wts};
+    if ((rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares)))
         goto done;
-    prio_fe v = out[0], t;
+    verifier[0] = out[0];
     if (c->eval_output_len > 1) {
-        v = prio_fe_zero();
+        verifier[0] = prio_fe_zero();
         for (size_t i = 0; i < c->eval_output_len; i++)
-            v = prio_fe_add(F, v, prio_fe_mul(F, query_rand[i], out[i]));
-        t = query_rand[c->eval_output_len];
-    } else {
-        t = query_rand[0];
+            verifier[0] = prio_fe_add(F, verifier[0], prio_fe_mul(F, query_rand[i], out[i]));
     }
-    /* §7.3.4: reject a test point that is a p-th root of unity. */
-    uint64_t e[2] = {(uint64_t)p, 0};
-    if (prio_fe_eq(prio_fe_pow(F, t, e), prio_fe_one(F))) {
-        rc = gdn_error(GDN_ECRYPTO, "prio: query point is a root of unity");
-        goto done;
-    }
-    /* Each wire at t from its values at the p-th roots (zero after the
-     * last call): dot products with shared barycentric weights, no
-     * interpolation. */
-    verifier[0] = v;
-    prio_bary_weights(F, wts, log_p, t);
-    prio_vec_rows_dot(F, verifier + 1, rows, nrows, c->arity, wts);
+    prio_rows_sum_get(sum, verifier + 1);
     if (c->coeff_proof) /* the proof holds the coefficients: Horner */
         verifier[1 + c->arity] = prio_poly_eval(F, proof + c->arity, c->gadget_poly_len, t);
-    else if ((rc = gadget_at(c, &verifier[1 + c->arity], vals, wts, t)))
-        goto done;
-    rc = 0;
+    else
+        rc = gadget_at(c, &verifier[1 + c->arity], vals, wts, t);
 done:
-    if (rows)
-        prio_wipe(rows, nrows * c->arity * sizeof *rows);
     if (vals)
         prio_wipe(vals, n * sizeof *vals);
-    free(rows);
+    prio_rows_sum_free(sum);
     free(out);
     free(vals);
     free(wts);

@@ -121,9 +121,12 @@ void prio_bary_weights(const prio_field *F, prio_fe *c, unsigned log_p, prio_fe 
  * pc[0..len) (i < n). */
 prio_fe prio_vec_dot(const prio_field *F, const prio_fe *a, const prio_fe *b, size_t n);
 prio_fe prio_vec_pair_dot(const prio_field *F, const prio_fe *x, size_t n);
-/* out[j] = sum_k m[k cols + j] c[k] (k < rows, j < cols). */
-void prio_vec_rows_dot(const prio_field *F, prio_fe *out, const prio_fe *m, size_t rows,
-                       size_t cols, const prio_fe *c);
+/* out[j] = sum_k row_k[j] c_k over the rows added, each reduced once. */
+typedef struct prio_rows_sum prio_rows_sum;
+prio_rows_sum *prio_rows_sum_new(const prio_field *F, size_t cols);
+void prio_rows_sum_add(prio_rows_sum *r, const prio_fe *row, prio_fe c);
+void prio_rows_sum_get(const prio_rows_sum *r, prio_fe *out);
+void prio_rows_sum_free(prio_rows_sum *r);
 prio_fe prio_vec_poly_sum(const prio_field *F, const prio_fe *x, const prio_fe *pc, size_t len,
                           size_t n);
 /* Horner evaluation of coefficients c[0..n) at x. */
