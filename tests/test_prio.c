@@ -327,6 +327,19 @@ static void check_vector_kernels(void)
                 }
                 CHECK(prio_fe_eq(prio_vec_dot(F, a, a + n, n), d));
                 CHECK(prio_fe_eq(prio_vec_pair_dot(F, a, n), pd));
+                /* Rows (a[2i], a[2i+1]) weighted by a[n + i]: column sums. */
+                prio_rows_sum *rs = prio_rows_sum_new(F, 2);
+                CHECK(rs);
+                prio_fe cs[2] = {prio_fe_zero(), prio_fe_zero()}, got[2];
+                for (size_t i = 0; i < n; i++) {
+                    const prio_fe *row = a + 2 * (i % (n / 2 + 1));
+                    prio_rows_sum_add(rs, row, a[n + i]);
+                    for (int j = 0; j < 2; j++)
+                        cs[j] = prio_fe_add(F, cs[j], prio_fe_mul(F, row[j], a[n + i]));
+                }
+                prio_rows_sum_get(rs, got);
+                prio_rows_sum_free(rs);
+                CHECK(vec_eq(got, cs, 2));
                 for (int pi = 0; pi < 2; pi++) {
                     size_t len = pi ? 4 : 3;
                     prio_fe s = prio_fe_zero();
