@@ -267,10 +267,10 @@ static void check_lde_barycentric(void)
                     for (size_t k = 0; k < p; k++)
                         CHECK(prio_fe_eq(c[j * p + k], b[k * q + j]));
             }
-            /* Barycentric weights: sum_k y_k c_k = a(t), t random or an
-             * n-th root that is no p-th root. */
-            for (int it = 0; it < 3; it++) {
-                prio_fe t = it < 2 ? rand_fe(F, &seed) : prio_root_of_unity(F, log_p + 1);
+            /* Barycentric weights: sum_k y_k c_k = a(t), t random, a
+             * 2p-th root or a p-th root (then c is a unit vector). */
+            for (int it = 0; it < 4; it++) {
+                prio_fe t = it < 2 ? rand_fe(F, &seed) : prio_root_of_unity(F, log_p + 3 - it);
                 prio_bary_weights(F, c, log_p, t);
                 CHECK(prio_fe_eq(prio_vec_dot(F, y, c, p), prio_poly_eval(F, a, p, t)));
             }
@@ -463,7 +463,7 @@ static void check_flp(prio_circuit *c, uint64_t *seed)
         for (int tk = 0; tk < 2; tk++) {
             rand_vec(F, qr, c->query_rand_len, seed);
             prio_fe *t = &qr[c->query_rand_len - 1];
-            if (tk) { /* an n-th root: the values form's coefficient path */
+            if (tk) { /* an n-th root, no p-th root */
                 unsigned log_n = 0;
                 while (((size_t)1 << log_n) < n)
                     log_n++;

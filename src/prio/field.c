@@ -884,10 +884,10 @@ void prio_lde_run(const prio_lde *e, prio_fe *out, const prio_fe *y)
 /* The barycentric ("modified Lagrange") formula of Berrut and Trefethen
  * (SIAM Review 46(3), 2004) on the p-th roots of unity: with
  * l(t) = prod_k (t - w^k) = t^p - 1 and weights 1/l'(w^k) = w^k / p,
- * f(t) = sum_k f(w^k) c_k for c_k = (t^p - 1)/p w^k / (t - w^k). The
- * divisions share one inversion (Montgomery's trick): prefix products of
- * t - w^k forward, the inverse of their product scaled by (t^p - 1)/p,
- * then each 1/(t - w^k) backward. */
+ * f(t) = sum_k f(w^k) c_k for c_k = w^k / p prod_{i != k} (t - w^i). The
+ * products come from prefix products forward and suffix products backward
+ * (Montgomery's trick without its inversion, as the product of all the
+ * t - w^i is l(t)): exact for every t, the roots included. */
 INLINE void bary_prefix_k(fk f, prio_fe *c, size_t p, prio_fe w, prio_fe t, prio_fe one)
 {
     prio_fe x = one, acc = one;
@@ -898,12 +898,13 @@ INLINE void bary_prefix_k(fk f, prio_fe *c, size_t p, prio_fe w, prio_fe t, prio
     }
 }
 
-INLINE void bary_back_k(fk f, prio_fe *c, size_t p, prio_fe winv, prio_fe t, prio_fe inv)
+/* suf = prod_{i > k} (t - w^i) / p going down; c[k] = w^k c[k-1] suf. */
+INLINE void bary_back_k(fk f, prio_fe *c, size_t p, prio_fe winv, prio_fe t, prio_fe suf)
 {
     prio_fe x = winv; /* w^(p-1) */
     for (size_t k = p; k-- > 0;) {
-        prio_fe ik = k ? k_mul(f, inv, c[k - 1]) : inv; /* s / (t - w^k) */
-        inv = k_mul(f, inv, k_sub(f, t, x));
+        prio_fe ik = k ? k_mul(f, suf, c[k - 1]) : suf;
+        suf = k_mul(f, suf, k_sub(f, t, x));
         c[k] = k_mul(f, x, ik);
         x = k_mul(f, x, winv);
     }
@@ -914,12 +915,9 @@ void prio_bary_weights(const prio_field *F, prio_fe *c, unsigned log_p, prio_fe 
     size_t p = (size_t)1 << log_p;
     uint64_t e[2] = {(uint64_t)p - 1, 0};
     prio_fe w = prio_root_of_unity(F, log_p), winv = prio_fe_pow(F, w, e);
-    prio_fe one = prio_fe_one(F);
-    e[0] = (uint64_t)p;
-    prio_fe s = prio_fe_mul(F, prio_fe_sub(F, prio_fe_pow(F, t, e), one), inv_pow2(F, log_p));
+    prio_fe one = prio_fe_one(F), pinv = inv_pow2(F, log_p);
     FK_DISPATCH(F, bary_prefix_k(f, c, p, w, t, one));
-    prio_fe inv = prio_fe_mul(F, prio_fe_inv(F, c[p - 1]), s);
-    FK_DISPATCH(F, bary_back_k(f, c, p, winv, t, inv));
+    FK_DISPATCH(F, bary_back_k(f, c, p, winv, t, pinv));
 }
 
 /* A sum of products, reduced once: Field64 adds the 128-bit products into

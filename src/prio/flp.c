@@ -624,24 +624,6 @@ static int extend_values(const prio_circuit *c, prio_fe *y)
     return 0;
 }
 
-/* The gadget polynomial at t from its values at the n-th roots (draft 20):
- * barycentric unless t is itself an n-th root, then by its coefficients. */
-static int gadget_at(const prio_circuit *c, prio_fe *r, prio_fe *vals, prio_fe *wts, prio_fe t)
-{
-    const prio_field *F = c->F;
-    unsigned log_n = log2_exact(c->eval_len);
-    uint64_t e[2] = {(uint64_t)c->eval_len, 0};
-    if (!prio_fe_eq(prio_fe_pow(F, t, e), prio_fe_one(F))) { /* t public */
-        prio_bary_weights(F, wts, log_n, t);
-        *r = prio_vec_dot(F, vals, wts, c->eval_len);
-        return 0;
-    }
-    int rc = prio_intt(F, vals, log_n);
-    if (!rc)
-        *r = prio_poly_eval(F, vals, c->eval_len, t);
-    return rc;
-}
-
 int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas,
                    const prio_fe *proof, const prio_fe *query_rand,
                    const prio_fe *joint_rand, size_t num_shares)
@@ -685,10 +667,12 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
             verifier[0] = prio_fe_add(F, verifier[0], prio_fe_mul(F, query_rand[i], out[i]));
     }
     prio_rows_sum_get(sum, verifier + 1);
-    if (c->coeff_proof) /* the proof holds the coefficients: Horner */
+    if (c->coeff_proof) { /* the proof holds the coefficients: Horner */
         verifier[1 + c->arity] = prio_poly_eval(F, proof + c->arity, c->gadget_poly_len, t);
-    else
-        rc = gadget_at(c, &verifier[1 + c->arity], vals, wts, t);
+    } else { /* draft 20: from its values at the n-th roots, as the wires */
+        prio_bary_weights(F, wts, log_n, t);
+        verifier[1 + c->arity] = prio_vec_dot(F, vals, wts, n);
+    }
 done:
     if (vals)
         prio_wipe(vals, n * sizeof *vals);

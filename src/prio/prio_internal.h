@@ -115,7 +115,7 @@ int prio_flp_simd(void);
 int prio_flp_set_simd(int level);
 
 /* c[k] (k < p = 2^log_p): weights such that f(t) = sum_k f(w^k) c[k] for
- * every f of degree < p, w the p-th root; requires t^p != 1. */
+ * every f of degree < p, w the p-th root, and any t. */
 void prio_bary_weights(const prio_field *F, prio_fe *c, unsigned log_p, prio_fe t);
 /* sum_i a[i] b[i]; sum_i x[2i] x[2i+1]; sum_i P(x[i]), P's coefficients
  * pc[0..len) (i < n). */
