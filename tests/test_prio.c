@@ -185,21 +185,371 @@ GDN_TEST(prio_field_arithmetic)
     }
 }
 
-GDN_TEST(prio_ntt_roundtrip)
+/* ---- NTT, extension, barycentric weights, FLP against slow references ---- */
+
+static const prio_field *all_fields(int i)
 {
-    const prio_field *F = prio_field128();
-    prio_fe a[16], b[16];
-    for (int i = 0; i < 16; i++)
-        a[i] = b[i] = prio_fe_from_u64(F, (uint64_t)(i * i + 3));
-    prio_ntt(F, b, 4);
-    prio_fe w = prio_root_of_unity(F, 4), x = prio_fe_one(F);
-    for (int i = 0; i < 16; i++) { /* b[i] = a(w^i) */
-        CHECK(prio_fe_eq(b[i], prio_poly_eval(F, a, 16, x)));
+    const prio_field *(*f[4])(void) = {prio_field64, prio_field128, prio_field32, prio_field40};
+    return f[i]();
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A uniform element by rejection sampling. */
+static prio_fe rand_fe(const prio_field *F, uint64_t *s)
+{
+    prio_fe x;
+    uint8_t b[16];
+    do {
+        gdn_store_le64(b, splitmix(s));
+        gdn_store_le64(b + 8, splitmix(s));
+    } while (!prio_fe_sample(F, &x, b));
+    return x;
+}
+
+static void rand_vec(const prio_field *F, prio_fe *v, size_t n, uint64_t *s)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = rand_fe(F, s);
+}
+
+static int vec_eq(const prio_fe *a, const prio_fe *b, size_t n)
+{
+    int ok = 1;
+    for (size_t i = 0; i < n; i++)
+        ok &= prio_fe_eq(a[i], b[i]);
+    return ok;
+}
+
+/* The O(n^2) transform: out[i] = sum_j a[j] w^(ij), w = root^(+-1). */
+static void ref_dft(const prio_field *F, prio_fe *out, const prio_fe *a, unsigned log_n,
+                    int inverse)
+{
+    size_t n = (size_t)1 << log_n;
+    uint64_t e[2] = {n - 1, 0};
+    prio_fe w = prio_root_of_unity(F, log_n), x = prio_fe_one(F);
+    if (inverse)
+        w = prio_fe_pow(F, w, e);
+    for (size_t i = 0; i < n; i++) {
+        prio_fe s = prio_fe_zero(), xi = prio_fe_one(F);
+        for (size_t j = 0; j < n; j++) {
+            s = prio_fe_add(F, s, prio_fe_mul(F, a[j], xi));
+            xi = prio_fe_mul(F, xi, x);
+        }
+        out[i] = s;
         x = prio_fe_mul(F, x, w);
     }
-    prio_intt(F, b, 4);
-    for (int i = 0; i < 16; i++)
-        CHECK(prio_fe_eq(a[i], b[i]));
+    if (inverse) {
+        prio_fe ninv = prio_fe_inv(F, prio_fe_from_u64(F, n));
+        for (size_t i = 0; i < n; i++)
+            out[i] = prio_fe_mul(F, out[i], ninv);
+    }
+}
+
+static void check_lde_barycentric(void)
+{
+    uint64_t seed = 1;
+    enum { MAXN = 256 };
+    prio_fe a[MAXN], b[MAXN], r[MAXN], c[MAXN];
+    for (int fi = 0; fi < 4; fi++) {
+        const prio_field *F = all_fields(fi);
+        for (unsigned log_p = 0; log_p <= 6; log_p++) {
+            size_t p = (size_t)1 << log_p;
+            rand_vec(F, a, p, &seed);
+            /* The transforms equal the O(n^2) ones. */
+            memcpy(b, a, p * sizeof *b);
+            CHECK_OK(prio_ntt(F, b, log_p));
+            ref_dft(F, r, a, log_p, 0);
+            CHECK(vec_eq(b, r, p));
+            CHECK_OK(prio_intt(F, b, log_p));
+            CHECK(vec_eq(b, a, p));
+            ref_dft(F, r, a, log_p, 1);
+            CHECK_OK(prio_intt(F, a, log_p));
+            CHECK(vec_eq(a, r, p));
+            /* a: coefficients of degree < p; y: its values at the p-th roots. */
+            prio_fe y[64];
+            memcpy(y, a, p * sizeof *y);
+            CHECK_OK(prio_ntt(F, y, log_p));
+            for (unsigned log_n = log_p; log_n <= log_p + 2; log_n++) {
+                size_t n = (size_t)1 << log_n, q = n / p;
+                prio_lde e;
+                CHECK_OK(prio_lde_init(&e, F, log_p, log_n));
+                prio_lde_run(&e, c, y);
+                prio_lde_free(&e);
+                memset(b, 0, n * sizeof *b); /* the zero-padded transform */
+                memcpy(b, a, p * sizeof *b);
+                CHECK_OK(prio_ntt(F, b, log_n));
+                for (size_t j = 0; j < q; j++)
+                    for (size_t k = 0; k < p; k++)
+                        CHECK(prio_fe_eq(c[j * p + k], b[k * q + j]));
+            }
+            /* Barycentric weights: sum_k y_k c_k = a(t), t random, a
+             * 2p-th root or a p-th root (then c is a unit vector). */
+            for (int it = 0; it < 4; it++) {
+                prio_fe t = it < 2 ? rand_fe(F, &seed) : prio_root_of_unity(F, log_p + 3 - it);
+                prio_bary_weights(F, c, log_p, t);
+                CHECK(prio_fe_eq(prio_vec_dot(F, y, c, p), prio_poly_eval(F, a, p, t)));
+            }
+        }
+    }
+}
+
+/* Both vector levels (prio_lde_run's AVX-512 path when the CPU has it). */
+static void at_simd_levels(void (*fn)(void), const char *name)
+{
+    int saved = prio_flp_simd();
+    for (int level = 0; level < 2; level++) {
+        if (prio_flp_set_simd(level) != level) {
+            printf("  %s: no SIMD level %d on this CPU\n", name, level);
+            continue;
+        }
+        fn();
+    }
+    prio_flp_set_simd(saved);
+}
+
+GDN_TEST(prio_ntt_lde_barycentric)
+{
+    at_simd_levels(check_lde_barycentric, "lde");
+}
+
+/* Dot products, gadget sums and pointwise gadgets, with carries: all
+ * entries p - 1, and lengths past the Field32/40 fold of 4096. */
+static void check_vector_kernels(void)
+{
+    uint64_t seed = 2;
+    size_t lens[] = {1, 3, 17, 4096, 5000};
+    for (int fi = 0; fi < 4; fi++) {
+        const prio_field *F = all_fields(fi);
+        prio_fe pcs[2][4] = {{prio_fe_zero(), prio_fe_zero(), prio_fe_one(F)},
+                             {prio_fe_zero(), prio_fe_from_u64(F, 2),
+                              prio_fe_neg(F, prio_fe_from_u64(F, 3)), prio_fe_one(F)}};
+        rand_vec(F, pcs[1] + 0, 1, &seed); /* a non-zero constant term */
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            size_t n = lens[li];
+            prio_fe *a = malloc(2 * n * sizeof *a), *acc = malloc(n * sizeof *acc);
+            prio_fe *ref = malloc(n * sizeof *ref);
+            CHECK(a && acc && ref);
+            for (int ext = 0; ext < 2; ext++) {
+                if (ext)
+                    for (size_t i = 0; i < 2 * n; i++)
+                        a[i] = prio_fe_neg(F, prio_fe_one(F));
+                else
+                    rand_vec(F, a, 2 * n, &seed);
+                prio_fe d = prio_fe_zero(), pd = prio_fe_zero();
+                for (size_t i = 0; i < n; i++) {
+                    d = prio_fe_add(F, d, prio_fe_mul(F, a[i], a[n + i]));
+                    pd = prio_fe_add(F, pd, prio_fe_mul(F, a[2 * i], a[2 * i + 1]));
+                }
+                CHECK(prio_fe_eq(prio_vec_dot(F, a, a + n, n), d));
+                CHECK(prio_fe_eq(prio_vec_pair_dot(F, a, n), pd));
+                /* Rows (a[2i], a[2i+1]) weighted by a[n + i]: column sums. */
+                prio_rows_sum *rs = prio_rows_sum_new(F, 2);
+                CHECK(rs);
+                prio_fe cs[2] = {prio_fe_zero(), prio_fe_zero()}, got[2];
+                for (size_t i = 0; i < n; i++) {
+                    const prio_fe *row = a + 2 * (i % (n / 2 + 1));
+                    prio_rows_sum_add(rs, row, a[n + i]);
+                    for (int j = 0; j < 2; j++)
+                        cs[j] = prio_fe_add(F, cs[j], prio_fe_mul(F, row[j], a[n + i]));
+                }
+                prio_rows_sum_get(rs, got);
+                prio_rows_sum_free(rs);
+                CHECK(vec_eq(got, cs, 2));
+                for (int pi = 0; pi < 2; pi++) {
+                    size_t len = pi ? 4 : 3;
+                    prio_fe s = prio_fe_zero();
+                    rand_vec(F, acc, n, &seed);
+                    for (size_t i = 0; i < n; i++) {
+                        prio_fe v = prio_poly_eval(F, pcs[pi], len, a[i]);
+                        s = prio_fe_add(F, s, v);
+                        ref[i] = prio_fe_add(F, acc[i], v);
+                    }
+                    CHECK(prio_fe_eq(prio_vec_poly_sum(F, a, pcs[pi], len, n), s));
+                    prio_vec_poly_acc(F, acc, a, pcs[pi], len, n);
+                    CHECK(vec_eq(acc, ref, n));
+                }
+                for (size_t i = 0; i < n; i++)
+                    ref[i] = prio_fe_add(F, acc[i], prio_fe_mul(F, a[i], a[n + i]));
+                prio_vec_mul_acc(F, acc, a, a + n, n);
+                CHECK(vec_eq(acc, ref, n));
+            }
+            free(a);
+            free(acc);
+            free(ref);
+        }
+    }
+}
+
+GDN_TEST(prio_vector_kernels)
+{
+    at_simd_levels(check_vector_kernels, "kernels");
+}
+
+/* The wires of prio_flp_rows, wire j at w[j p + k]. */
+static int ref_wires(const prio_circuit *c, prio_fe *w, const prio_fe *meas, const prio_fe *seeds,
+                     const prio_fe *joint_rand, size_t num_shares)
+{
+    size_t a = c->arity, p = c->wire_len;
+    prio_fe *rows = calloc((1 + c->calls) * a, sizeof *rows);
+    int rc = rows ? prio_flp_rows(c, rows, meas, seeds, joint_rand, num_shares) : GDN_ENOMEM;
+    memset(w, 0, a * p * sizeof *w);
+    for (size_t k = 0; !rc && k <= c->calls; k++)
+        for (size_t j = 0; j < a; j++)
+            w[j * p + k] = rows[k * a + j];
+    free(rows);
+    return rc;
+}
+
+/* The straightforward prover of §7.3.3: each wire interpolated (size p),
+ * zero-padded and evaluated at the n-th roots, the gadget applied with
+ * single operations. g: the gadget polynomial's coefficients (n). */
+static int ref_prove(const prio_circuit *c, prio_fe *proof, prio_fe *g, const prio_fe *meas,
+                     const prio_fe *seeds, const prio_fe *joint_rand)
+{
+    const prio_field *F = c->F;
+    size_t p = c->wire_len, n = c->eval_len, base = c->gadget == PRIO_GADGET_MUL ? 2 : 1;
+    unsigned log_p = 0, log_n = 0;
+    while (((size_t)1 << log_p) < p)
+        log_p++;
+    while (((size_t)1 << log_n) < n)
+        log_n++;
+    prio_fe *wires = calloc(c->arity * p, sizeof *wires), *w = calloc(2 * n, sizeof *w);
+    int rc = GDN_ENOMEM;
+    if (!wires || !w || (rc = ref_wires(c, wires, meas, seeds, joint_rand, 1)))
+        goto done;
+    memset(g, 0, n * sizeof *g);
+    for (size_t i = 0; i < c->count; i++) {
+        for (size_t b = 0; b < base; b++) {
+            memset(w + b * n, 0, n * sizeof *w);
+            memcpy(w + b * n, wires + (i * base + b) * p, p * sizeof *w);
+            prio_intt(F, w + b * n, log_p);
+            prio_ntt(F, w + b * n, log_n);
+        }
+        for (size_t k = 0; k < n; k++) {
+            prio_fe v = prio_fe_zero();
+            if (c->gadget == PRIO_GADGET_MUL)
+                v = prio_fe_mul(F, w[k], w[n + k]);
+            else
+                for (size_t j = c->poly_len; j-- > 0;) {
+                    prio_fe cj = prio_fe_from_u64(F, (uint64_t)llabs(c->poly[j]));
+                    if (c->poly[j] < 0)
+                        cj = prio_fe_neg(F, cj);
+                    v = prio_fe_add(F, prio_fe_mul(F, v, w[k]), cj);
+                }
+            g[k] = prio_fe_add(F, g[k], v);
+        }
+    }
+    for (size_t j = 0; j < c->arity; j++)
+        proof[j] = seeds[j];
+    memcpy(proof + c->arity, g, c->gadget_poly_len * sizeof *g);
+    prio_intt(F, g, log_n);
+    if (c->coeff_proof)
+        memcpy(proof + c->arity, g, c->gadget_poly_len * sizeof *g);
+done:
+    free(wires);
+    free(w);
+    return rc;
+}
+
+/* prove and query against the references for one circuit, both proof
+ * forms, a random query point and (values) an n-th root one. */
+static void check_flp(prio_circuit *c, uint64_t *seed)
+{
+    const prio_field *F = c->F;
+    size_t p = c->wire_len, n = c->eval_len;
+    prio_fe *meas = calloc(c->meas_len, sizeof *meas), *pr = calloc(c->arity, sizeof *pr);
+    prio_fe *jr = calloc(c->joint_rand_len + 1, sizeof *jr);
+    prio_fe *qr = calloc(c->query_rand_len, sizeof *qr);
+    prio_fe *proof = calloc(c->proof_len, sizeof *proof), *rproof = calloc(c->proof_len, sizeof *rproof);
+    prio_fe *g = calloc(n, sizeof *g), *ver = calloc(c->verifier_len, sizeof *ver);
+    prio_fe *wires = calloc(c->arity * p, sizeof *wires);
+    CHECK(meas && pr && jr && qr && proof && rproof && g && ver && wires);
+    unsigned log_p = 0;
+    while (((size_t)1 << log_p) < p)
+        log_p++;
+    for (int form = 0; form < 2; form++) {
+        c->coeff_proof = form;
+        rand_vec(F, meas, c->meas_len, seed);
+        rand_vec(F, pr, c->arity, seed);
+        rand_vec(F, jr, c->joint_rand_len, seed);
+        CHECK_OK(prio_flp_prove(c, proof, meas, pr, jr));
+        CHECK_OK(ref_prove(c, rproof, g, meas, pr, jr));
+        CHECK(vec_eq(proof, rproof, c->proof_len));
+        for (int tk = 0; tk < 2; tk++) {
+            rand_vec(F, qr, c->query_rand_len, seed);
+            prio_fe *t = &qr[c->query_rand_len - 1];
+            if (tk) { /* an n-th root, no p-th root */
+                unsigned log_n = 0;
+                while (((size_t)1 << log_n) < n)
+                    log_n++;
+                if (n == p)
+                    continue;
+                *t = prio_root_of_unity(F, log_n);
+            }
+            CHECK_OK(prio_flp_query(c, ver, meas, proof, qr, jr, 2));
+            CHECK_OK(ref_wires(c, wires, meas, proof, jr, 2));
+            for (size_t j = 0; j < c->arity; j++) {
+                prio_intt(F, wires + j * p, log_p);
+                CHECK(prio_fe_eq(ver[1 + j], prio_poly_eval(F, wires + j * p, p, *t)));
+            }
+            CHECK(prio_fe_eq(ver[1 + c->arity], prio_poly_eval(F, g, n, *t)));
+        }
+    }
+    free(meas);
+    free(pr);
+    free(jr);
+    free(qr);
+    free(proof);
+    free(rproof);
+    free(g);
+    free(ver);
+    free(wires);
+}
+
+static void check_flp_circuits(void)
+{
+    uint64_t seed = 3;
+    for (int fi = 0; fi < 4; fi++) {
+        const prio_field *F = all_fields(fi);
+        for (int it = 0; it < 3; it++) {
+            prio_circuit c;
+            size_t len = 1 + splitmix(&seed) % 40, chunk = 1 + splitmix(&seed) % 9;
+            uint64_t max = 1 + splitmix(&seed) % 1000;
+            CHECK_OK(prio_circuit_init(&c, PRIO_CIRCUIT_COUNT, F, 0, 0, 0));
+            check_flp(&c, &seed);
+            CHECK_OK(prio_circuit_init(&c, PRIO_CIRCUIT_HIGHER_DEGREE, F, 0, 0, 0));
+            check_flp(&c, &seed);
+            CHECK_OK(prio_circuit_init(&c, PRIO_CIRCUIT_SUM, F, 0, max, 0));
+            check_flp(&c, &seed);
+            CHECK_OK(prio_circuit_init(&c, PRIO_CIRCUIT_SUMVEC, F, len, max, chunk));
+            check_flp(&c, &seed);
+            CHECK_OK(prio_circuit_init(&c, PRIO_CIRCUIT_HISTOGRAM, F, len, 0, chunk));
+            check_flp(&c, &seed);
+            CHECK_OK(prio_circuit_init(&c, PRIO_CIRCUIT_MULTIHOT, F, len, 1 + max % len, chunk));
+            check_flp(&c, &seed);
+            if (F->id == PRIO_FIELD128)
+                continue;
+            size_t dim = 1 + splitmix(&seed) % 300, checks = 5 + splitmix(&seed) % 20;
+            CHECK_OK(prio_circuit_init_pine(&c, PRIO_CIRCUIT_PINE_NORM, F, dim, 32768,
+                                            1 + dim / 17, 8.7, checks, checks - 2));
+            check_flp(&c, &seed);
+            CHECK_OK(prio_circuit_init_pine(&c, PRIO_CIRCUIT_PINE, F, dim, 32768, chunk, 8.7,
+                                            checks, checks - 2));
+            check_flp(&c, &seed);
+        }
+    }
+}
+
+GDN_TEST(prio_flp_matches_reference)
+{
+    at_simd_levels(check_flp_circuits, "flp");
 }
 
 /* RFC 9861 §5: TurboSHAKE128(M = empty, D = 0x1F, 32). */

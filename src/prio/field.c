@@ -1,15 +1,30 @@
 /* Field64 and Field128 of draft-irtf-cfrg-vdaf-20 §6.1.2, in Montgomery form
- * (R = 2^64 and 2^128), constant-time; NTT and polynomial helpers. */
+ * (R = 2^64 and 2^128), constant-time; NTT and polynomial helpers.
+ *
+ * The arithmetic is written once as always-inline functions of a field
+ * kind (fk); the vector kernels below (NTT butterflies, dot products,
+ * pointwise gadgets) are instantiated per field by FK_DISPATCH, so their
+ * inner loops carry no switch on the field and no call. */
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "guardian/core.h"
 #include "prio/prio_internal.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define PRIO_X86 1
+#include <immintrin.h>
+#else
+#define PRIO_X86 0
+#endif
+
 typedef unsigned __int128 u128;
+
+#define INLINE static inline __attribute__((always_inline))
 
 /* Field64: p = 2^32 * 4294967295 + 1. */
 #define P64 0xffffffff00000001ULL
-#define N64 0xfffffffeffffffffULL  /* -p^-1 mod 2^64 */
 #define R2_64 0xfffffffe00000001ULL /* 2^128 mod p */
 #define GEN64 0x185629dcda58878cULL /* 7^((p-1)/2^32) */
 
@@ -37,53 +52,104 @@ const prio_field *prio_field40(void) { return &field40; }
 
 static int is_small(const prio_field *F) { return F->id >= PRIO_FIELD32; }
 
-/* ---- Field32, Field40 --------------------------------------------------- */
-
-/* x - p if x >= p, for x < 2p (p < 2^41). */
-static uint64_t reduce_small(const prio_field *F, uint64_t x)
-{
-    uint64_t d = x - F->p;
-    uint64_t keep = (uint64_t)0 - (d >> 63); /* all ones if x < p */
-    return (x & keep) | (d & ~keep);
-}
-
-/* t / 2^64 mod p for t < 2^64 p: (t + m p) / 2^64 < 2p. */
-static uint64_t mont_small(const prio_field *F, u128 t)
-{
-    uint64_t m = (uint64_t)t * F->ninv;
-    u128 u = t + (u128)m * F->p;
-    return reduce_small(F, (uint64_t)(u >> 64));
-}
-
 void prio_wipe(void *p, size_t n)
 {
     sodium_memzero(p, n); /* a wipe the compiler keeps */
 }
 
-/* ---- Field64 ------------------------------------------------------------ */
+/* ---- Field kinds -----------------------------------------------------------
+ * Field32 and Field40 share one path with the modulus as data; a kernel
+ * called with a constant kind is compiled for that field alone. */
 
-/* x - p if x >= p, for x < 2p held in 65 bits (hi is 0 or 1). */
-static uint64_t reduce64(uint64_t hi, uint64_t lo)
+enum { FK64, FK128, FKSMALL };
+typedef struct fk {
+    int k;
+    uint64_t p, ninv; /* FKSMALL: p and -p^-1 mod 2^64 */
+} fk;
+
+#define FK_64 ((fk){FK64, P64, 0})
+#define FK_128 ((fk){FK128, 0, N128})
+#define FK_SMALL(F) ((fk){FKSMALL, (F)->p, (F)->ninv})
+
+/* Runs stmt with `f` bound to F's kind as a constant. */
+#define FK_DISPATCH(F, stmt)                                                   \
+    do {                                                                       \
+        if ((F)->id == PRIO_FIELD64) {                                         \
+            const fk f = FK_64;                                                \
+            stmt;                                                              \
+        } else if ((F)->id == PRIO_FIELD128) {                                 \
+            const fk f = FK_128;                                               \
+            stmt;                                                              \
+        } else {                                                               \
+            const fk f = FK_SMALL(F);                                          \
+            stmt;                                                              \
+        }                                                                      \
+    } while (0)
+
+static fk fk_of(const prio_field *F)
 {
-    u128 d = ((u128)hi << 64 | lo) - P64;
-    uint64_t keep = (uint64_t)0 - (uint64_t)(d >> 127); /* all ones if x < p */
-    return (lo & keep) | ((uint64_t)d & ~keep);
+    if (F->id == PRIO_FIELD64)
+        return FK_64;
+    if (F->id == PRIO_FIELD128)
+        return FK_128;
+    return FK_SMALL(F);
 }
 
-static uint64_t mont64(u128 t)
+/* ---- Field32, Field40 --------------------------------------------------- */
+
+/* x - p if x >= p, for x < 2p (p < 2^41). */
+INLINE uint64_t reduce_small(uint64_t p, uint64_t x)
+{
+    uint64_t d = x - p;
+    uint64_t keep = (uint64_t)0 - (d >> 63); /* all ones if x < p */
+    return (x & keep) | (d & ~keep);
+}
+
+/* t / 2^64 mod p for t < 2^64 p: (t + m p) / 2^64 < 2p. */
+INLINE uint64_t mont_small(fk f, u128 t)
+{
+    uint64_t m = (uint64_t)t * f.ninv;
+    u128 u = t + (u128)m * f.p;
+    return reduce_small(f.p, (uint64_t)(u >> 64));
+}
+
+/* ---- Field64 ------------------------------------------------------------ */
+
+/* t / 2^64 mod p for t < 2^64 p, fully reduced: with m = lo p^-1 mod 2^64
+ * (p^-1 = 1 + 2^32 mod 2^64), t - m p is a multiple of 2^64 and
+ * (t - m p) / 2^64 = hi - floor(m p / 2^64) lies in (-p, p). */
+INLINE uint64_t mont64(u128 t)
 {
     uint64_t lo = (uint64_t)t, hi = (uint64_t)(t >> 64);
-    uint64_t m = lo * N64;
-    u128 mp = (u128)m * P64;
-    uint64_t carry = (lo | (0 - lo)) >> 63; /* lo + lo(mp) = 0 mod 2^64 */
-    u128 u = (u128)hi + (uint64_t)(mp >> 64) + carry;
-    return reduce64((uint64_t)(u >> 64), (uint64_t)u);
+    uint64_t m = lo + (lo << 32);
+    uint64_t mh = (uint64_t)(((u128)m * P64) >> 64);
+    uint64_t r = hi - mh;
+    return r + (P64 & ((uint64_t)0 - (uint64_t)(hi < mh)));
+}
+
+INLINE uint64_t add64(uint64_t a, uint64_t b)
+{
+    uint64_t s = a + b, c = s < a;      /* a + b = s + c 2^64 */
+    uint64_t d = s - P64, lt = s < P64; /* d = a + b - p when a + b >= p */
+    uint64_t ge = (uint64_t)0 - (c | (lt ^ 1));
+    return (d & ge) | (s & ~ge);
+}
+
+INLINE uint64_t sub64(uint64_t a, uint64_t b)
+{
+    return (a - b) + (P64 & ((uint64_t)0 - (uint64_t)(a < b)));
+}
+
+/* x mod p for any x < 2^64. */
+INLINE uint64_t reduce64(uint64_t x)
+{
+    return x - (P64 & ((uint64_t)0 - (uint64_t)(x >= P64)));
 }
 
 /* ---- Field128 ----------------------------------------------------------- */
 
 /* t2:t1:t0 - p when >= p (t < 2p). */
-static void reduce128(uint64_t r[2], uint64_t t0, uint64_t t1, uint64_t t2)
+INLINE void reduce128(uint64_t r[2], uint64_t t0, uint64_t t1, uint64_t t2)
 {
     u128 d0 = (u128)t0 - P128_0;
     uint64_t b0 = (uint64_t)(d0 >> 64) & 1;
@@ -96,7 +162,7 @@ static void reduce128(uint64_t r[2], uint64_t t0, uint64_t t1, uint64_t t2)
 }
 
 /* CIOS Montgomery multiplication with two limbs. */
-static void mont128(uint64_t r[2], const uint64_t a[2], const uint64_t b[2])
+INLINE void mont128(uint64_t r[2], const uint64_t a[2], const uint64_t b[2])
 {
     uint64_t t0 = 0, t1 = 0, t2 = 0;
     for (int i = 0; i < 2; i++) {
@@ -121,6 +187,55 @@ static void mont128(uint64_t r[2], const uint64_t a[2], const uint64_t b[2])
     reduce128(r, t0, t1, t2);
 }
 
+/* ---- Arithmetic by kind --------------------------------------------------- */
+
+INLINE prio_fe k_mul(fk f, prio_fe a, prio_fe b)
+{
+    prio_fe r = {{0, 0}};
+    if (f.k == FK64)
+        r.v[0] = mont64((u128)a.v[0] * b.v[0]);
+    else if (f.k == FKSMALL)
+        r.v[0] = mont_small(f, (u128)a.v[0] * b.v[0]);
+    else
+        mont128(r.v, a.v, b.v);
+    return r;
+}
+
+INLINE prio_fe k_add(fk f, prio_fe a, prio_fe b)
+{
+    prio_fe r = {{0, 0}};
+    if (f.k == FK64) {
+        r.v[0] = add64(a.v[0], b.v[0]);
+    } else if (f.k == FKSMALL) {
+        r.v[0] = reduce_small(f.p, a.v[0] + b.v[0]);
+    } else {
+        u128 s0 = (u128)a.v[0] + b.v[0];
+        u128 s1 = (u128)a.v[1] + b.v[1] + (uint64_t)(s0 >> 64);
+        reduce128(r.v, (uint64_t)s0, (uint64_t)s1, (uint64_t)(s1 >> 64));
+    }
+    return r;
+}
+
+INLINE prio_fe k_sub(fk f, prio_fe a, prio_fe b)
+{
+    prio_fe r = {{0, 0}};
+    if (f.k == FK64) {
+        r.v[0] = sub64(a.v[0], b.v[0]);
+    } else if (f.k == FKSMALL) {
+        uint64_t d = a.v[0] - b.v[0];
+        r.v[0] = d + (f.p & ((uint64_t)0 - (d >> 63)));
+    } else {
+        u128 d0 = (u128)a.v[0] - b.v[0];
+        uint64_t b0 = (uint64_t)(d0 >> 64) & 1;
+        u128 d1 = (u128)a.v[1] - b.v[1] - b0;
+        uint64_t mask = (uint64_t)0 - ((uint64_t)(d1 >> 64) & 1);
+        u128 s0 = (u128)(uint64_t)d0 + (P128_0 & mask);
+        r.v[0] = (uint64_t)s0;
+        r.v[1] = (uint64_t)d1 + (P128_1 & mask) + (uint64_t)(s0 >> 64);
+    }
+    return r;
+}
+
 /* ---- Generic ------------------------------------------------------------ */
 
 prio_fe prio_fe_zero(void)
@@ -135,7 +250,7 @@ static prio_fe to_mont(const prio_field *F, const uint64_t x[2])
     if (F->id == PRIO_FIELD64)
         r.v[0] = mont64((u128)x[0] * R2_64);
     else if (is_small(F)) /* any x[0] < 2^64: x R^2 < 2^64 p */
-        r.v[0] = mont_small(F, (u128)x[0] * F->r2);
+        r.v[0] = mont_small(FK_SMALL(F), (u128)x[0] * F->r2);
     else
         mont128(r.v, x, R2_128);
     return r;
@@ -144,7 +259,7 @@ static prio_fe to_mont(const prio_field *F, const uint64_t x[2])
 void prio_fe_value(const prio_field *F, uint64_t out[2], prio_fe a)
 {
     if (F->id == PRIO_FIELD64 || is_small(F)) {
-        out[0] = F->id == PRIO_FIELD64 ? mont64(a.v[0]) : mont_small(F, a.v[0]);
+        out[0] = F->id == PRIO_FIELD64 ? mont64(a.v[0]) : mont_small(FK_SMALL(F), a.v[0]);
         out[1] = 0;
     } else {
         static const uint64_t one[2] = {1, 0};
@@ -156,7 +271,7 @@ prio_fe prio_fe_from_u64(const prio_field *F, uint64_t x)
 {
     uint64_t v[2] = {x, 0};
     if (F->id == PRIO_FIELD64)
-        v[0] = reduce64(0, x);
+        v[0] = reduce64(x);
     return to_mont(F, v);
 }
 
@@ -171,63 +286,17 @@ prio_fe prio_fe_from_wide_sum(const prio_field *F, uint64_t lo, uint64_t hi)
     if (F->id == PRIO_FIELD64)
         r.v[0] = mont64((u128)mont64(t) * R2_64);
     else
-        r.v[0] = mont_small(F, (u128)mont_small(F, t) * F->r2);
+        r.v[0] = mont_small(FK_SMALL(F), (u128)mont_small(FK_SMALL(F), t) * F->r2);
     return r;
 }
 
-prio_fe prio_fe_add(const prio_field *F, prio_fe a, prio_fe b)
-{
-    prio_fe r = {{0, 0}};
-    if (F->id == PRIO_FIELD64) {
-        u128 s = (u128)a.v[0] + b.v[0];
-        r.v[0] = reduce64((uint64_t)(s >> 64), (uint64_t)s);
-    } else if (is_small(F)) {
-        r.v[0] = reduce_small(F, a.v[0] + b.v[0]);
-    } else {
-        u128 s0 = (u128)a.v[0] + b.v[0];
-        u128 s1 = (u128)a.v[1] + b.v[1] + (uint64_t)(s0 >> 64);
-        reduce128(r.v, (uint64_t)s0, (uint64_t)s1, (uint64_t)(s1 >> 64));
-    }
-    return r;
-}
-
-prio_fe prio_fe_sub(const prio_field *F, prio_fe a, prio_fe b)
-{
-    prio_fe r = {{0, 0}};
-    if (F->id == PRIO_FIELD64) {
-        u128 d = (u128)a.v[0] - b.v[0];
-        uint64_t mask = (uint64_t)0 - (uint64_t)(d >> 127);
-        r.v[0] = (uint64_t)d + (P64 & mask);
-    } else if (is_small(F)) {
-        uint64_t d = a.v[0] - b.v[0];
-        r.v[0] = d + (F->p & ((uint64_t)0 - (d >> 63)));
-    } else {
-        u128 d0 = (u128)a.v[0] - b.v[0];
-        uint64_t b0 = (uint64_t)(d0 >> 64) & 1;
-        u128 d1 = (u128)a.v[1] - b.v[1] - b0;
-        uint64_t mask = (uint64_t)0 - ((uint64_t)(d1 >> 64) & 1);
-        u128 s0 = (u128)(uint64_t)d0 + (P128_0 & mask);
-        r.v[0] = (uint64_t)s0;
-        r.v[1] = (uint64_t)d1 + (P128_1 & mask) + (uint64_t)(s0 >> 64);
-    }
-    return r;
-}
+prio_fe prio_fe_add(const prio_field *F, prio_fe a, prio_fe b) { return k_add(fk_of(F), a, b); }
+prio_fe prio_fe_sub(const prio_field *F, prio_fe a, prio_fe b) { return k_sub(fk_of(F), a, b); }
+prio_fe prio_fe_mul(const prio_field *F, prio_fe a, prio_fe b) { return k_mul(fk_of(F), a, b); }
 
 prio_fe prio_fe_neg(const prio_field *F, prio_fe a)
 {
     return prio_fe_sub(F, prio_fe_zero(), a);
-}
-
-prio_fe prio_fe_mul(const prio_field *F, prio_fe a, prio_fe b)
-{
-    prio_fe r = {{0, 0}};
-    if (F->id == PRIO_FIELD64)
-        r.v[0] = mont64((u128)a.v[0] * b.v[0]);
-    else if (is_small(F))
-        r.v[0] = mont_small(F, (u128)a.v[0] * b.v[0]);
-    else
-        mont128(r.v, a.v, b.v);
-    return r;
 }
 
 prio_fe prio_fe_pow(const prio_field *F, prio_fe a, const uint64_t e[2])
@@ -359,6 +428,36 @@ prio_fe prio_root_of_unity(const prio_field *F, unsigned log_n)
     return r;
 }
 
+/* 1/2 = -(p - 1)/2 mod p, without an inversion. */
+static prio_fe half(const prio_field *F)
+{
+    uint64_t v[2] = {0, 0};
+    if (F->id == PRIO_FIELD128) {
+        v[0] = (P128_0 - 1) >> 1 | P128_1 << 63; /* p - 1 = P128_1 2^64 */
+        v[1] = P128_1 >> 1;
+    } else {
+        v[0] = ((F->id == PRIO_FIELD64 ? P64 : F->p) - 1) >> 1;
+    }
+    return prio_fe_neg(F, to_mont(F, v));
+}
+
+/* 2^-log_n = (1/2)^log_n: a few multiplications, no inversion. */
+static prio_fe inv_pow2(const prio_field *F, unsigned log_n)
+{
+    prio_fe r = prio_fe_one(F), h = half(F);
+    for (unsigned i = 0; i < log_n; i++)
+        r = prio_fe_mul(F, r, h);
+    return r;
+}
+
+static size_t bit_rev(size_t i, unsigned bits)
+{
+    size_t r = 0;
+    for (unsigned b = 0; b < bits; b++)
+        r |= ((i >> b) & 1) << (bits - 1 - b);
+    return r;
+}
+
 static void bit_reverse(prio_fe *a, unsigned log_n)
 {
     size_t n = (size_t)1 << log_n;
@@ -377,67 +476,719 @@ static void bit_reverse(prio_fe *a, unsigned log_n)
     }
 }
 
-static void ntt_with_root(const prio_field *F, prio_fe *a, unsigned log_n, prio_fe w)
+/* Twiddles of every stage of every size up to 2^log_n, each stage
+ * contiguous: w[h + j] = r^j for j < h, r the primitive 2h-th root of
+ * unity (its inverse for the inverse table). */
+static void fill_twiddles(const prio_field *F, prio_fe *w, unsigned log_n, int inverse)
+{
+    for (unsigned s = 1; s <= log_n; s++) {
+        size_t h = (size_t)1 << (s - 1);
+        uint64_t e[2] = {2 * h - 1, 0}; /* r^-1 = r^(2h - 1) */
+        prio_fe r = prio_root_of_unity(F, s);
+        if (inverse)
+            r = prio_fe_pow(F, r, e);
+        w[h] = prio_fe_one(F);
+        for (size_t j = 1; j < h; j++)
+            w[h + j] = prio_fe_mul(F, w[h + j - 1], r);
+    }
+}
+
+int prio_ntt_tab_init(prio_ntt_tab *t, const prio_field *F, unsigned log_n)
 {
     size_t n = (size_t)1 << log_n;
-    bit_reverse(a, log_n);
-    for (unsigned s = 1; s <= log_n; s++) {
-        size_t m = (size_t)1 << s, h = m >> 1;
-        /* wm = w^(n/m), a primitive m-th root. */
-        prio_fe wm = w;
-        for (unsigned k = s; k < log_n; k++)
-            wm = prio_fe_mul(F, wm, wm);
-        for (size_t k = 0; k < n; k += m) {
-            prio_fe t = prio_fe_one(F);
+    t->F = F;
+    t->log_n = log_n;
+    t->fw = malloc(n * sizeof *t->fw);
+    t->iw = malloc(n * sizeof *t->iw);
+    if (!t->fw || !t->iw) {
+        prio_ntt_tab_free(t);
+        return GDN_ENOMEM;
+    }
+    fill_twiddles(F, t->fw, log_n, 0);
+    fill_twiddles(F, t->iw, log_n, 1);
+    return 0;
+}
+
+void prio_ntt_tab_free(prio_ntt_tab *t)
+{
+    free(t->fw);
+    free(t->iw);
+    t->fw = t->iw = NULL;
+}
+
+/* Gentleman-Sande butterflies: natural order in, bit-reversed out,
+ * a[rev(i)] <- sum_j a[j] r^(ij) (r the m-th root of the table w). */
+INLINE void dif_k(fk f, prio_fe *a, unsigned log_m, const prio_fe *w)
+{
+    size_t m = (size_t)1 << log_m;
+    for (size_t h = m >> 1; h >= 1; h >>= 1)
+        for (size_t k = 0; k < m; k += 2 * h)
             for (size_t j = 0; j < h; j++) {
-                prio_fe u = a[k + j], v = prio_fe_mul(F, t, a[k + j + h]);
-                a[k + j] = prio_fe_add(F, u, v);
-                a[k + j + h] = prio_fe_sub(F, u, v);
-                t = prio_fe_mul(F, t, wm);
+                prio_fe u = a[k + j], v = a[k + j + h];
+                a[k + j] = k_add(f, u, v);
+                a[k + j + h] = k_mul(f, k_sub(f, u, v), w[h + j]);
+            }
+}
+
+/* Cooley-Tukey butterflies: bit-reversed order in, natural out. */
+INLINE void dit_k(fk f, prio_fe *a, unsigned log_m, const prio_fe *w)
+{
+    size_t m = (size_t)1 << log_m;
+    for (size_t h = 1; h < m; h <<= 1)
+        for (size_t k = 0; k < m; k += 2 * h)
+            for (size_t j = 0; j < h; j++) {
+                prio_fe u = a[k + j], v = k_mul(f, a[k + j + h], w[h + j]);
+                a[k + j] = k_add(f, u, v);
+                a[k + j + h] = k_sub(f, u, v);
+            }
+}
+
+INLINE void scale_k(fk f, prio_fe *a, size_t n, prio_fe s)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = k_mul(f, a[i], s);
+}
+
+void prio_ntt_run(const prio_ntt_tab *t, prio_fe *a, unsigned log_m, int inverse)
+{
+    const prio_field *F = t->F;
+    FK_DISPATCH(F, dif_k(f, a, log_m, inverse ? t->iw : t->fw));
+    bit_reverse(a, log_m);
+    if (inverse) {
+        prio_fe s = inv_pow2(F, log_m);
+        FK_DISPATCH(F, scale_k(f, a, (size_t)1 << log_m, s));
+    }
+}
+
+static int ntt_once(const prio_field *F, prio_fe *a, unsigned log_n, int inverse)
+{
+    prio_ntt_tab t;
+    int rc = prio_ntt_tab_init(&t, F, log_n);
+    if (rc)
+        return rc;
+    prio_ntt_run(&t, a, log_n, inverse);
+    prio_ntt_tab_free(&t);
+    return 0;
+}
+
+int prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n) { return ntt_once(F, a, log_n, 0); }
+int prio_intt(const prio_field *F, prio_fe *a, unsigned log_n) { return ntt_once(F, a, log_n, 1); }
+
+/* ---- Field64 extension with AVX-512 ----------------------------------------
+ * The same transforms on packed 64-bit lanes, eight butterflies at a time;
+ * in the stages of half-length h < 8 after a lane permutation (lane by
+ * lane below 16 points). Montgomery multiplication for p = 2^64 - 2^32 + 1
+ * needs one 64 x 64 product: with m = lo (1 + 2^32) mod 2^64 and
+ * d = m (2^32 - 1), floor(m p / 2^64) = m - floor(d / 2^64) - [d mod 2^64
+ * != 0], shifts and subtractions only. */
+
+static atomic_int simd_level = -1;
+
+static int cpu_level(void)
+{
+#if PRIO_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
+int prio_flp_simd(void)
+{
+    int level = atomic_load_explicit(&simd_level, memory_order_relaxed);
+    if (level < 0) {
+        const char *no = getenv("GDN_NO_SIMD");
+        level = no && strcmp(no, "1") == 0 ? 0 : cpu_level();
+        atomic_store_explicit(&simd_level, level, memory_order_relaxed);
+    }
+    return level;
+}
+
+int prio_flp_set_simd(int level)
+{
+    int max = cpu_level();
+    atomic_store_explicit(&simd_level, level < max ? (level > 0 ? level : 0) : max,
+                          memory_order_relaxed);
+    return prio_flp_simd();
+}
+
+/* One stage of half-length h < 8, lane by lane (Gentleman-Sande or
+ * Cooley-Tukey). */
+static void stage64(uint64_t *a, size_t m, size_t h, const uint64_t *w, int dif)
+{
+    for (size_t k = 0; k < m; k += 2 * h)
+        for (size_t j = 0; j < h; j++) {
+            uint64_t u = a[k + j], v = a[k + j + h];
+            if (dif) {
+                a[k + j] = add64(u, v);
+                a[k + j + h] = mont64((u128)sub64(u, v) * w[h + j]);
+            } else {
+                v = mont64((u128)v * w[h + j]);
+                a[k + j] = add64(u, v);
+                a[k + j + h] = sub64(u, v);
             }
         }
+}
+
+#if PRIO_X86
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+#define VINLINE static inline __attribute__((always_inline)) AVX512
+
+VINLINE __m512i v_add(__m512i a, __m512i b, __m512i p)
+{
+    __m512i s = _mm512_add_epi64(a, b);
+    __mmask8 k = _mm512_cmplt_epu64_mask(s, a) | _mm512_cmpge_epu64_mask(s, p);
+    return _mm512_mask_sub_epi64(s, k, s, p);
+}
+
+VINLINE __m512i v_sub(__m512i a, __m512i b, __m512i p)
+{
+    __m512i d = _mm512_sub_epi64(a, b);
+    return _mm512_mask_add_epi64(d, _mm512_cmplt_epu64_mask(a, b), d, p);
+}
+
+/* Montgomery product a b / 2^64 mod p of reduced a, b. */
+VINLINE __m512i v_mul(__m512i a, __m512i b, __m512i p)
+{
+    const __m512i lo32 = _mm512_set1_epi64(0xffffffff), one = _mm512_set1_epi64(1);
+    __m512i ah = _mm512_srli_epi64(a, 32), bh = _mm512_srli_epi64(b, 32);
+    __m512i ll = _mm512_mul_epu32(a, b), lh = _mm512_mul_epu32(a, bh);
+    __m512i hl = _mm512_mul_epu32(ah, b), hh = _mm512_mul_epu32(ah, bh);
+    __m512i mid = _mm512_add_epi64(lh, _mm512_srli_epi64(ll, 32)); /* < 2^64 */
+    __m512i mid2 = _mm512_add_epi64(hl, _mm512_and_si512(mid, lo32));
+    __m512i lo = _mm512_or_si512(_mm512_slli_epi64(mid2, 32), _mm512_and_si512(ll, lo32));
+    __m512i hi = _mm512_add_epi64(_mm512_add_epi64(hh, _mm512_srli_epi64(mid, 32)),
+                                  _mm512_srli_epi64(mid2, 32));
+    __m512i m = _mm512_add_epi64(lo, _mm512_slli_epi64(lo, 32));
+    __m512i ms = _mm512_slli_epi64(m, 32);
+    __m512i dl = _mm512_sub_epi64(ms, m);
+    __m512i dh = _mm512_mask_sub_epi64(_mm512_srli_epi64(m, 32),
+                                       _mm512_cmplt_epu64_mask(ms, m),
+                                       _mm512_srli_epi64(m, 32), one);
+    __m512i mh = _mm512_sub_epi64(m, dh);
+    mh = _mm512_mask_sub_epi64(mh, _mm512_test_epi64_mask(dl, dl), mh, one);
+    __m512i r = _mm512_sub_epi64(hi, mh);
+    return _mm512_mask_add_epi64(r, _mm512_cmplt_epu64_mask(hi, mh), r, p);
+}
+
+/* A stage of half-length h < 8 on 16 elements at a time (m >= 16): the
+ * butterflies' first and second halves gathered into two vectors by lane
+ * permutations, and merged back by two more. */
+AVX512 static void small_stage_avx512(uint64_t *a, size_t m, size_t h, const uint64_t *w,
+                                      int dif)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    long long iu[8], iv[8], ia[8], ib[8], tw[8];
+    size_t nu = 0, nv = 0;
+    for (size_t pos = 0; pos < 16; pos++) {
+        long long at;
+        if (pos % (2 * h) < h) {
+            tw[nu] = (long long)w[h + pos % (2 * h)];
+            iu[nu] = (long long)pos;
+            at = (long long)nu++;
+        } else {
+            iv[nv] = (long long)pos;
+            at = 8 + (long long)nv++;
+        }
+        if (pos < 8)
+            ia[pos] = at;
+        else
+            ib[pos - 8] = at;
+    }
+    __m512i IU = _mm512_loadu_si512(iu), IV = _mm512_loadu_si512(iv);
+    __m512i IA = _mm512_loadu_si512(ia), IB = _mm512_loadu_si512(ib);
+    __m512i t = _mm512_loadu_si512(tw);
+    for (size_t k = 0; k < m; k += 16) {
+        __m512i A = _mm512_loadu_si512(a + k), B = _mm512_loadu_si512(a + k + 8);
+        __m512i u = _mm512_permutex2var_epi64(A, IU, B), v = _mm512_permutex2var_epi64(A, IV, B);
+        __m512i x, y;
+        if (dif) {
+            x = v_add(u, v, p);
+            y = v_mul(v_sub(u, v, p), t, p);
+        } else {
+            v = v_mul(v, t, p);
+            x = v_add(u, v, p);
+            y = v_sub(u, v, p);
+        }
+        _mm512_storeu_si512(a + k, _mm512_permutex2var_epi64(x, IA, y));
+        _mm512_storeu_si512(a + k + 8, _mm512_permutex2var_epi64(x, IB, y));
     }
 }
 
-void prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n)
+AVX512 static void dif64_avx512(uint64_t *a, unsigned log_m, const uint64_t *w)
 {
-    ntt_with_root(F, a, log_n, prio_root_of_unity(F, log_n));
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    size_t m = (size_t)1 << log_m, h = m >> 1;
+    for (; h >= 8; h >>= 1)
+        for (size_t k = 0; k < m; k += 2 * h)
+            for (size_t j = 0; j < h; j += 8) {
+                __m512i u = _mm512_loadu_si512(a + k + j), v = _mm512_loadu_si512(a + k + j + h);
+                __m512i t = _mm512_loadu_si512(w + h + j);
+                _mm512_storeu_si512(a + k + j, v_add(u, v, p));
+                _mm512_storeu_si512(a + k + j + h, v_mul(v_sub(u, v, p), t, p));
+            }
+    for (; h >= 1; h >>= 1) {
+        if (m >= 16)
+            small_stage_avx512(a, m, h, w, 1);
+        else
+            stage64(a, m, h, w, 1);
+    }
 }
 
-/* 1/2 = -(p - 1)/2 mod p, without an inversion. */
-static prio_fe half(const prio_field *F)
+AVX512 static void dit64_avx512(uint64_t *a, unsigned log_m, const uint64_t *w)
 {
-    uint64_t v[2] = {0, 0};
-    if (F->id == PRIO_FIELD128) {
-        v[0] = (P128_0 - 1) >> 1 | P128_1 << 63; /* p - 1 = P128_1 2^64 */
-        v[1] = P128_1 >> 1;
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    size_t m = (size_t)1 << log_m, h = 1;
+    for (; h < m && h < 8; h <<= 1) {
+        if (m >= 16)
+            small_stage_avx512(a, m, h, w, 0);
+        else
+            stage64(a, m, h, w, 0);
+    }
+    for (; h < m; h <<= 1)
+        for (size_t k = 0; k < m; k += 2 * h)
+            for (size_t j = 0; j < h; j += 8) {
+                __m512i u = _mm512_loadu_si512(a + k + j);
+                __m512i v = v_mul(_mm512_loadu_si512(a + k + j + h),
+                                  _mm512_loadu_si512(w + h + j), p);
+                _mm512_storeu_si512(a + k + j, v_add(u, v, p));
+                _mm512_storeu_si512(a + k + j + h, v_sub(u, v, p));
+            }
+}
+
+/* Lanes v[0] of the eight elements at x, and back with v[1] = 0. */
+VINLINE __m512i v_load_fe(const prio_fe *x)
+{
+    const __m512i idx = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    return _mm512_permutex2var_epi64(_mm512_loadu_si512(x), idx, _mm512_loadu_si512(x + 4));
+}
+
+VINLINE void v_store_fe(prio_fe *x, __m512i v)
+{
+    const __m512i z = _mm512_setzero_si512();
+    const __m512i lo = _mm512_setr_epi64(0, 8, 1, 8, 2, 8, 3, 8);
+    const __m512i hi = _mm512_setr_epi64(4, 8, 5, 8, 6, 8, 7, 8);
+    _mm512_storeu_si512(x, _mm512_permutex2var_epi64(v, lo, z));
+    _mm512_storeu_si512(x + 4, _mm512_permutex2var_epi64(v, hi, z));
+}
+
+/* twist: o[i] = c[i] t[i] (p a multiple of 8 here). */
+AVX512 static void mul64_avx512(uint64_t *o, const uint64_t *c, const uint64_t *t, size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    for (size_t i = 0; i < n; i += 8)
+        _mm512_storeu_si512(o + i, v_mul(_mm512_loadu_si512(c + i), _mm512_loadu_si512(t + i), p));
+}
+
+/* lde_k for Field64 on packed lanes (p >= 8). */
+AVX512 static void lde64_avx512(const prio_lde *e, prio_fe *out, const prio_fe *y)
+{
+    size_t p = (size_t)1 << e->log_p, r = (size_t)1 << (e->log_n - e->log_p);
+    uint64_t *c = e->s64, *o = e->s64 + p;
+    memcpy(out, y, p * sizeof *out);
+    for (size_t i = 0; i < p; i += 8)
+        _mm512_storeu_si512(c + i, v_load_fe(y + i));
+    dif64_avx512(c, e->log_p, e->iw64);
+    for (size_t j = 1; j < r; j++) {
+        mul64_avx512(o, c, e->tw64 + (j - 1) * p, p);
+        dit64_avx512(o, e->log_p, e->fw64);
+        for (size_t i = 0; i < p; i += 8)
+            v_store_fe(out + j * p + i, _mm512_loadu_si512(o + i));
+    }
+}
+#endif
+
+/* ---- Low-degree extension -------------------------------------------------
+ * The prover's step of draft-irtf-cfrg-vdaf-20 §7.3.3 (Boneh et al., CRYPTO 2019):
+ * a polynomial of degree < p known by its values at the p-th roots w^k is
+ * evaluated on each coset z^j <w> (z the primitive n-th root, j < n/p):
+ * one inverse transform of size p gives its coefficients c_i, and the
+ * coset's values are the size-p transform of c_i z^(ij). With the inverse
+ * as DIF (bit-reversed coefficients) and the forward as DIT (bit-reversed
+ * input), no reordering is needed: the twist table holds z^(j rev(i)) / p. */
+
+/* Field64's tables as packed lanes, and the scratch of lde64_avx512. */
+static int pack64(prio_lde *e, size_t r)
+{
+    size_t p = (size_t)1 << e->log_p, n = (size_t)1 << e->log_n;
+    e->fw64 = malloc(n * sizeof *e->fw64);
+    e->iw64 = malloc(n * sizeof *e->iw64);
+    e->tw64 = malloc(((r - 1) * p + 1) * sizeof *e->tw64);
+    e->s64 = malloc(2 * p * sizeof *e->s64);
+    if (!e->fw64 || !e->iw64 || !e->tw64 || !e->s64) {
+        prio_lde_free(e);
+        return GDN_ENOMEM;
+    }
+    for (size_t i = 1; i < n; i++) {
+        e->fw64[i] = e->tab.fw[i].v[0];
+        e->iw64[i] = e->tab.iw[i].v[0];
+    }
+    for (size_t i = 0; i < (r - 1) * p; i++)
+        e->tw64[i] = e->twist[i].v[0];
+    return 0;
+}
+
+int prio_lde_init(prio_lde *e, const prio_field *F, unsigned log_p, unsigned log_n)
+{
+    size_t p = (size_t)1 << log_p, r = (size_t)1 << (log_n - log_p);
+    memset(e, 0, sizeof *e); /* prio_lde_free is safe after a failure */
+    e->log_p = log_p;
+    e->log_n = log_n;
+    e->twist = malloc((r - 1) * p * sizeof *e->twist + 1);
+    int rc = e->twist ? prio_ntt_tab_init(&e->tab, F, log_n) : GDN_ENOMEM;
+    if (rc) {
+        prio_lde_free(e);
+        return rc;
+    }
+    prio_fe z = prio_root_of_unity(F, log_n), zj = z, pinv = inv_pow2(F, log_p);
+    for (size_t j = 1; j < r; j++) {
+        prio_fe x = pinv; /* z^(ij) / p */
+        for (size_t i = 0; i < p; i++) {
+            e->twist[(j - 1) * p + bit_rev(i, log_p)] = x;
+            x = prio_fe_mul(F, x, zj);
+        }
+        zj = prio_fe_mul(F, zj, z);
+    }
+    return F->id == PRIO_FIELD64 && p >= 8 ? pack64(e, r) : 0;
+}
+
+void prio_lde_free(prio_lde *e)
+{
+    prio_ntt_tab_free(&e->tab);
+    if (e->s64) /* held a wire */
+        prio_wipe(e->s64, 2 * ((size_t)1 << e->log_p) * sizeof *e->s64);
+    free(e->twist);
+    free(e->fw64);
+    free(e->iw64);
+    free(e->tw64);
+    free(e->s64);
+    e->twist = NULL;
+    e->fw64 = e->iw64 = e->tw64 = e->s64 = NULL;
+}
+
+INLINE void lde_k(fk f, const prio_lde *e, prio_fe *out, const prio_fe *y)
+{
+    size_t p = (size_t)1 << e->log_p, r = (size_t)1 << (e->log_n - e->log_p);
+    memcpy(out, y, p * sizeof *out);
+    if (r == 1)
+        return;
+    prio_fe *c = out + (r - 1) * p; /* p c_rev(i), kept until the last coset */
+    memcpy(c, y, p * sizeof *c);
+    dif_k(f, c, e->log_p, e->tab.iw);
+    for (size_t j = 1; j < r; j++) {
+        prio_fe *o = out + j * p;
+        const prio_fe *tw = e->twist + (j - 1) * p;
+        for (size_t i = 0; i < p; i++)
+            o[i] = k_mul(f, c[i], tw[i]);
+        dit_k(f, o, e->log_p, e->tab.fw);
+    }
+}
+
+void prio_lde_run(const prio_lde *e, prio_fe *out, const prio_fe *y)
+{
+#if PRIO_X86
+    if (e->s64 && prio_flp_simd() >= 1) {
+        lde64_avx512(e, out, y);
+        return;
+    }
+#endif
+    FK_DISPATCH(e->tab.F, lde_k(f, e, out, y));
+}
+
+/* ---- Evaluation at a point ------------------------------------------------ */
+
+/* The barycentric ("modified Lagrange") formula of Berrut and Trefethen
+ * (SIAM Review 46(3), 2004) on the p-th roots of unity: with
+ * l(t) = prod_k (t - w^k) = t^p - 1 and weights 1/l'(w^k) = w^k / p,
+ * f(t) = sum_k f(w^k) c_k for c_k = w^k / p prod_{i != k} (t - w^i). The
+ * products come from prefix products forward and suffix products backward
+ * (Montgomery's trick without its inversion, as the product of all the
+ * t - w^i is l(t)): exact for every t, the roots included. */
+INLINE void bary_prefix_k(fk f, prio_fe *c, size_t p, prio_fe w, prio_fe t, prio_fe one)
+{
+    prio_fe x = one, acc = one;
+    for (size_t k = 0; k < p; k++) {
+        acc = k_mul(f, acc, k_sub(f, t, x)); /* prod_{i <= k} (t - w^i) */
+        c[k] = acc;
+        x = k_mul(f, x, w);
+    }
+}
+
+/* suf = prod_{i > k} (t - w^i) / p going down; c[k] = w^k c[k-1] suf. */
+INLINE void bary_back_k(fk f, prio_fe *c, size_t p, prio_fe winv, prio_fe t, prio_fe suf)
+{
+    prio_fe x = winv; /* w^(p-1) */
+    for (size_t k = p; k-- > 0;) {
+        prio_fe ik = k ? k_mul(f, suf, c[k - 1]) : suf;
+        suf = k_mul(f, suf, k_sub(f, t, x));
+        c[k] = k_mul(f, x, ik);
+        x = k_mul(f, x, winv);
+    }
+}
+
+void prio_bary_weights(const prio_field *F, prio_fe *c, unsigned log_p, prio_fe t)
+{
+    size_t p = (size_t)1 << log_p;
+    uint64_t e[2] = {(uint64_t)p - 1, 0};
+    prio_fe w = prio_root_of_unity(F, log_p), winv = prio_fe_pow(F, w, e);
+    prio_fe one = prio_fe_one(F), pinv = inv_pow2(F, log_p);
+    FK_DISPATCH(F, bary_prefix_k(f, c, p, w, t, one));
+    FK_DISPATCH(F, bary_back_k(f, c, p, winv, t, pinv));
+}
+
+/* A sum of products, reduced once: Field64 adds the 128-bit products into
+ * 192 bits, (t2 2^128 + t1 2^64 + t0) / 2^64 = t2 2^64 + t1 + t0 / 2^64;
+ * Field32/40 fold every 2^12 products (each < 2^82) with one Montgomery
+ * step; Field128 reduces each product. */
+typedef struct wacc {
+    uint64_t t0, t1, t2;
+    u128 s;
+    size_t cnt;
+    prio_fe r;
+} wacc;
+
+INLINE void wacc_add(fk f, wacc *w, prio_fe a, prio_fe b)
+{
+    if (f.k == FK64) {
+        u128 m = (u128)a.v[0] * b.v[0];
+        u128 s = (u128)w->t0 + (uint64_t)m;
+        w->t0 = (uint64_t)s;
+        s = (u128)w->t1 + (uint64_t)(m >> 64) + (uint64_t)(s >> 64);
+        w->t1 = (uint64_t)s;
+        w->t2 += (uint64_t)(s >> 64);
+    } else if (f.k == FKSMALL) {
+        w->s += (u128)a.v[0] * b.v[0];
+        if (++w->cnt == 4096) { /* public count */
+            w->r.v[0] = reduce_small(f.p, w->r.v[0] + mont_small(f, w->s));
+            w->s = 0;
+            w->cnt = 0;
+        }
     } else {
-        v[0] = ((F->id == PRIO_FIELD64 ? P64 : F->p) - 1) >> 1;
+        w->r = k_add(f, w->r, k_mul(f, a, b));
     }
-    return prio_fe_neg(F, to_mont(F, v));
 }
 
-void prio_intt(const prio_field *F, prio_fe *a, unsigned log_n)
+INLINE prio_fe wacc_get(fk f, const wacc *w)
 {
-    /* w^-1 = w^(n - 1) and n^-1 = (1/2)^log_n: a few multiplications where
-     * two inversions took 256 each. */
-    size_t n = (size_t)1 << log_n;
-    uint64_t e[2] = {(uint64_t)n - 1, 0};
-    prio_fe w = prio_fe_pow(F, prio_root_of_unity(F, log_n), e);
-    ntt_with_root(F, a, log_n, w);
-    prio_fe ninv = prio_fe_one(F), h = half(F);
-    for (unsigned i = 0; i < log_n; i++)
-        ninv = prio_fe_mul(F, ninv, h);
+    prio_fe r = w->r;
+    if (f.k == FK64)
+        r.v[0] = add64(add64(mont64(w->t0), reduce64(w->t1)), mont64((u128)w->t2 * R2_64));
+    else if (f.k == FKSMALL)
+        r.v[0] = reduce_small(f.p, r.v[0] + mont_small(f, w->s));
+    return r;
+}
+
+/* sum_i a[i sa] b[i sb] */
+INLINE prio_fe dot_k(fk f, const prio_fe *a, size_t sa, const prio_fe *b, size_t sb, size_t n)
+{
+    wacc w = {0, 0, 0, 0, 0, {{0, 0}}};
     for (size_t i = 0; i < n; i++)
-        a[i] = prio_fe_mul(F, a[i], ninv);
+        wacc_add(f, &w, a[i * sa], b[i * sb]);
+    return wacc_get(f, &w);
+}
+
+prio_fe prio_vec_dot(const prio_field *F, const prio_fe *a, const prio_fe *b, size_t n)
+{
+    prio_fe r;
+    FK_DISPATCH(F, r = dot_k(f, a, 1, b, 1, n));
+    return r;
+}
+
+/* Sums of rows scaled by elements, one lazy sum per column. */
+struct prio_rows_sum {
+    const prio_field *F;
+    size_t cols;
+    wacc w[];
+};
+
+prio_rows_sum *prio_rows_sum_new(const prio_field *F, size_t cols)
+{
+    prio_rows_sum *r = calloc(1, sizeof *r + cols * sizeof r->w[0]);
+    if (r) {
+        r->F = F;
+        r->cols = cols;
+    }
+    return r;
+}
+
+INLINE void rows_add_k(fk f, wacc *w, const prio_fe *row, size_t cols, prio_fe c)
+{
+    for (size_t j = 0; j < cols; j++)
+        wacc_add(f, &w[j], row[j], c);
+}
+
+void prio_rows_sum_add(prio_rows_sum *r, const prio_fe *row, prio_fe c)
+{
+    FK_DISPATCH(r->F, rows_add_k(f, r->w, row, r->cols, c));
+}
+
+void prio_rows_sum_get(const prio_rows_sum *r, prio_fe *out)
+{
+    for (size_t j = 0; j < r->cols; j++)
+        FK_DISPATCH(r->F, out[j] = wacc_get(f, &r->w[j]));
+}
+
+void prio_rows_sum_free(prio_rows_sum *r)
+{
+    if (r) /* the sums are of a share's wires */
+        prio_wipe(r->w, r->cols * sizeof r->w[0]);
+    free(r);
+}
+
+prio_fe prio_vec_pair_dot(const prio_field *F, const prio_fe *x, size_t n)
+{
+    prio_fe r;
+    FK_DISPATCH(F, r = dot_k(f, x, 2, x + 1, 2, n));
+    return r;
+}
+
+/* A polynomial's public coefficients, read once: its top coefficient is
+ * one (PolyEval's are) and which coefficients are non-zero. */
+typedef struct poly_shape {
+    const prio_fe *pc;
+    size_t len;
+    int top_one;
+    unsigned nz;
+} poly_shape;
+
+static poly_shape shape_of(const prio_field *F, const prio_fe *pc, size_t len)
+{
+    poly_shape s = {pc, len, prio_fe_eq(pc[len - 1], prio_fe_one(F)), 0};
+    for (size_t j = 0; j < len && j < 32; j++)
+        s.nz |= (unsigned)!prio_fe_eq(pc[j], prio_fe_zero()) << j;
+    return s;
+}
+
+/* (P(x) - P(0)) / x by Horner, skipping multiplications by one and
+ * additions of zero (branches on the public coefficients only). */
+INLINE prio_fe poly_hi_k(fk f, const poly_shape *s, prio_fe x)
+{
+    prio_fe v = s->pc[s->len - 1];
+    for (size_t j = s->len - 1; j-- > 1;) {
+        v = j + 2 == s->len && s->top_one ? x : k_mul(f, v, x);
+        if ((s->nz >> j) & 1)
+            v = k_add(f, v, s->pc[j]);
+    }
+    return v;
+}
+
+INLINE prio_fe poly_sum_k(fk f, const poly_shape *s, const prio_fe *x, size_t n)
+{
+    wacc w = {0, 0, 0, 0, 0, {{0, 0}}};
+    for (size_t i = 0; i < n; i++)
+        wacc_add(f, &w, poly_hi_k(f, s, x[i]), x[i]);
+    return wacc_get(f, &w);
+}
+
+prio_fe prio_vec_poly_sum(const prio_field *F, const prio_fe *x, const prio_fe *pc, size_t len,
+                          size_t n)
+{
+    prio_fe r = prio_fe_mul(F, pc[0], prio_fe_from_u64(F, n)); /* n P(0) */
+    if (len < 2)
+        return r;
+    poly_shape s = shape_of(F, pc, len);
+    prio_fe t;
+    FK_DISPATCH(F, t = poly_sum_k(f, &s, x, n));
+    return prio_fe_add(F, r, t);
+}
+
+INLINE prio_fe horner_k(fk f, const prio_fe *c, size_t n, prio_fe x)
+{
+    prio_fe r = {{0, 0}};
+    for (size_t i = n; i-- > 0;)
+        r = k_add(f, k_mul(f, r, x), c[i]);
+    return r;
 }
 
 prio_fe prio_poly_eval(const prio_field *F, const prio_fe *c, size_t n, prio_fe x)
 {
-    prio_fe r = prio_fe_zero();
-    for (size_t i = n; i-- > 0;)
-        r = prio_fe_add(F, prio_fe_mul(F, r, x), c[i]);
+    prio_fe r;
+    FK_DISPATCH(F, r = horner_k(f, c, n, x));
     return r;
+}
+
+/* ---- Pointwise gadgets ------------------------------------------------------ */
+
+#if PRIO_X86
+/* mul_acc_k and poly_acc_k for Field64, eight lanes (n a multiple of 8). */
+AVX512 static void mul_acc64_avx512(prio_fe *acc, const prio_fe *a, const prio_fe *b, size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    for (size_t i = 0; i < n; i += 8)
+        v_store_fe(acc + i, v_add(v_load_fe(acc + i),
+                                  v_mul(v_load_fe(a + i), v_load_fe(b + i), p), p));
+}
+
+AVX512 static void poly_acc64_avx512(prio_fe *acc, const prio_fe *a, const poly_shape *s,
+                                     size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    __m512i pc[32];
+    for (size_t j = 0; j < s->len; j++)
+        pc[j] = _mm512_set1_epi64((long long)s->pc[j].v[0]);
+    for (size_t i = 0; i < n; i += 8) {
+        __m512i x = v_load_fe(a + i), v = pc[s->len - 1];
+        for (size_t j = s->len - 1; j-- > 1;) { /* as poly_hi_k */
+            v = j + 2 == s->len && s->top_one ? x : v_mul(v, x, p);
+            if ((s->nz >> j) & 1)
+                v = v_add(v, pc[j], p);
+        }
+        v = v_mul(v, x, p);
+        if (s->nz & 1)
+            v = v_add(v, pc[0], p);
+        v_store_fe(acc + i, v_add(v_load_fe(acc + i), v, p));
+    }
+}
+#endif
+
+INLINE void mul_acc_k(fk f, prio_fe *acc, const prio_fe *a, const prio_fe *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] = k_add(f, acc[i], k_mul(f, a[i], b[i]));
+}
+
+void prio_vec_mul_acc(const prio_field *F, prio_fe *acc, const prio_fe *a, const prio_fe *b,
+                      size_t n)
+{
+    size_t done = 0;
+#if PRIO_X86
+    if (F->id == PRIO_FIELD64 && prio_flp_simd() >= 1) {
+        done = n & ~(size_t)7;
+        mul_acc64_avx512(acc, a, b, done);
+    }
+#endif
+    FK_DISPATCH(F, mul_acc_k(f, acc + done, a + done, b + done, n - done));
+}
+
+
+INLINE void poly_acc_k(fk f, prio_fe *acc, const prio_fe *a, const poly_shape *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        prio_fe v = k_mul(f, poly_hi_k(f, s, a[i]), a[i]);
+        if (s->nz & 1)
+            v = k_add(f, v, s->pc[0]);
+        acc[i] = k_add(f, acc[i], v);
+    }
+}
+
+void prio_vec_poly_acc(const prio_field *F, prio_fe *acc, const prio_fe *a, const prio_fe *pc,
+                       size_t len, size_t n)
+{
+    if (len < 2) {
+        for (size_t i = 0; i < n; i++)
+            acc[i] = prio_fe_add(F, acc[i], pc[0]);
+        return;
+    }
+    poly_shape s = shape_of(F, pc, len);
+    size_t done = 0;
+#if PRIO_X86
+    if (F->id == PRIO_FIELD64 && prio_flp_simd() >= 1 && len <= 32) {
+        done = n & ~(size_t)7;
+        poly_acc64_avx512(acc, a, &s, done);
+    }
+#endif
+    FK_DISPATCH(F, poly_acc_k(f, acc + done, a + done, &s, n - done));
 }
 
 int prio_vec_add_encoded(const prio_field *F, uint8_t *acc, const uint8_t *in, size_t n,

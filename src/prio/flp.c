@@ -299,10 +299,13 @@ void prio_circuit_truncate(const prio_circuit *c, prio_fe *out, const prio_fe *m
 
 typedef struct gadget_ctx {
     const prio_circuit *c;
-    prio_fe *wires;        /* arity x wire_len: wire j at wires[j * p + k] */
+    prio_fe *rows;         /* prove: (1 + calls) x arity, call k's input j at
+                              rows[k * arity + j], the wire seeds in row 0 */
     size_t k;              /* calls made so far */
     const prio_fe *values; /* query: gadget polynomial at the eval_len roots */
     size_t step;           /* eval_len / wire_len */
+    prio_rows_sum *sum;    /* query: the wires at t, call k weighted by */
+    const prio_fe *wts;    /* wts[k] */
 } gadget_ctx;
 
 /* PolyEval's coefficients as field elements, once per call site. */
@@ -314,34 +317,26 @@ static void poly_coeffs(const prio_circuit *c, prio_fe pc[4])
 
 static prio_fe gadget_eval(const prio_circuit *c, const prio_fe *inp)
 {
-    const prio_field *F = c->F;
-    prio_fe r = prio_fe_zero(), pc[4];
-    if (c->gadget != PRIO_GADGET_MUL)
-        poly_coeffs(c, pc);
-    for (size_t i = 0; i < c->count; i++) {
-        if (c->gadget == PRIO_GADGET_MUL) {
-            r = prio_fe_add(F, r, prio_fe_mul(F, inp[2 * i], inp[2 * i + 1]));
-        } else {
-            prio_fe acc = prio_fe_zero();
-            for (size_t j = c->poly_len; j-- > 0;)
-                acc = prio_fe_add(F, prio_fe_mul(F, acc, inp[i]), pc[j]);
-            r = prio_fe_add(F, r, acc);
-        }
-    }
-    return r;
+    prio_fe pc[4];
+    if (c->gadget == PRIO_GADGET_MUL)
+        return prio_vec_pair_dot(c->F, inp, c->count);
+    poly_coeffs(c, pc);
+    return prio_vec_poly_sum(c->F, inp, pc, c->poly_len, c->count);
 }
 
-/* §7.3.3 ProveGadget / §7.3.4 QueryGadget: record the inputs as the k-th
- * point of each wire; the prover computes the output, the verifier reads it
- * from the gadget polynomial at alpha^k. */
+/* §7.3.3 ProveGadget / §7.3.4 QueryGadget: the inputs are the k-th point
+ * of each wire. The prover records them and computes the output; the
+ * verifier adds them into the wires' values at t and reads the output from
+ * the gadget polynomial at alpha^k. */
 static prio_fe gadget_call(gadget_ctx *g, const prio_fe *inp)
 {
     const prio_circuit *c = g->c;
     g->k++;
-    for (size_t j = 0; j < c->arity; j++)
-        g->wires[j * c->wire_len + g->k] = inp[j];
-    if (g->values)
+    if (g->sum) {
+        prio_rows_sum_add(g->sum, inp, g->wts[g->k]);
         return g->values[g->k * g->step];
+    }
+    memcpy(g->rows + g->k * c->arity, inp, c->arity * sizeof *inp);
     return gadget_eval(c, inp);
 }
 
@@ -511,66 +506,97 @@ static int circuit_eval(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
 
 /* ---- Prove, query, decide ----------------------------------------------- */
 
+int prio_flp_rows(const prio_circuit *c, prio_fe *rows, const prio_fe *meas,
+                  const prio_fe *seeds, const prio_fe *joint_rand, size_t num_shares)
+{
+    prio_fe *out = calloc(c->eval_output_len, sizeof *out);
+    if (!out)
+        return GDN_ENOMEM;
+    memcpy(rows, seeds, c->arity * sizeof *rows);
+    gadget_ctx g = {c, rows, 0, NULL, 0, NULL, NULL};
+    int rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
+    free(out);
+    return rc;
+}
+
+/* Wires j0 .. j0 + nw of the rows into w (wire i at w[i p], zero after the
+ * last call): 8 at a time, so that each row's cache lines and page serve
+ * 8 wires. */
+static void gather_wires(const prio_circuit *c, prio_fe *w, const prio_fe *rows, size_t j0,
+                         size_t nw)
+{
+    size_t a = c->arity, p = c->wire_len, nrows = 1 + c->calls;
+    for (size_t i = 0; i < nw; i++)
+        memset(w + i * p + nrows, 0, (p - nrows) * sizeof *w);
+    for (size_t k = 0; k < nrows; k++)
+        for (size_t i = 0; i < nw; i++)
+            w[i * p + k] = rows[k * a + j0 + i];
+}
+
+/* Coset-major values (src[j p + k] at z^j w^k) to the natural order of the
+ * n-th roots (index k r + j, r = n / p). */
+static void from_cosets(prio_fe *dst, const prio_fe *src, size_t p, size_t r)
+{
+    for (size_t j = 0; j < r; j++)
+        for (size_t k = 0; k < p; k++)
+            dst[k * r + j] = src[j * p + k];
+}
+
 int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
                    const prio_fe *prove_rand, const prio_fe *joint_rand)
 {
+    enum { BLOCK = 8 }; /* wires gathered at once: whole parallel copies */
     const prio_field *F = c->F;
     size_t p = c->wire_len, n = c->eval_len, base = c->gadget == PRIO_GADGET_MUL ? 2 : 1;
+    size_t nrows = 1 + c->calls;
     unsigned log_p = log2_exact(p), log_n = log2_exact(n);
-    prio_fe *wires = calloc(c->arity * p, sizeof *wires);
-    prio_fe *out = calloc(c->eval_output_len, sizeof *out);
+    prio_fe *rows = calloc(nrows * c->arity, sizeof *rows);
+    prio_fe *wb = malloc(BLOCK * p * sizeof *wb);
     prio_fe *acc = calloc(n, sizeof *acc);
     prio_fe *w = calloc(base * n, sizeof *w);
-    int rc = GDN_ENOMEM;
-    if (!wires || !out || !acc || !w)
+    prio_lde lde;
+    int rc = prio_lde_init(&lde, F, log_p, log_n);
+    if (!rc && (!rows || !wb || !acc || !w))
+        rc = GDN_ENOMEM;
+    if (rc || (rc = prio_flp_rows(c, rows, meas, prove_rand, joint_rand, 1)))
         goto done;
     prio_fe pc[4];
     if (c->gadget != PRIO_GADGET_MUL)
         poly_coeffs(c, pc);
-    for (size_t j = 0; j < c->arity; j++)
-        wires[j * p] = prove_rand[j]; /* the wire seeds */
-    gadget_ctx g = {c, wires, 0, NULL, 0};
-    rc = circuit_eval(c, &g, out, meas, joint_rand, 1);
-    if (rc)
-        goto done;
-    /* The gadget polynomial at the n-th roots of unity: interpolate each
-     * wire over the p-th roots, evaluate it over the n-th roots, and apply
-     * the gadget pointwise, one parallel copy at a time (§7.3.3). */
-    for (size_t i = 0; i < c->count; i++) {
-        for (size_t b = 0; b < base; b++) {
-            prio_fe *wb = w + b * n;
-            memset(wb, 0, n * sizeof *wb);
-            memcpy(wb, wires + (i * base + b) * p, p * sizeof *wb);
-            prio_intt(F, wb, log_p);
-            prio_ntt(F, wb, log_n);
-        }
-        for (size_t k = 0; k < n; k++) {
-            prio_fe v;
-            if (c->gadget == PRIO_GADGET_MUL) {
-                v = prio_fe_mul(F, w[k], w[n + k]);
-            } else {
-                v = prio_fe_zero();
-                for (size_t j = c->poly_len; j-- > 0;)
-                    v = prio_fe_add(F, prio_fe_mul(F, v, w[k]), pc[j]);
-            }
-            acc[k] = prio_fe_add(F, acc[k], v);
+    /* The gadget polynomial at the n-th roots of unity: each wire's values
+     * at the p-th roots extended to the n-th roots (the known ones plus
+     * n/p - 1 cosets), and the gadget applied pointwise, one parallel copy
+     * at a time (§7.3.3). */
+    for (size_t j0 = 0; j0 < c->arity; j0 += BLOCK) {
+        size_t nw = c->arity - j0 < BLOCK ? c->arity - j0 : BLOCK;
+        gather_wires(c, wb, rows, j0, nw);
+        for (size_t i = 0; i < nw; i += base) {
+            for (size_t b = 0; b < base; b++)
+                prio_lde_run(&lde, w + b * n, wb + (i + b) * p);
+            if (c->gadget == PRIO_GADGET_MUL)
+                prio_vec_mul_acc(F, acc, w, w + n, n);
+            else
+                prio_vec_poly_acc(F, acc, w, pc, c->poly_len, n);
         }
     }
+    from_cosets(w, acc, p, n / p);
+    if (c->coeff_proof) /* draft 11: coefficients (degree < gadget_poly_len <= n) */
+        prio_ntt_run(&lde.tab, w, log_n, 1);
     for (size_t j = 0; j < c->arity; j++)
         proof[j] = prove_rand[j];
-    if (c->coeff_proof) /* draft 11: coefficients (degree < gadget_poly_len <= n) */
-        prio_intt(F, acc, log_n);
-    memcpy(proof + c->arity, acc, c->gadget_poly_len * sizeof *acc);
-    rc = 0;
+    memcpy(proof + c->arity, w, c->gadget_poly_len * sizeof *w);
 done:
-    if (wires)
-        prio_wipe(wires, c->arity * p * sizeof *wires);
+    if (rows)
+        prio_wipe(rows, nrows * c->arity * sizeof *rows);
+    if (wb)
+        prio_wipe(wb, BLOCK * p * sizeof *wb);
     if (acc)
         prio_wipe(acc, n * sizeof *acc);
     if (w)
         prio_wipe(w, base * n * sizeof *w);
-    free(wires);
-    free(out);
+    prio_lde_free(&lde);
+    free(rows);
+    free(wb);
     free(acc);
     free(w);
     return rc;
@@ -605,55 +631,55 @@ int prio_flp_query(const prio_circuit *c, prio_fe *verifier, const prio_fe *meas
     const prio_field *F = c->F;
     size_t p = c->wire_len, n = c->eval_len;
     unsigned log_p = log2_exact(p), log_n = log2_exact(n);
-    prio_fe *wires = calloc(c->arity * p, sizeof *wires);
+    prio_fe t = query_rand[c->eval_output_len > 1 ? c->eval_output_len : 0];
     prio_fe *out = calloc(c->eval_output_len, sizeof *out);
     prio_fe *vals = calloc(n, sizeof *vals);
+    prio_fe *wts = calloc(n, sizeof *wts);
+    prio_rows_sum *sum = prio_rows_sum_new(F, c->arity);
     int rc = GDN_ENOMEM;
-    if (!wires || !out || !vals)
+    if (!out || !vals || !wts || !sum)
         goto done;
-    for (size_t j = 0; j < c->arity; j++)
-        wires[j * p] = proof[j];
-    memcpy(vals, proof + c->arity, c->gadget_poly_len * sizeof *vals);
-    if (c->coeff_proof) /* draft 11: the gadget outputs are its values at alpha^k */
-        prio_ntt(F, vals, log_n);
-    else if ((rc = extend_values(c, vals)))
-        goto done;
-    gadget_ctx g = {c, wires, 0, vals, n / p};
-    rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares);
-    if (rc)
-        goto done;
-    prio_fe v = out[0], t;
-    if (c->eval_output_len > 1) {
-        v = prio_fe_zero();
-        for (size_t i = 0; i < c->eval_output_len; i++)
-            v = prio_fe_add(F, v, prio_fe_mul(F, query_rand[i], out[i]));
-        t = query_rand[c->eval_output_len];
-    } else {
-        t = query_rand[0];
-    }
     /* §7.3.4: reject a test point that is a p-th root of unity. */
     uint64_t e[2] = {(uint64_t)p, 0};
     if (prio_fe_eq(prio_fe_pow(F, t, e), prio_fe_one(F))) {
         rc = gdn_error(GDN_ECRYPTO, "prio: query point is a root of unity");
         goto done;
     }
-    verifier[0] = v;
-    for (size_t j = 0; j < c->arity; j++) {
-        prio_fe *wj = wires + j * p;
-        prio_intt(F, wj, log_p);
-        verifier[1 + j] = prio_poly_eval(F, wj, p, t);
+    /* Each wire at t from its values at the p-th roots (the seed, the
+     * calls' inputs, zeros): barycentric weights shared by all wires, each
+     * call's inputs added as they come, no interpolation. */
+    prio_bary_weights(F, wts, log_p, t);
+    prio_rows_sum_add(sum, proof, wts[0]); /* the wire seeds */
+    memcpy(vals, proof + c->arity, c->gadget_poly_len * sizeof *vals);
+    if (c->coeff_proof) /* draft 11: the gadget outputs are its values at alpha^k */
+        rc = prio_ntt(F, vals, log_n);
+    else
+        rc = extend_values(c, vals);
+    if (rc)
+        goto done;
+    gadget_ctx g = {c, NULL, 0, vals, n / p, sum, wts};
+    if ((rc = circuit_eval(c, &g, out, meas, joint_rand, num_shares)))
+        goto done;
+    verifier[0] = out[0];
+    if (c->eval_output_len > 1) {
+        verifier[0] = prio_fe_zero();
+        for (size_t i = 0; i < c->eval_output_len; i++)
+            verifier[0] = prio_fe_add(F, verifier[0], prio_fe_mul(F, query_rand[i], out[i]));
     }
-    prio_intt(F, vals, log_n); /* back to coefficients in both cases */
-    verifier[1 + c->arity] = prio_poly_eval(F, vals, n, t);
-    rc = 0;
+    prio_rows_sum_get(sum, verifier + 1);
+    if (c->coeff_proof) { /* the proof holds the coefficients: Horner */
+        verifier[1 + c->arity] = prio_poly_eval(F, proof + c->arity, c->gadget_poly_len, t);
+    } else { /* draft 20: from its values at the n-th roots, as the wires */
+        prio_bary_weights(F, wts, log_n, t);
+        verifier[1 + c->arity] = prio_vec_dot(F, vals, wts, n);
+    }
 done:
-    if (wires)
-        prio_wipe(wires, c->arity * p * sizeof *wires);
     if (vals)
         prio_wipe(vals, n * sizeof *vals);
-    free(wires);
+    prio_rows_sum_free(sum);
     free(out);
     free(vals);
+    free(wts);
     return rc;
 }
 

@@ -73,12 +73,69 @@ int prio_vec_decode(const prio_field *F, prio_fe *out, const uint8_t *in, size_t
 
 /* A primitive 2^log_n-th root of unity: gen^(2^(log_gen_order - log_n)). */
 prio_fe prio_root_of_unity(const prio_field *F, unsigned log_n);
-/* In place: a[i] <- sum_j a[j] w^(ij), w the n-th root above; n = 2^log_n. */
-void prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n);
-/* Inverse of prio_ntt (values at the n-th roots -> coefficients). */
-void prio_intt(const prio_field *F, prio_fe *a, unsigned log_n);
+
+/* Twiddle factors for transforms of every size up to 2^log_n. */
+typedef struct prio_ntt_tab {
+    const prio_field *F;
+    unsigned log_n;
+    prio_fe *fw, *iw; /* stage h: fw[h + j] = r^j, r the 2h-th root (iw: r^-1) */
+} prio_ntt_tab;
+
+int prio_ntt_tab_init(prio_ntt_tab *t, const prio_field *F, unsigned log_n);
+void prio_ntt_tab_free(prio_ntt_tab *t);
+/* In place, natural order: a[i] <- sum_j a[j] w^(ij), w the m-th root of
+ * prio_root_of_unity, m = 2^log_m <= 2^t->log_n; inverse: values at the
+ * m-th roots -> coefficients. */
+void prio_ntt_run(const prio_ntt_tab *t, prio_fe *a, unsigned log_m, int inverse);
+/* The same with a table made for one call (GDN_ENOMEM if it cannot be). */
+int prio_ntt(const prio_field *F, prio_fe *a, unsigned log_n);
+int prio_intt(const prio_field *F, prio_fe *a, unsigned log_n);
+
+/* Low-degree extension from the p-th to the n-th roots of unity (p <= n). */
+typedef struct prio_lde {
+    prio_ntt_tab tab; /* sizes up to n */
+    unsigned log_p, log_n;
+    prio_fe *twist;   /* (n/p - 1) x p coset factors */
+    /* Field64 with p >= 8: the tables as packed 64-bit lanes and 2p of
+     * scratch for the AVX-512 path (so one prio_lde serves one thread). */
+    uint64_t *fw64, *iw64, *tw64, *s64;
+} prio_lde;
+
+int prio_lde_init(prio_lde *e, const prio_field *F, unsigned log_p, unsigned log_n);
+void prio_lde_free(prio_lde *e);
+/* y: values of a polynomial of degree < p at the p-th roots w^k. out (n
+ * elements, coset-major): out[j p + k] = its value at z^j w^k, z the
+ * primitive n-th root, i.e. at the n-th root of index k (n / p) + j. */
+void prio_lde_run(const prio_lde *e, prio_fe *out, const prio_fe *y);
+
+/* The vector level of prio_lde_run: 0 portable, 1 AVX-512F/DQ (Field64).
+ * The default is the best the CPU has (0 when GDN_NO_SIMD=1);
+ * prio_flp_set_simd clamps to it and returns the level in use. */
+int prio_flp_simd(void);
+int prio_flp_set_simd(int level);
+
+/* c[k] (k < p = 2^log_p): weights such that f(t) = sum_k f(w^k) c[k] for
+ * every f of degree < p, w the p-th root, and any t. */
+void prio_bary_weights(const prio_field *F, prio_fe *c, unsigned log_p, prio_fe t);
+/* sum_i a[i] b[i]; sum_i x[2i] x[2i+1]; sum_i P(x[i]), P's coefficients
+ * pc[0..len) (i < n). */
+prio_fe prio_vec_dot(const prio_field *F, const prio_fe *a, const prio_fe *b, size_t n);
+prio_fe prio_vec_pair_dot(const prio_field *F, const prio_fe *x, size_t n);
+/* out[j] = sum_k row_k[j] c_k over the rows added, each reduced once. */
+typedef struct prio_rows_sum prio_rows_sum;
+prio_rows_sum *prio_rows_sum_new(const prio_field *F, size_t cols);
+void prio_rows_sum_add(prio_rows_sum *r, const prio_fe *row, prio_fe c);
+void prio_rows_sum_get(const prio_rows_sum *r, prio_fe *out);
+void prio_rows_sum_free(prio_rows_sum *r);
+prio_fe prio_vec_poly_sum(const prio_field *F, const prio_fe *x, const prio_fe *pc, size_t len,
+                          size_t n);
 /* Horner evaluation of coefficients c[0..n) at x. */
 prio_fe prio_poly_eval(const prio_field *F, const prio_fe *c, size_t n, prio_fe x);
+/* acc[i] += a[i] b[i]; acc[i] += P(a[i]), P's coefficients pc[0..len). */
+void prio_vec_mul_acc(const prio_field *F, prio_fe *acc, const prio_fe *a, const prio_fe *b,
+                      size_t n);
+void prio_vec_poly_acc(const prio_field *F, prio_fe *acc, const prio_fe *a, const prio_fe *pc,
+                       size_t len, size_t n);
 
 /* Wipes memory in a way the compiler keeps. */
 void prio_wipe(void *p, size_t n);
@@ -197,6 +254,11 @@ int prio_circuit_encode(const prio_circuit *c, prio_fe *meas, const uint64_t *m,
                         size_t m_len);
 void prio_circuit_truncate(const prio_circuit *c, prio_fe *out, const prio_fe *meas);
 
+/* The circuit run of the prover (§7.3.3), (1 + calls) x arity: the wire
+ * seeds in row 0, the k-th gadget call's inputs in row k. Wire j's values
+ * at the p-th roots are column j, zero after the last row. */
+int prio_flp_rows(const prio_circuit *c, prio_fe *rows, const prio_fe *meas,
+                  const prio_fe *seeds, const prio_fe *joint_rand, size_t num_shares);
 /* §7.3.3: proof (proof_len) for meas with prove_rand and joint_rand. */
 int prio_flp_prove(const prio_circuit *c, prio_fe *proof, const prio_fe *meas,
                    const prio_fe *prove_rand, const prio_fe *joint_rand);
