@@ -586,6 +586,46 @@ GDN_TEST(prio_turboshake_rfc9861)
     prio_set_simd(saved);
 }
 
+/* Vectors drawn in bulk equal one candidate at a time, rejections included
+ * (Field32 rejects about 2^-12 of its candidates), and the kept encodings
+ * are the elements'. */
+GDN_TEST(prio_xof_next_vec_rejection_sampling)
+{
+    enum { N = 20000 };
+    const prio_field *fs[2] = {prio_field32(), prio_field64()};
+    static const uint8_t seed[32] = {5}, dst[3] = {1, 2, 3};
+    prio_fe *a = calloc(N, sizeof *a), *b = calloc(N, sizeof *b), *c = calloc(N, sizeof *c);
+    uint8_t *enc = malloc(N * 8), *ref = malloc(N * 8);
+    CHECK(a && b && c && enc && ref);
+    for (int f = 0; f < 2 && a && b && c && enc && ref; f++) {
+        const prio_field *F = fs[f];
+        size_t es = F->encoded_size, rejected = 0;
+        prio_xof x;
+        CHECK_OK(prio_xof_init(&x, PRIO_XOF_HMAC_SHA256_AES128, seed, 32, dst, 3, NULL, 0));
+        for (size_t i = 0; i < N;) {
+            uint8_t cand[8];
+            CHECK_OK(prio_xof_next(&x, cand, es));
+            if (prio_fe_sample(F, &a[i], cand))
+                memcpy(ref + i * es, cand, es), i++;
+            else
+                rejected++;
+        }
+        prio_xof_free(&x);
+        CHECK_OK(prio_xof_init(&x, PRIO_XOF_HMAC_SHA256_AES128, seed, 32, dst, 3, NULL, 0));
+        CHECK_OK(prio_xof_next_vec(&x, F, b, N));
+        prio_xof_free(&x);
+        CHECK_OK(prio_xof_init(&x, PRIO_XOF_HMAC_SHA256_AES128, seed, 32, dst, 3, NULL, 0));
+        CHECK_OK(prio_xof_next_vec_enc(&x, F, c, enc, N));
+        prio_xof_free(&x);
+        for (size_t i = 0; i < N; i++)
+            CHECK(prio_fe_eq(a[i], b[i]) && prio_fe_eq(a[i], c[i]));
+        CHECK(memcmp(enc, ref, N * es) == 0);
+        if (F == prio_field32())
+            CHECK(rejected > 0); /* the case under test happened */
+    }
+    free(a), free(b), free(c), free(enc), free(ref);
+}
+
 /* ---- Vector files ---------------------------------------------------------- */
 
 static int check_xof_file(const gdn_json *root, prio_xof_id id, const char *name)

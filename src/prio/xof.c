@@ -258,10 +258,10 @@ static int next_hmac_aes(prio_xof *x, uint8_t *out, size_t n)
             return gdn_error(GDN_ECRYPTO, "prio xof: cannot key AES-128-CTR");
         x->ready = 1;
     }
-    memset(out, 0, n); /* the keystream: zeros encrypted in place */
+    static const uint8_t zeros[16384] = {0}; /* the keystream: zeros encrypted */
     while (n > 0) {
-        int len = (int)(n < (1u << 30) ? n : (1u << 30)), outl = 0;
-        if (EVP_EncryptUpdate(x->aes, out, &outl, out, len) != 1 || outl != len)
+        int len = (int)(n < sizeof zeros ? n : sizeof zeros), outl = 0;
+        if (EVP_EncryptUpdate(x->aes, out, &outl, zeros, len) != 1 || outl != len)
             return gdn_error(GDN_ECRYPTO, "prio xof: AES-128-CTR failed");
         out += len;
         n -= (size_t)len;
@@ -319,28 +319,36 @@ int prio_xof_next(prio_xof *x, uint8_t *out, size_t n)
 }
 
 /* Rejection sampling (§6.1.2's next_vec): each candidate takes the next
- * encoded_size bytes of the stream. Candidates are read 256 at a time; the
- * stream is consumed in the same order as one read per candidate. An
- * accepted candidate's bytes are its element's encoding: with enc, they are
- * kept there (n encodings in all). */
+ * encoded_size bytes of the stream, and an accepted candidate's bytes are
+ * its element's encoding. Candidates are read in bulk (with enc, straight
+ * into it) and decoded as a vector; when one is out of range (for Field64
+ * about 2^-32 of them), the accepted ones of that read are kept in order and
+ * the rest is read again: the stream is consumed exactly as one read per
+ * candidate would. */
 int prio_xof_next_vec_enc(prio_xof *x, const prio_field *F, prio_fe *out, uint8_t *enc,
                           size_t n)
 {
-    uint8_t b[256 * 16];
-    size_t es = F->encoded_size;
+    uint8_t tmp[256 * 16];
+    size_t es = F->encoded_size, used = 0;
     int rc = 0;
     for (size_t i = 0; i < n && !rc;) {
-        size_t want = n - i < 256 ? n - i : 256;
+        size_t want = enc ? n - i : (n - i < 256 ? n - i : 256);
+        uint8_t *b = enc ? enc + i * es : tmp;
+        used = !enc && want * es > used ? want * es : used;
         if ((rc = prio_xof_next(x, b, want * es)))
             break;
-        for (size_t k = 0; k < want; k++) {
-            size_t ok = (size_t)prio_fe_sample(F, &out[i], b + k * es);
-            if (enc && ok)
-                memcpy(enc + i * es, b + k * es, es);
-            i += ok;
+        if (prio_vec_decode(F, out + i, b, want) == 0) {
+            i += want;
+            continue;
         }
+        for (size_t k = 0; k < want; k++) /* i <= k's index: moves only backwards */
+            if (prio_fe_sample(F, &out[i], b + k * es)) {
+                if (enc)
+                    memmove(enc + i * es, b + k * es, es);
+                i++;
+            }
     }
-    prio_wipe(b, (n < 256 ? n : 256) * es);
+    prio_wipe(tmp, used);
     return rc;
 }
 
