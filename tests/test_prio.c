@@ -154,9 +154,11 @@ GDN_TEST(prio_field_arithmetic)
             pe[i] = (uint8_t)(p >> (8 * i));
         prio_fe z;
         CHECK_EQ(prio_fe_decode(F, &z, pe), GDN_EFORMAT);
-        /* Vectors: the same bytes and elements as one element at a time, and
-         * p anywhere in a vector rejects it. */
-        {
+        /* Vectors, at each vector level: the same bytes and elements as one
+         * element at a time, and p anywhere in a vector (in the lanes or the
+         * tail) rejects it. */
+        int saved = prio_simd();
+        for (int level = 0; level < 2 && prio_set_simd(level) == level; level++) {
             enum { N = 37 };
             prio_fe v[N], w[N];
             uint8_t e1[N * 16], e2[N * 16], b[16];
@@ -173,9 +175,13 @@ GDN_TEST(prio_field_arithmetic)
             CHECK_OK(prio_vec_decode(F, w, e1, N));
             for (size_t i = 0; i < N; i++)
                 CHECK(prio_fe_eq(w[i], v[i]));
+            memcpy(e2, e1, N * es);
             memcpy(e1 + 20 * es, pe, es);
             CHECK_EQ(prio_vec_decode(F, w, e1, N), GDN_EFORMAT);
+            memcpy(e2 + 35 * es, pe, es);
+            CHECK_EQ(prio_vec_decode(F, w, e2, N), GDN_EFORMAT);
         }
+        prio_set_simd(saved);
         /* The generator has order exactly 2^log_gen_order. */
         prio_fe g = prio_root_of_unity(F, F->log_gen_order);
         for (unsigned i = 0; i + 1 < F->log_gen_order; i++)
@@ -303,15 +309,15 @@ static void check_lde_barycentric(void)
 /* Both vector levels (prio_lde_run's AVX-512 path when the CPU has it). */
 static void at_simd_levels(void (*fn)(void), const char *name)
 {
-    int saved = prio_flp_simd();
+    int saved = prio_simd();
     for (int level = 0; level < 2; level++) {
-        if (prio_flp_set_simd(level) != level) {
+        if (prio_set_simd(level) != level) {
             printf("  %s: no SIMD level %d on this CPU\n", name, level);
             continue;
         }
         fn();
     }
-    prio_flp_set_simd(saved);
+    prio_set_simd(saved);
 }
 
 GDN_TEST(prio_ntt_lde_barycentric)

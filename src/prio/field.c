@@ -5,7 +5,6 @@
  * kind (fk); the vector kernels below (NTT butterflies, dot products,
  * pointwise gadgets) are instantiated per field by FK_DISPATCH, so their
  * inner loops carry no switch on the field and no call. */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -382,36 +381,6 @@ int prio_fe_sample(const prio_field *F, prio_fe *out, const uint8_t *in)
     return prio_fe_decode(F, out, in) == 0;
 }
 
-/* The vector forms have a Field64 loop of their own (PINE's long vectors):
- * the same arithmetic without a call and a switch per element. */
-void prio_vec_encode(const prio_field *F, uint8_t *out, const prio_fe *v, size_t n)
-{
-    if (F->id == PRIO_FIELD64) {
-        for (size_t i = 0; i < n; i++)
-            gdn_store_le64(out + 8 * i, mont64(v[i].v[0]));
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        prio_fe_encode(F, out + i * F->encoded_size, v[i]);
-}
-
-int prio_vec_decode(const prio_field *F, prio_fe *out, const uint8_t *in, size_t n)
-{
-    int bad = 0;
-    if (F->id == PRIO_FIELD64) {
-        uint64_t ok = 1;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t x = gdn_load_le64(in + 8 * i);
-            ok &= (uint64_t)(((u128)x - P64) >> 127); /* x < p */
-            out[i].v[0] = mont64((u128)x * R2_64);
-            out[i].v[1] = 0;
-        }
-        return ok ? 0 : GDN_EFORMAT;
-    }
-    for (size_t i = 0; i < n; i++)
-        bad |= prio_fe_decode(F, &out[i], in + i * F->encoded_size);
-    return bad ? GDN_EFORMAT : 0;
-}
 
 /* ---- NTT ---------------------------------------------------------------- */
 
@@ -581,37 +550,6 @@ int prio_intt(const prio_field *F, prio_fe *a, unsigned log_n) { return ntt_once
  * needs one 64 x 64 product: with m = lo (1 + 2^32) mod 2^64 and
  * d = m (2^32 - 1), floor(m p / 2^64) = m - floor(d / 2^64) - [d mod 2^64
  * != 0], shifts and subtractions only. */
-
-static atomic_int simd_level = -1;
-
-static int cpu_level(void)
-{
-#if PRIO_X86
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-#else
-    return 0;
-#endif
-}
-
-int prio_flp_simd(void)
-{
-    int level = atomic_load_explicit(&simd_level, memory_order_relaxed);
-    if (level < 0) {
-        const char *no = getenv("GDN_NO_SIMD");
-        level = no && strcmp(no, "1") == 0 ? 0 : cpu_level();
-        atomic_store_explicit(&simd_level, level, memory_order_relaxed);
-    }
-    return level;
-}
-
-int prio_flp_set_simd(int level)
-{
-    int max = cpu_level();
-    atomic_store_explicit(&simd_level, level < max ? (level > 0 ? level : 0) : max,
-                          memory_order_relaxed);
-    return prio_flp_simd();
-}
 
 /* One stage of half-length h < 8, lane by lane (Gentleman-Sande or
  * Cooley-Tukey). */
@@ -888,7 +826,7 @@ INLINE void lde_k(fk f, const prio_lde *e, prio_fe *out, const prio_fe *y)
 void prio_lde_run(const prio_lde *e, prio_fe *out, const prio_fe *y)
 {
 #if PRIO_X86
-    if (e->s64 && prio_flp_simd() >= 1) {
+    if (e->s64 && prio_simd() >= 1) {
         lde64_avx512(e, out, y);
         return;
     }
@@ -995,10 +933,13 @@ prio_fe prio_vec_dot(const prio_field *F, const prio_fe *a, const prio_fe *b, si
     return r;
 }
 
-/* Sums of rows scaled by elements, one lazy sum per column. */
+/* Sums of rows scaled by elements, one lazy sum per column; for Field64
+ * with AVX-512, the first cols / 8 * 8 columns as reduced sums of
+ * Montgomery products in v64 (the same elements). */
 struct prio_rows_sum {
     const prio_field *F;
-    size_t cols;
+    size_t cols, vcols;
+    uint64_t *v64;
     wacc w[];
 };
 
@@ -1008,9 +949,30 @@ prio_rows_sum *prio_rows_sum_new(const prio_field *F, size_t cols)
     if (r) {
         r->F = F;
         r->cols = cols;
+#if PRIO_X86
+        if (F->id == PRIO_FIELD64 && prio_simd() >= 1 && cols >= 8) {
+            r->vcols = cols / 8 * 8;
+            r->v64 = calloc(r->vcols, sizeof *r->v64);
+        }
+        if (r->vcols && !r->v64) {
+            free(r);
+            return NULL;
+        }
+#endif
     }
     return r;
 }
+
+#if PRIO_X86
+AVX512 static void rows_add64_avx512(uint64_t *acc, const prio_fe *row, size_t n, prio_fe c)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    const __m512i cv = _mm512_set1_epi64((long long)c.v[0]);
+    for (size_t j = 0; j < n; j += 8)
+        _mm512_storeu_si512(acc + j, v_add(_mm512_loadu_si512(acc + j),
+                                           v_mul(v_load_fe(row + j), cv, p), p));
+}
+#endif
 
 INLINE void rows_add_k(fk f, wacc *w, const prio_fe *row, size_t cols, prio_fe c)
 {
@@ -1020,19 +982,30 @@ INLINE void rows_add_k(fk f, wacc *w, const prio_fe *row, size_t cols, prio_fe c
 
 void prio_rows_sum_add(prio_rows_sum *r, const prio_fe *row, prio_fe c)
 {
-    FK_DISPATCH(r->F, rows_add_k(f, r->w, row, r->cols, c));
+    size_t v = r->vcols;
+#if PRIO_X86
+    if (v)
+        rows_add64_avx512(r->v64, row, v, c);
+#endif
+    FK_DISPATCH(r->F, rows_add_k(f, r->w + v, row + v, r->cols - v, c));
 }
 
 void prio_rows_sum_get(const prio_rows_sum *r, prio_fe *out)
 {
-    for (size_t j = 0; j < r->cols; j++)
+    for (size_t j = 0; j < r->vcols; j++)
+        out[j].v[0] = r->v64[j], out[j].v[1] = 0;
+    for (size_t j = r->vcols; j < r->cols; j++)
         FK_DISPATCH(r->F, out[j] = wacc_get(f, &r->w[j]));
 }
 
 void prio_rows_sum_free(prio_rows_sum *r)
 {
-    if (r) /* the sums are of a share's wires */
-        prio_wipe(r->w, r->cols * sizeof r->w[0]);
+    if (!r)
+        return;
+    prio_wipe(r->w, r->cols * sizeof r->w[0]); /* the sums are of a share's wires */
+    if (r->v64)
+        prio_wipe(r->v64, r->vcols * sizeof *r->v64);
+    free(r->v64);
     free(r);
 }
 
@@ -1153,7 +1126,7 @@ void prio_vec_mul_acc(const prio_field *F, prio_fe *acc, const prio_fe *a, const
 {
     size_t done = 0;
 #if PRIO_X86
-    if (F->id == PRIO_FIELD64 && prio_flp_simd() >= 1) {
+    if (F->id == PRIO_FIELD64 && prio_simd() >= 1) {
         done = n & ~(size_t)7;
         mul_acc64_avx512(acc, a, b, done);
     }
@@ -1183,7 +1156,7 @@ void prio_vec_poly_acc(const prio_field *F, prio_fe *acc, const prio_fe *a, cons
     poly_shape s = shape_of(F, pc, len);
     size_t done = 0;
 #if PRIO_X86
-    if (F->id == PRIO_FIELD64 && prio_flp_simd() >= 1 && len <= 32) {
+    if (F->id == PRIO_FIELD64 && prio_simd() >= 1 && len <= 32) {
         done = n & ~(size_t)7;
         poly_acc64_avx512(acc, a, &s, done);
     }
@@ -1203,4 +1176,74 @@ int prio_vec_add_encoded(const prio_field *F, uint8_t *acc, const uint8_t *in, s
         prio_fe_encode(F, acc + i * sz, prio_fe_add(F, a, b));
     }
     return 0;
+}
+
+/* ---- Vectors ------------------------------------------------------------------
+ * Field64 has loops of its own (PINE's long vectors): the same arithmetic
+ * without a call and a switch per element, eight lanes at a time with
+ * AVX-512 (little-endian lanes: x86 only). */
+
+#if PRIO_X86
+AVX512 static void encode64_avx512(uint8_t *out, const prio_fe *v, size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64), one = _mm512_set1_epi64(1);
+    for (size_t i = 0; i < n; i += 8)
+        _mm512_storeu_si512(out + 8 * i, v_mul(v_load_fe(v + i), one, p));
+}
+
+/* 1 when every encoding is below p (the others give unspecified elements). */
+AVX512 static int decode64_avx512(prio_fe *out, const uint8_t *in, size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    const __m512i r2 = _mm512_set1_epi64((long long)R2_64);
+    __mmask8 bad = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        __m512i x = _mm512_loadu_si512(in + 8 * i);
+        bad |= _mm512_cmpge_epu64_mask(x, p);
+        v_store_fe(out + i, v_mul(x, r2, p));
+    }
+    return bad == 0;
+}
+#endif
+
+void prio_vec_encode(const prio_field *F, uint8_t *out, const prio_fe *v, size_t n)
+{
+    size_t i = 0;
+    if (F->id != PRIO_FIELD64) {
+        for (; i < n; i++)
+            prio_fe_encode(F, out + i * F->encoded_size, v[i]);
+        return;
+    }
+#if PRIO_X86
+    if (prio_simd() >= 1) {
+        i = n / 8 * 8;
+        encode64_avx512(out, v, i);
+    }
+#endif
+    for (; i < n; i++)
+        gdn_store_le64(out + 8 * i, mont64(v[i].v[0]));
+}
+
+int prio_vec_decode(const prio_field *F, prio_fe *out, const uint8_t *in, size_t n)
+{
+    size_t i = 0;
+    uint64_t ok = 1;
+    if (F->id != PRIO_FIELD64) {
+        for (; i < n; i++)
+            ok &= (uint64_t)(prio_fe_decode(F, &out[i], in + i * F->encoded_size) == 0);
+        return ok ? 0 : GDN_EFORMAT;
+    }
+#if PRIO_X86
+    if (prio_simd() >= 1) {
+        i = n / 8 * 8;
+        ok = (uint64_t)decode64_avx512(out, in, i);
+    }
+#endif
+    for (; i < n; i++) {
+        uint64_t x = gdn_load_le64(in + 8 * i);
+        ok &= (uint64_t)(((u128)x - P64) >> 127); /* x < p */
+        out[i].v[0] = mont64((u128)x * R2_64);
+        out[i].v[1] = 0;
+    }
+    return ok ? 0 : GDN_EFORMAT;
 }

@@ -365,7 +365,8 @@ static int range_check(const prio_circuit *c, gadget_ctx *g, prio_fe *out,
 }
 
 /* PineValidBase.parallel_sum: the inputs in chunks of the gadget's arity,
- * the last one padded with zeros, one gadget call each. */
+ * one gadget call each; the last one, when short, is copied into chunk and
+ * padded with zeros. */
 static prio_fe parallel_sum(const prio_circuit *c, gadget_ctx *g, prio_fe *chunk,
                             const prio_fe *inp, size_t n)
 {
@@ -373,10 +374,14 @@ static prio_fe parallel_sum(const prio_circuit *c, gadget_ctx *g, prio_fe *chunk
     prio_fe s = prio_fe_zero();
     for (size_t at = 0; at < n; at += c->arity) {
         size_t k = n - at < c->arity ? n - at : c->arity;
-        memcpy(chunk, inp + at, k * sizeof *chunk);
-        for (size_t j = k; j < c->arity; j++)
-            chunk[j] = prio_fe_zero();
-        s = prio_fe_add(F, s, gadget_call(g, chunk));
+        const prio_fe *x = inp + at;
+        if (k < c->arity) {
+            memcpy(chunk, x, k * sizeof *chunk);
+            for (size_t j = k; j < c->arity; j++)
+                chunk[j] = prio_fe_zero();
+            x = chunk;
+        }
+        s = prio_fe_add(F, s, gadget_call(g, x));
     }
     return s;
 }

@@ -379,9 +379,9 @@ int gdn_pine_shard_with_rand(const gdn_pine *v, gdn_buf *public_share, gdn_buf *
     if (rand_len != gdn_pine_rand_size(v))
         return gdn_error(GDN_EINVAL, "pine: %zu random bytes, expected %zu", rand_len,
                          gdn_pine_rand_size(v));
-    prio_fe *meas = calloc(flp_len, sizeof *meas), *leader = calloc(ml, sizeof *leader);
+    prio_fe *meas = calloc(flp_len, sizeof *meas), *leader = malloc(ml * sizeof *leader);
     prio_fe *tmp = calloc(pl, sizeof *tmp), *proofs = calloc(pl, sizeof *proofs);
-    prio_fe *helpers = calloc((S - 1) * ml, sizeof *helpers);
+    prio_fe *helpers = malloc((S - 1) * ml * sizeof *helpers + 1); /* written in full */
     uint8_t *henc = malloc((S - 1) * ml * fsz(v) + 1);
     size_t lead = gdn_pine_input_share_size(v, 0);
     enc = malloc(lead); /* the leader's input share, its measurement share first */
@@ -544,7 +544,8 @@ int gdn_pine_verify_init(const gdn_pine *v, gdn_buf *state, gdn_buf *verifier_sh
     if (public_share_len != gdn_pine_public_share_size(v))
         return gdn_error(GDN_EFORMAT, "pine: public share of %zu bytes, expected %zu",
                          public_share_len, gdn_pine_public_share_size(v));
-    prio_fe *meas = calloc(flp_len, sizeof *meas), *proofs = calloc(pl, sizeof *proofs);
+    /* meas: the share (decoded or expanded), then the wraparound results. */
+    prio_fe *meas = malloc(flp_len * sizeof *meas), *proofs = calloc(pl, sizeof *proofs);
     prio_fe *verif = calloc(vl, sizeof *verif), *qrand = calloc(qrl, sizeof *qrand);
     prio_fe *jr = calloc(c->joint_rand_len * v->proofs, sizeof *jr);
     rc = GDN_ENOMEM;
@@ -599,20 +600,19 @@ int gdn_pine_verify_init(const gdn_pine *v, gdn_buf *state, gdn_buf *verifier_sh
     /* Verifier share: verifiers || wr part || vf part. State: out share ||
      * corrected wr seed || corrected vf seed. */
     size_t vs = gdn_pine_verifier_share_size(v), os = gdn_pine_out_share_size(v);
-    if (!(enc = malloc(vs > os + 2 * L ? vs : os + 2 * L))) {
+    if (!(enc = malloc(vs))) {
         rc = GDN_ENOMEM;
         goto done;
     }
     prio_vec_encode(F, enc, verif, vl);
     memcpy(enc + vl * fsz(v), wr_part, L);
     memcpy(enc + vl * fsz(v) + L, vf_part, L);
-    if ((rc = gdn_buf_append(verifier_share, enc, vs)))
+    /* The output share is the gradient's part of the measurement share. */
+    if ((rc = gdn_buf_append(verifier_share, enc, vs)) ||
+        (rc = gdn_buf_reserve(state, os + 2 * L)) || (rc = gdn_buf_append(state, share, os)) ||
+        (rc = gdn_buf_append(state, wr_seed, L)))
         goto done;
-    memcpy(enc, share, os); /* the output share: the gradient's part of the share */
-    memcpy(enc + os, wr_seed, L);
-    memcpy(enc + os + L, vf_seed, L);
-    rc = gdn_buf_append(state, enc, os + 2 * L);
-    prio_wipe(enc, os);
+    rc = gdn_buf_append(state, vf_seed, L);
 done:
     if (meas)
         prio_wipe(meas, flp_len * sizeof *meas);

@@ -30,6 +30,14 @@ typedef struct prio_field {
     uint64_t p, ninv, r2, gen; /* -p^-1 mod 2^64, 2^128 mod p, gen (plain) */
 } prio_field;
 
+/* Vector kernels of the module (Field64 transforms and gadgets, field.c;
+ * PINE's wraparound checks, wr.c; Keccak-p, xof.c): 0 is portable C, 1
+ * AVX-512 (F, DQ, BW, VL, VBMI, VNNI). The default is the best the CPU has
+ * (0 when GDN_NO_SIMD=1); prio_set_simd clamps the level to that and
+ * returns the level now in force. */
+int prio_simd(void);
+int prio_set_simd(int level);
+
 const prio_field *prio_field64(void);
 const prio_field *prio_field128(void);
 const prio_field *prio_field32(void);
@@ -107,12 +115,6 @@ void prio_lde_free(prio_lde *e);
  * elements, coset-major): out[j p + k] = its value at z^j w^k, z the
  * primitive n-th root, i.e. at the n-th root of index k (n / p) + j. */
 void prio_lde_run(const prio_lde *e, prio_fe *out, const prio_fe *y);
-
-/* The vector level of prio_lde_run: 0 portable, 1 AVX-512F/DQ (Field64).
- * The default is the best the CPU has (0 when GDN_NO_SIMD=1);
- * prio_flp_set_simd clamps to it and returns the level in use. */
-int prio_flp_simd(void);
-int prio_flp_set_simd(int level);
 
 /* c[k] (k < p = 2^log_p): weights such that f(t) = sum_k f(w^k) c[k] for
  * every f of degree < p, w the p-th root, and any t. */
@@ -271,11 +273,6 @@ int prio_flp_decide(const prio_circuit *c, const prio_fe *verifier);
 
 /* ---- PINE's wraparound checks (draft-chen-cfrg-vdaf-pine-01) ------------- */
 
-/* Vector kernels: 0 is portable C, 1 AVX-512 (F, BW, VBMI, VNNI). The
- * default is the best the CPU has (0 when GDN_NO_SIMD=1); prio_set_simd
- * clamps the level to that and returns the level now in force. */
-int prio_simd(void);
-int prio_set_simd(int level);
 
 /* The longest gradient prio_wr_dot takes (the PINE circuits allow 2^26). */
 #define PRIO_WR_MAX_DIM ((size_t)1 << 31)

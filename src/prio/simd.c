@@ -1,6 +1,6 @@
-/* Which vector kernels the prio code uses (PINE's wraparound checks, wr.c;
- * Keccak-p, xof.c). Level 0 is portable C; 1 is AVX-512 with VL, VBMI and
- * VNNI. */
+/* Which vector kernels the prio code uses (Field64 transforms and gadgets,
+ * field.c; PINE's wraparound checks, wr.c; Keccak-p, xof.c). Level 0 is
+ * portable C; 1 is AVX-512 with DQ, BW, VL, VBMI and VNNI. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,8 @@ static int cpu_level(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
            __builtin_cpu_supports("avx512vnni");
 #else
