@@ -340,19 +340,24 @@ static int encode_wr_checks(const gdn_pine *v, prio_fe *bits, const prio_fe *res
  * (leader_meas_share_and_joint_rand_parts). Each helper's measurement share
  * (ml elements) and its encoding are in helpers and henc, expanded once: the
  * wraparound parts read a prefix, the verification parts all of it. */
-static int share_and_parts(const gdn_pine *v, prio_fe *leader, uint8_t *lenc, uint8_t *parts,
+static int share_and_parts(const gdn_pine *v, uint8_t *lenc, uint8_t *parts,
                            const prio_fe *meas, size_t from, size_t n, const prio_fe *helpers,
                            const uint8_t *henc, const uint8_t *rand, size_t blind_index,
                            const uint8_t *leader_blind, const uint8_t *nonce, uint16_t usage)
 {
     const prio_field *F = v->main.F;
     size_t S = v->shares, L = v->seed, ml = v->meas_len;
+    prio_fe t[256];
     int rc = 0;
-    memcpy(leader + from, meas + from, (n - from) * sizeof *leader);
-    for (size_t j = 1; j < S; j++)
-        for (size_t i = from; i < n; i++)
-            leader[i] = prio_fe_sub(F, leader[i], helpers[(j - 1) * ml + i]);
-    prio_vec_encode(F, lenc + from * fsz(v), leader + from, n - from);
+    for (size_t i = from; i < n; i += 256) { /* 256 elements at a time, then encoded */
+        size_t k = n - i < 256 ? n - i : 256;
+        memcpy(t, meas + i, k * sizeof *t);
+        for (size_t j = 1; j < S; j++)
+            for (size_t q = 0; q < k; q++)
+                t[q] = prio_fe_sub(F, t[q], helpers[(j - 1) * ml + i + q]);
+        prio_vec_encode(F, lenc + i * fsz(v), t, k);
+    }
+    prio_wipe(t, sizeof t);
     for (size_t j = 1; j < S && !rc; j++) {
         const uint8_t *blind = rand + (j - 1) * 4 * L + blind_index * L;
         rc = joint_rand_part(v, parts + j * L, (unsigned)j, blind, henc + (j - 1) * ml * fsz(v),
@@ -379,19 +384,21 @@ int gdn_pine_shard_with_rand(const gdn_pine *v, gdn_buf *public_share, gdn_buf *
     if (rand_len != gdn_pine_rand_size(v))
         return gdn_error(GDN_EINVAL, "pine: %zu random bytes, expected %zu", rand_len,
                          gdn_pine_rand_size(v));
-    prio_fe *meas = calloc(flp_len, sizeof *meas), *leader = malloc(ml * sizeof *leader);
+    prio_fe *meas = calloc(flp_len, sizeof *meas);
     prio_fe *tmp = calloc(pl, sizeof *tmp), *proofs = calloc(pl, sizeof *proofs);
     prio_fe *helpers = malloc((S - 1) * ml * sizeof *helpers + 1); /* written in full */
     uint8_t *henc = malloc((S - 1) * ml * fsz(v) + 1);
     size_t lead = gdn_pine_input_share_size(v, 0);
-    enc = malloc(lead); /* the leader's input share, its measurement share first */
+    /* The leader's input share (its measurement share first) is written in
+     * place, past the end of input_shares[0], and counted once complete. */
+    if (gdn_buf_reserve(&input_shares[0], lead) == 0)
+        enc = input_shares[0].data + input_shares[0].len;
     size_t prl = v->ne.prove_rand_len * v->proofs_ne + c->prove_rand_len * v->proofs;
     prio_fe *prove_rand = calloc(prl, sizeof *prove_rand);
     prio_fe *jr = calloc(c->joint_rand_len * v->proofs, sizeof *jr);
     parts = calloc(2 * S, L);
     rc = GDN_ENOMEM;
-    if (!meas || !leader || !tmp || !proofs || !helpers || !henc || !enc || !prove_rand ||
-        !jr || !parts)
+    if (!meas || !tmp || !proofs || !helpers || !henc || !enc || !prove_rand || !jr || !parts)
         goto done;
     const uint8_t *leader_wr = rand + (S - 1) * 4 * L, *leader_vf = leader_wr + L;
     const uint8_t *k_prove = leader_vf + L;
@@ -402,15 +409,15 @@ int gdn_pine_shard_with_rand(const gdn_pine *v, gdn_buf *public_share, gdn_buf *
                                     (unsigned)j, rand + (j - 1) * 4 * L)))
             goto done;
     /* Wraparound joint randomness: parts over gradient || norm bits. */
-    if ((rc = share_and_parts(v, leader, enc, parts, meas, 0, v->enc_len, helpers, henc, rand,
-                              2, leader_wr, nonce, USAGE_WR_JOINT_RAND_PART)) ||
+    if ((rc = share_and_parts(v, enc, parts, meas, 0, v->enc_len, helpers, henc, rand, 2,
+                              leader_wr, nonce, USAGE_WR_JOINT_RAND_PART)) ||
         (rc = joint_rand_seed(v, wr_seed, parts, USAGE_WR_JOINT_RAND_SEED)) ||
         (rc = run_wr_checks(v, meas + ml, meas, wr_seed)) ||
         (rc = encode_wr_checks(v, meas + v->enc_len, meas + ml, flags)))
         goto done;
     /* Verification joint randomness: parts over the whole shared encoding. */
-    if ((rc = share_and_parts(v, leader, enc, parts + S * L, meas, v->enc_len, ml, helpers,
-                              henc, rand, 3, leader_vf, nonce, USAGE_JOINT_RAND_PART)) ||
+    if ((rc = share_and_parts(v, enc, parts + S * L, meas, v->enc_len, ml, helpers, henc, rand,
+                              3, leader_vf, nonce, USAGE_JOINT_RAND_PART)) ||
         (rc = joint_rand_seed(v, vf_seed, parts + S * L, USAGE_JOINT_RAND_SEED)) ||
         (rc = vf_joint_rands(v, jr, vf_seed)))
         goto done;
@@ -444,28 +451,25 @@ int gdn_pine_shard_with_rand(const gdn_pine *v, gdn_buf *public_share, gdn_buf *
      * four seeds; public share wr parts || vf parts. */
     prio_vec_encode(F, enc + ml * fsz(v), proofs, pl);
     memcpy(enc + (ml + pl) * fsz(v), leader_wr, 2 * L);
-    if ((rc = gdn_buf_append(&input_shares[0], enc, lead)))
-        goto done;
     for (size_t j = 1; j < S; j++)
         if ((rc = gdn_buf_append(&input_shares[j], rand + (j - 1) * 4 * L, 4 * L)))
             goto done;
-    rc = gdn_buf_append(public_share, parts, 2 * S * L);
+    if ((rc = gdn_buf_append(public_share, parts, 2 * S * L)))
+        goto done;
+    input_shares[0].len += lead;
+    enc = NULL; /* now the caller's */
 done:
-    if (enc)
-        prio_wipe(enc, gdn_pine_input_share_size(v, 0));
+    if (enc) /* a failure: nothing appended, and no secret left behind */
+        prio_wipe(enc, lead);
     if (meas)
         prio_wipe(meas, flp_len * sizeof *meas);
-    if (leader)
-        prio_wipe(leader, ml * sizeof *leader);
     if (helpers)
         prio_wipe(helpers, (S - 1) * ml * sizeof *helpers);
     if (henc)
         prio_wipe(henc, (S - 1) * ml * fsz(v));
     if (proofs)
         prio_wipe(proofs, pl * sizeof *proofs);
-    free(enc);
     free(meas);
-    free(leader);
     free(helpers);
     free(henc);
     free(tmp);
