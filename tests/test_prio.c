@@ -175,6 +175,16 @@ GDN_TEST(prio_field_arithmetic)
             CHECK_OK(prio_vec_decode(F, w, e1, N));
             for (size_t i = 0; i < N; i++)
                 CHECK(prio_fe_eq(w[i], v[i]));
+            /* Subtraction, wrapping below zero included (v[0] = 0). */
+            prio_fe u[N], d[N];
+            for (size_t i = 0; i < N;) {
+                gdn_rng_bytes(&rng, b, 16);
+                i += (size_t)prio_fe_sample(F, &u[i], b);
+            }
+            memcpy(d, v, sizeof d);
+            prio_vec_sub(F, d, u, N);
+            for (size_t i = 0; i < N; i++)
+                CHECK(prio_fe_eq(d[i], prio_fe_sub(F, v[i], u[i])));
             memcpy(e2, e1, N * es);
             memcpy(e1 + 20 * es, pe, es);
             CHECK_EQ(prio_vec_decode(F, w, e1, N), GDN_EFORMAT);

@@ -1206,6 +1206,28 @@ AVX512 static int decode64_avx512(prio_fe *out, const uint8_t *in, size_t n)
 }
 #endif
 
+#if PRIO_X86
+AVX512 static void sub64_avx512(prio_fe *a, const prio_fe *b, size_t n)
+{
+    const __m512i p = _mm512_set1_epi64((long long)P64);
+    for (size_t i = 0; i < n; i += 8)
+        v_store_fe(a + i, v_sub(v_load_fe(a + i), v_load_fe(b + i), p));
+}
+#endif
+
+void prio_vec_sub(const prio_field *F, prio_fe *a, const prio_fe *b, size_t n)
+{
+    size_t i = 0;
+#if PRIO_X86
+    if (F->id == PRIO_FIELD64 && prio_simd() >= 1) {
+        i = n / 8 * 8;
+        sub64_avx512(a, b, i);
+    }
+#endif
+    for (; i < n; i++)
+        a[i] = prio_fe_sub(F, a[i], b[i]);
+}
+
 void prio_vec_encode(const prio_field *F, uint8_t *out, const prio_fe *v, size_t n)
 {
     size_t i = 0;

@@ -255,12 +255,12 @@ static void put_bits(const prio_field *F, prio_fe *out, uint64_t val, size_t bit
 
 /* round(x 2^f), ties to even (poc's encode_float), as a field element
  * (negative values mod p) without a branch on the value. */
-static int encode_float(const gdn_pine *v, prio_fe *out, double x, size_t i)
+static int encode_float(const gdn_pine *v, prio_fe *out, double x, double scale, size_t i)
 {
     const prio_field *F = v->main.F;
     if (!isfinite(x) || (x != 0.0 && fabs(x) < DBL_MIN))
         return gdn_error(GDN_ERANGE, "pine: entry %zu is NaN, infinite or subnormal", i);
-    double s = nearbyint(ldexp(x, (int)v->frac_bits));
+    double s = nearbyint(x * scale); /* = ldexp(x, frac_bits): x is normal, scale 2^f */
     if (!(fabs(s) < 0x1p62))
         return gdn_error(GDN_ERANGE, "pine: entry %zu (%g) too large to encode", i, x);
     int64_t iv = (int64_t)s;
@@ -286,13 +286,12 @@ static int encode_gradient_and_norm(const gdn_pine *v, prio_fe *meas, const doub
 {
     const prio_circuit *c = &v->main;
     const prio_field *F = c->F;
-    prio_fe sq = prio_fe_zero();
+    double scale = ldexp(1.0, (int)v->frac_bits);
     int rc;
-    for (size_t i = 0; i < c->dimension; i++) {
-        if ((rc = encode_float(v, &meas[i], x[i], i)))
+    for (size_t i = 0; i < c->dimension; i++)
+        if ((rc = encode_float(v, &meas[i], x[i], scale, i)))
             return rc;
-        sq = prio_fe_add(F, sq, prio_fe_mul(F, meas[i], meas[i]));
-    }
+    prio_fe sq = prio_vec_dot(F, meas, meas, c->dimension);
     /* range_check(sq_norm, 0, sq_norm_bound): v bits of sq, u bits of bound - sq. */
     uint64_t sv = small_value(F, sq);
     if (sv > c->sq_norm_bound) {
@@ -353,8 +352,7 @@ static int share_and_parts(const gdn_pine *v, uint8_t *lenc, uint8_t *parts,
         size_t k = n - i < 256 ? n - i : 256;
         memcpy(t, meas + i, k * sizeof *t);
         for (size_t j = 1; j < S; j++)
-            for (size_t q = 0; q < k; q++)
-                t[q] = prio_fe_sub(F, t[q], helpers[(j - 1) * ml + i + q]);
+            prio_vec_sub(F, t, helpers + (j - 1) * ml + i, k);
         prio_vec_encode(F, lenc + i * fsz(v), t, k);
     }
     prio_wipe(t, sizeof t);
@@ -384,7 +382,9 @@ int gdn_pine_shard_with_rand(const gdn_pine *v, gdn_buf *public_share, gdn_buf *
     if (rand_len != gdn_pine_rand_size(v))
         return gdn_error(GDN_EINVAL, "pine: %zu random bytes, expected %zu", rand_len,
                          gdn_pine_rand_size(v));
-    prio_fe *meas = calloc(flp_len, sizeof *meas);
+    /* meas: gradient || norm bits (encode_gradient_and_norm), wraparound bits
+     * (encode_wr_checks), wraparound results (run_wr_checks), all written. */
+    prio_fe *meas = malloc(flp_len * sizeof *meas);
     prio_fe *tmp = calloc(pl, sizeof *tmp), *proofs = calloc(pl, sizeof *proofs);
     prio_fe *helpers = malloc((S - 1) * ml * sizeof *helpers + 1); /* written in full */
     uint8_t *henc = malloc((S - 1) * ml * fsz(v) + 1);
@@ -444,8 +444,7 @@ int gdn_pine_shard_with_rand(const gdn_pine *v, gdn_buf *public_share, gdn_buf *
     for (size_t j = 1; j < S; j++) {
         if ((rc = helper_proofs_share(v, tmp, (unsigned)j, rand + (j - 1) * 4 * L + L)))
             goto done;
-        for (size_t i = 0; i < pl; i++)
-            proofs[i] = prio_fe_sub(F, proofs[i], tmp[i]);
+        prio_vec_sub(F, proofs, tmp, pl);
     }
     /* Encodings: leader meas || proofs || wr blind || vf blind; helper its
      * four seeds; public share wr parts || vf parts. */

@@ -73,6 +73,8 @@ int prio_fe_decode(const prio_field *F, prio_fe *out, const uint8_t *in);
 int prio_fe_sample(const prio_field *F, prio_fe *out, const uint8_t *in);
 
 void prio_vec_encode(const prio_field *F, uint8_t *out, const prio_fe *v, size_t n);
+/* a[i] -= b[i] for i < n. */
+void prio_vec_sub(const prio_field *F, prio_fe *a, const prio_fe *b, size_t n);
 /* acc[i] += in[i] for n encoded elements (aggregating output shares);
  * GDN_EFORMAT, naming `who`, when an element is out of range. */
 int prio_vec_add_encoded(const prio_field *F, uint8_t *acc, const uint8_t *in, size_t n,
