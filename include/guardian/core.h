@@ -89,6 +89,14 @@ static inline uint32_t gdn_load_be32(const uint8_t p[4])
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
            (uint32_t)p[3];
 }
+/* The low `bits` bits of x in reverse order (NTT index permutations). */
+static inline size_t gdn_bit_reverse(size_t x, unsigned bits)
+{
+    size_t r = 0;
+    for (unsigned i = 0; i < bits; i++)
+        r |= ((x >> i) & 1) << (bits - 1 - i);
+    return r;
+}
 
 /* Length of the UTF-8 sequence at s[0..n) (RFC 3629 §4), 0 when it is not
  * valid: overlong forms, surrogates and code points above U+10FFFF are not. */
@@ -183,6 +191,15 @@ void gdn_progress_end(gdn_progress *p);
 
 /* Monotonic clock in seconds. */
 double gdn_now(void);
+
+/* ---- Vector level ------------------------------------------------------- */
+/* One module's vector kernels; detect() returns the best level the CPU has
+ * (0: portable C). gdn_simd_get caches it in *slot (-1 until first use;
+ * detection is idempotent, so a race only repeats it), 0 when the
+ * environment has GDN_NO_SIMD=1. gdn_simd_set clamps level to
+ * [0, detect()], stores it and returns it (tests run every level). */
+int gdn_simd_get(_Atomic int *slot, int (*detect)(void));
+int gdn_simd_set(_Atomic int *slot, int (*detect)(void), int level);
 
 /* ---- JSON (RFC 8259) ----------------------------------------------------
  * A strict parser into a read-only tree held in one arena: UTF-8 only, no

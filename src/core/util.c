@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,4 +211,23 @@ double gdn_now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int gdn_simd_get(_Atomic int *slot, int (*detect)(void))
+{
+    int level = atomic_load_explicit(slot, memory_order_relaxed);
+    if (level < 0) {
+        const char *no = getenv("GDN_NO_SIMD");
+        level = no && strcmp(no, "1") == 0 ? 0 : detect();
+        atomic_store_explicit(slot, level, memory_order_relaxed);
+    }
+    return level;
+}
+
+int gdn_simd_set(_Atomic int *slot, int (*detect)(void), int level)
+{
+    int max = detect();
+    level = level < 0 ? 0 : level > max ? max : level;
+    atomic_store_explicit(slot, level, memory_order_relaxed);
+    return level;
 }

@@ -167,23 +167,9 @@ static int cpu_level(void)
 #endif
 }
 
-int he_simd(void)
-{
-    int level = atomic_load_explicit(&simd_level, memory_order_relaxed);
-    if (level < 0) {
-        const char *no = getenv("GDN_NO_SIMD");
-        level = no && strcmp(no, "1") == 0 ? 0 : cpu_level();
-        atomic_store_explicit(&simd_level, level, memory_order_relaxed);
-    }
-    return level;
-}
+int he_simd(void) { return gdn_simd_get(&simd_level, cpu_level); }
 
-int he_set_simd(int level)
-{
-    int max = cpu_level();
-    atomic_store_explicit(&simd_level, level < max ? level : max, memory_order_relaxed);
-    return he_simd();
-}
+int he_set_simd(int level) { return gdn_simd_set(&simd_level, cpu_level, level); }
 
 void he_ntt_forward(const he_ntt *t, uint64_t *a)
 {

@@ -206,13 +206,6 @@ uint64_t he_galois_elt(const gdn_ckks_ctx *ctx, int step)
     return g;
 }
 
-static size_t brv_idx(size_t x, unsigned bits)
-{
-    size_t r = 0;
-    for (unsigned i = 0; i < bits; i++)
-        r |= ((x >> i) & 1) << (bits - 1 - i);
-    return r;
-}
 
 /* Slot i of the forward NTT holds a(psi^(2 brv(i) + 1)); sigma_g(a) there
  * is a(psi^((2 brv(i) + 1) g)). */
@@ -221,7 +214,7 @@ void he_galois_perm(uint32_t *perm, const gdn_ckks_ctx *ctx, uint64_t g)
     size_t n = ctx->n;
     uint64_t m = 2 * (uint64_t)n;
     for (size_t i = 0; i < n; i++) {
-        uint64_t e = (2 * brv_idx(i, ctx->logn) + 1) * g % m;
-        perm[i] = (uint32_t)brv_idx((size_t)((e - 1) / 2), ctx->logn);
+        uint64_t e = (2 * gdn_bit_reverse(i, ctx->logn) + 1) * g % m;
+        perm[i] = (uint32_t)gdn_bit_reverse((size_t)((e - 1) / 2), ctx->logn);
     }
 }

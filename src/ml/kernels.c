@@ -7,12 +7,12 @@
 
 #include <cblas.h>
 
+#include "guardian/core.h"
 #include "ml/kernels.h"
 
-/* -1 until first use; detection is idempotent, so a race only repeats it. */
 static atomic_int simd_level = -1;
 
-static gdn_simd_level cpu_level(void)
+static int cpu_level(void)
 {
 #if GDN_ML_X86
     /* libgcc's and compiler-rt's checks include the OS saving the registers
@@ -26,25 +26,11 @@ static gdn_simd_level cpu_level(void)
     return GDN_SIMD_NONE;
 }
 
-gdn_simd_level gdn_ml_simd(void)
-{
-    int level = atomic_load_explicit(&simd_level, memory_order_relaxed);
-
-    if (level < 0) {
-        const char *no = getenv("GDN_NO_SIMD");
-        level = no && strcmp(no, "1") == 0 ? GDN_SIMD_NONE : cpu_level();
-        atomic_store_explicit(&simd_level, level, memory_order_relaxed);
-    }
-    return (gdn_simd_level)level;
-}
+gdn_simd_level gdn_ml_simd(void) { return (gdn_simd_level)gdn_simd_get(&simd_level, cpu_level); }
 
 gdn_simd_level gdn_ml_set_simd(gdn_simd_level level)
 {
-    gdn_simd_level max = cpu_level();
-
-    atomic_store_explicit(&simd_level, level < max ? level : max,
-                          memory_order_relaxed);
-    return gdn_ml_simd();
+    return (gdn_simd_level)gdn_simd_set(&simd_level, cpu_level, (int)level);
 }
 
 /* Calls name_avx512(...) or name_avx2(...) and returns when that level is

@@ -419,13 +419,6 @@ static prio_fe inv_pow2(const prio_field *F, unsigned log_n)
     return r;
 }
 
-static size_t bit_rev(size_t i, unsigned bits)
-{
-    size_t r = 0;
-    for (unsigned b = 0; b < bits; b++)
-        r |= ((i >> b) & 1) << (bits - 1 - b);
-    return r;
-}
 
 static void bit_reverse(prio_fe *a, unsigned log_n)
 {
@@ -783,7 +776,7 @@ int prio_lde_init(prio_lde *e, const prio_field *F, unsigned log_p, unsigned log
     for (size_t j = 1; j < r; j++) {
         prio_fe x = pinv; /* z^(ij) / p */
         for (size_t i = 0; i < p; i++) {
-            e->twist[(j - 1) * p + bit_rev(i, log_p)] = x;
+            e->twist[(j - 1) * p + gdn_bit_reverse(i, log_p)] = x;
             x = prio_fe_mul(F, x, zj);
         }
         zj = prio_fe_mul(F, zj, z);
