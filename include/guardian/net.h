@@ -303,6 +303,10 @@ void gdn_frame_reasm_free(gdn_frame_reasm *r);
  * GDN_NET_CLOSED at a clean close between frames; the frame points into d. */
 int gdn_tls_send_frame(gdn_tls_conn *c, uint8_t type, const void *payload,
                        size_t len, uint32_t max_payload, int timeout_ms);
+/* An object as the chunk frames gdn_frame_encode_object makes (at least
+ * one), written one at a time: memory of one frame, timeout_ms per frame. */
+int gdn_tls_send_object(gdn_tls_conn *c, uint32_t stream, const void *data, uint64_t len,
+                        uint32_t max_payload, int timeout_ms);
 int gdn_tls_recv_frame(gdn_tls_conn *c, gdn_frame_decoder *d, gdn_frame *frame,
                        int timeout_ms);
 

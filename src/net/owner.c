@@ -308,19 +308,11 @@ static int receive_model(owner *o, const gdn_wire_round_start *rs)
 /* Sends `payload` as one object: `m` announces it (its size and stream). */
 static int send_object(owner *o, gdn_wire_msg *m, uint32_t stream, const gdn_buf *payload)
 {
-    gdn_buf frame = {0};
-    size_t step = o->max_frame - GDN_FRAME_CHUNK_HEADER_BYTES;
     int rc = send_msg(o, m);
-
-    for (size_t off = 0; !rc && off < payload->len; off += step) {
-        size_t n = payload->len - off < step ? payload->len - off : step;
-        frame.len = 0;
-        if (!(rc = gdn_frame_encode_chunk(&frame, stream, off, payload->len,
-                                          payload->data + off, n, o->max_frame)))
-            rc = gdn_tls_write_all(o->c, frame.data, frame.len, (int)o->idle_ms);
-        o->t_tx = gdn_now();
-    }
-    gdn_buf_free(&frame);
+    if (!rc)
+        rc = gdn_tls_send_object(o->c, stream, payload->data, payload->len, o->max_frame,
+                                 (int)o->idle_ms);
+    o->t_tx = gdn_now();
     return rc;
 }
 

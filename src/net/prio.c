@@ -145,7 +145,6 @@ static int send_msg(gdn_tls_conn *c, const gdn_wire_msg *m)
 int net_prio_send_step(gdn_tls_conn *c, uint64_t round, uint32_t step, const gdn_buf *payload)
 {
     gdn_wire_msg m;
-    gdn_buf frames = {0};
     int rc;
 
     memset(&m, 0, sizeof m);
@@ -154,12 +153,9 @@ int net_prio_send_step(gdn_tls_conn *c, uint64_t round, uint32_t step, const gdn
     m.u.prio_step.step = step;
     m.u.prio_step.stream = step;
     m.u.prio_step.bytes = payload->len;
-    if ((rc = send_msg(c, &m)))
-        return rc;
-    if (!(rc = gdn_frame_encode_object(&frames, step, payload->data, payload->len,
-                                       LINK_FRAME)))
-        rc = gdn_tls_write_all(c, frames.data, frames.len, NET_PRIO_STEP_TIMEOUT_MS);
-    gdn_buf_free(&frames);
+    if (!(rc = send_msg(c, &m)))
+        rc = gdn_tls_send_object(c, step, payload->data, payload->len, LINK_FRAME,
+                                 NET_PRIO_STEP_TIMEOUT_MS);
     return rc;
 }
 

@@ -969,6 +969,29 @@ int gdn_tls_send_frame(gdn_tls_conn *c, uint8_t type, const void *payload, size_
     return gdn_tls_write_all(c, payload, len, left_ms > 0 ? left_ms : 1);
 }
 
+int gdn_tls_send_object(gdn_tls_conn *c, uint32_t stream, const void *data, uint64_t len,
+                        uint32_t max_payload, int timeout_ms)
+{
+    const uint8_t *p = data;
+    gdn_buf frame = {0};
+    uint64_t off = 0;
+    int rc;
+
+    if (max_payload <= GDN_FRAME_CHUNK_HEADER_BYTES)
+        return gdn_error(GDN_EINVAL, "frame limit %u leaves no room for chunk data",
+                         max_payload);
+    size_t per = max_payload - GDN_FRAME_CHUNK_HEADER_BYTES;
+    do {
+        size_t n = len - off < per ? (size_t)(len - off) : per;
+        frame.len = 0;
+        if (!(rc = gdn_frame_encode_chunk(&frame, stream, off, len, p + off, n, max_payload)))
+            rc = gdn_tls_write_all(c, frame.data, frame.len, timeout_ms);
+        off += n;
+    } while (!rc && off < len);
+    gdn_buf_free(&frame);
+    return rc;
+}
+
 int gdn_tls_recv_frame(gdn_tls_conn *c, gdn_frame_decoder *d, gdn_frame *frame,
                        int timeout_ms)
 {
